@@ -56,11 +56,12 @@
 -- * An export_type that differs only in case ("events") is reported, and the
 --   rest of the body is still checked as that type; any other wrong
 --   export_type only gets unknown fields checked (against both shapes).
--- * The public lists (NATIVE_ATTRIBUTES, EVENTS_V2, LEGACY_IDS and each
---   LEGACY_KINDS[kind].events) are arrays in documented order that are also
---   sets: `validate.EVENTS_V2[1] == "email_bounced"` and
---   `validate.EVENTS_V2.push_open == true`.  The checks use private copies, so
---   changing the public tables does not change what is accepted.
+-- * The public lists NATIVE_ATTRIBUTES, EVENTS_V2, LEGACY_IDS and
+--   LEGACY_KIND_NAMES are plain arrays in documented order, so they can be
+--   put in a request as they are (`events = validate.EVENTS_V2`).
+--   LEGACY_KINDS[kind].events is a set (`events.push_open == true`), with the
+--   same names in order in LEGACY_KINDS[kind].event_list.  The checks use
+--   private copies: changing the public tables changes nothing.
 
 local M = {}
 
@@ -107,13 +108,9 @@ local function set_of(list)
   return s
 end
 
--- An array that is also a set, for the public tables.
-local function list_set(list)
+local function list_copy(list)
   local t = {}
-  for i, v in ipairs(list) do
-    t[i] = v
-    t[v] = true
-  end
+  for i, v in ipairs(list) do t[i] = v end
   return t
 end
 
@@ -143,10 +140,10 @@ for _, k in pairs(KINDS) do
   end
 end
 
-M.NATIVE_ATTRIBUTES = list_set(NATIVE_LIST)
-M.EVENTS_V2 = list_set(EVENTS_V2_LIST)
-M.LEGACY_IDS = list_set(LEGACY_IDS_LIST)
-M.LEGACY_KIND_NAMES = list_set(LEGACY_KIND_ORDER)
+M.NATIVE_ATTRIBUTES = list_copy(NATIVE_LIST)
+M.EVENTS_V2 = list_copy(EVENTS_V2_LIST)
+M.LEGACY_IDS = list_copy(LEGACY_IDS_LIST)
+M.LEGACY_KIND_NAMES = list_copy(LEGACY_KIND_ORDER)
 M.LEGACY_KINDS = {}
 for _, name in ipairs(LEGACY_KIND_ORDER) do
   local k = KINDS[name]
@@ -155,7 +152,8 @@ for _, name in ipairs(LEGACY_KIND_ORDER) do
     route = k.route or route_with_token(k.prefix, k.suffix),
     needs_token = k.token == true,
     token_name = k.token_name,
-    events = k.events and list_set(k.events) or nil,
+    events = k.events and set_of(k.events) or nil,
+    event_list = k.events and list_copy(k.events) or nil,
     needs_events = k.events ~= nil,
     needs_dates = k.dates == true,
     lookback_days = k.lookback,
@@ -326,7 +324,6 @@ local function days_from_civil(y, m, d)
   local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
   return era * 146097 + doe - 719468
 end
-M._days_from_civil = days_from_civil
 
 -- Checks the calendar fields; returns unix seconds of the UTC wall time, or
 -- nil and a message.
@@ -762,8 +759,6 @@ function M.legacy_request(kind, params, opts)
   return true
 end
 
-M._levenshtein = levenshtein
-M._is_array = is_array
-M.LEGACY_FIELDS = LEGACY_FIELD_ORDER
+M.LEGACY_FIELDS = list_copy(LEGACY_FIELD_ORDER)
 
 return M
