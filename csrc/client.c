@@ -1,0 +1,283 @@
+/*
+ * client.c: the client userdata. It holds what every request of one user
+ * shares: the credentials (kept in C memory only and wiped when freed), the
+ * header lines built from them, the TLS, proxy and timeout settings, and a
+ * curl share handle so that connections, DNS answers and TLS sessions are
+ * reused from one call to the next.
+ */
+#include "core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bx_client *bx_checkclient(lua_State *L, int i)
+{
+    bx_client *c = luaL_checkudata(L, i, BX_CLIENT_MT);
+    if (c->closed)
+        luaL_argerror(L, i, "client is closed");
+    return c;
+}
+
+static char *dup_or_null(const char *s)
+{
+    size_t n;
+    char *p;
+    if (s == NULL)
+        return NULL;
+    n = strlen(s) + 1;
+    p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+static void free_secret(char **s)
+{
+    if (*s) {
+        bx_wipe(*s, strlen(*s));
+        free(*s);
+        *s = NULL;
+    }
+}
+
+void bx_free_secret_headers(struct curl_slist *l)
+{
+    struct curl_slist *i;
+    for (i = l; i; i = i->next)
+        bx_wipe(i->data, strlen(i->data));
+    curl_slist_free_all(l);
+}
+
+/* Header values may not smuggle in another header. */
+static int has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '\r' || *s == '\n')
+            return 1;
+    return 0;
+}
+
+static const char *opt_string(lua_State *L, int t, const char *name)
+{
+    const char *s = NULL;
+    lua_getfield(L, t, name);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "option %s: expected a string", name);
+        s = lua_tostring(L, -1);
+        if (strlen(s) != lua_rawlen(L, -1) || has_ctl(s))
+            luaL_error(L, "option %s: must not contain control characters", name);
+    }
+    lua_pop(L, 1);      /* the string stays alive: the caller's table holds it */
+    return s;
+}
+
+static long opt_ms(lua_State *L, int t, const char *name, double dflt)
+{
+    double v;
+    lua_getfield(L, t, name);
+    v = luaL_optnumber(L, -1, dflt);
+    lua_pop(L, 1);
+    if (v < 0 || v > 86400.0 * 365)
+        luaL_error(L, "option %s: out of range", name);
+    return (long)(v * 1000);
+}
+
+static long opt_long(lua_State *L, int t, const char *name, long dflt)
+{
+    lua_Number v;
+    lua_getfield(L, t, name);
+    v = luaL_optnumber(L, -1, (lua_Number)dflt);
+    lua_pop(L, 1);
+    if (v < 0 || v > 2147483647.0)
+        luaL_error(L, "option %s: out of range", name);
+    return (long)v;
+}
+
+static struct curl_slist *secret_header(struct curl_slist *l, const char *fmt,
+                                        const char *a, int *ok)
+{
+    size_t n = strlen(fmt) + strlen(a) + 1;
+    char *line = malloc(n);
+    struct curl_slist *r;
+    if (line == NULL) {
+        *ok = 0;
+        return l;
+    }
+    snprintf(line, n, fmt, a);
+    r = curl_slist_append(l, line);
+    bx_wipe(line, n);
+    free(line);
+    if (r == NULL)
+        *ok = 0;
+    return r ? r : l;
+}
+
+static int client_build_headers(bx_client *c)
+{
+    int ok = 1;
+    if (c->rest_key && c->project_key) {
+        c->v2_auth = secret_header(NULL, "Authorization: Bearer %s", c->rest_key, &ok);
+        c->v2_auth = secret_header(c->v2_auth, "X-Batch-Project: %s", c->project_key, &ok);
+    } else if (c->rest_key) {
+        c->v2_auth = secret_header(NULL, "Authorization: Bearer %s", c->rest_key, &ok);
+    }
+    if (c->rest_key)
+        c->legacy_auth = secret_header(NULL, "X-Authorization: %s", c->rest_key, &ok);
+    return ok ? 0 : -1;
+}
+
+static void client_close(bx_client *c)
+{
+    if (c->closed)
+        return;
+    c->closed = 1;
+    /* Transfers point at our share handle: end them before it goes. */
+    while (c->transfers)
+        bx_transfer_close(c->transfers);
+    if (c->share)
+        curl_share_cleanup(c->share);
+    c->share = NULL;
+    free_secret(&c->rest_key);
+    free_secret(&c->project_key);
+    free_secret(&c->api_key);
+    bx_free_secret_headers(c->v2_auth);
+    bx_free_secret_headers(c->legacy_auth);
+    c->v2_auth = c->legacy_auth = NULL;
+    free(c->user_agent);
+    free(c->proxy);
+    free(c->ca_file);
+    c->user_agent = c->proxy = c->ca_file = NULL;
+}
+
+/* core.client(loop, options) */
+static int l_new(lua_State *L)
+{
+    bx_client *c;
+    bx_checkloop(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    c = bx_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->closed = 1;                      /* until fully built, __gc has nothing to free */
+    luaL_setmetatable(L, BX_CLIENT_MT);
+    /* The loop must outlive the client: keep it in the user value. */
+    lua_newtable(L);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "loop");
+    lua_setuservalue(L, -2);
+
+    c->closed = 0;
+    c->loop = lua_touserdata(L, 1);
+    c->rest_key = dup_or_null(opt_string(L, 2, "rest_key"));
+    c->project_key = dup_or_null(opt_string(L, 2, "project_key"));
+    c->api_key = dup_or_null(opt_string(L, 2, "api_key"));
+    c->user_agent = dup_or_null(opt_string(L, 2, "user_agent"));
+    c->proxy = dup_or_null(opt_string(L, 2, "proxy"));
+    c->ca_file = dup_or_null(opt_string(L, 2, "ca_file"));
+    c->connect_timeout_ms = opt_ms(L, 2, "connect_timeout", 10);
+    c->timeout_ms = opt_ms(L, 2, "timeout", 0);
+    c->low_speed_limit = opt_long(L, 2, "low_speed_limit", 1);
+    c->low_speed_time = opt_long(L, 2, "low_speed_time", 60);
+    c->max_body = (size_t)opt_long(L, 2, "max_body", 16L * 1024 * 1024);
+    lua_getfield(L, 2, "ssl_verify");
+    c->ssl_verify = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+
+    if (client_build_headers(c) != 0)
+        return luaL_error(L, "out of memory");
+    c->share = curl_share_init();
+    if (c->share == NULL)
+        return luaL_error(L, "curl_share_init failed");
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    return 1;
+}
+
+/* client:has(name): whether a credential was given, without revealing it. */
+static int l_has(lua_State *L)
+{
+    bx_client *c = bx_checkclient(L, 1);
+    static const char *const names[] = {"rest_key", "project_key", "api_key", NULL};
+    int which = luaL_checkoption(L, 2, NULL, names);
+    const char *v = which == 0 ? c->rest_key : which == 1 ? c->project_key : c->api_key;
+    lua_pushboolean(L, v != NULL && *v != '\0');
+    return 1;
+}
+
+/* client:request(spec) -> transfer, already running on the loop. */
+static int l_request(lua_State *L)
+{
+    bx_checkclient(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    bx_transfer_start(L, 1, 2);
+    return 1;
+}
+
+/* Appends s to b with every occurrence of secret replaced by ***. */
+static void mask_one(luaL_Buffer *b, const char *s, size_t n, const char *secret)
+{
+    size_t k = secret ? strlen(secret) : 0, i = 0;
+    while (i < n) {
+        if (k >= 4 && n - i >= k && memcmp(s + i, secret, k) == 0) {
+            luaL_addstring(b, "***");
+            i += k;
+        } else {
+            luaL_addchar(b, s[i]);
+            i++;
+        }
+    }
+}
+
+/* client:redact(s): s with any credential of this client masked. A last line
+ * of defence for text that came from elsewhere (a server's error message, an
+ * exception) before it reaches an error object or a log line. */
+static int l_redact(lua_State *L)
+{
+    bx_client *c = bx_checkclient(L, 1);
+    const char *secrets[3];
+    int i;
+    size_t n;
+    luaL_checklstring(L, 2, &n);
+    lua_settop(L, 2);
+    secrets[0] = c->rest_key;
+    secrets[1] = c->project_key;
+    secrets[2] = c->api_key;
+    for (i = 0; i < 3; i++) {
+        luaL_Buffer b;
+        const char *s = lua_tolstring(L, -1, &n);
+        luaL_buffinit(L, &b);
+        mask_one(&b, s, n, secrets[i]);
+        luaL_pushresult(&b);
+        lua_remove(L, -2);
+    }
+    return 1;
+}
+
+static int l_close(lua_State *L)
+{
+    client_close(luaL_checkudata(L, 1, BX_CLIENT_MT));
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    bx_client *c = luaL_checkudata(L, 1, BX_CLIENT_MT);
+    lua_pushfstring(L, "batchexport.core.client (%s)", c->closed ? "closed" : "open");
+    return 1;
+}
+
+int bx_open_client(lua_State *L)
+{
+    static const luaL_Reg meta[] = {
+        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
+    };
+    static const luaL_Reg methods[] = {
+        {"has", l_has}, {"request", l_request}, {"redact", l_redact}, {"close", l_close}, {NULL, NULL}
+    };
+    bx_newclass(L, BX_CLIENT_MT, meta, methods);
+    lua_pushcfunction(L, l_new);
+    lua_setfield(L, -2, "client");
+    return 0;
+}

@@ -1,0 +1,87 @@
+/*
+ * core.c: luaopen_batchexport_core, the C half of batchexport. It registers
+ * the userdata types (each in its own file) and a few small functions the Lua
+ * layer needs and Lua lacks: a monotonic clock, percent-encoding, HTTP-date
+ * parsing.
+ */
+#include "core.h"
+
+#include <string.h>
+#include <time.h>
+
+#define BX_CORE_VERSION "0.1.0"
+
+void bx_pushescaped(lua_State *L, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    luaL_Buffer b;
+    size_t i;
+    luaL_buffinit(L, &b);
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+            luaL_addchar(&b, (char)ch);
+        } else {
+            luaL_addchar(&b, '%');
+            luaL_addchar(&b, hex[ch >> 4]);
+            luaL_addchar(&b, hex[ch & 15]);
+        }
+    }
+    luaL_pushresult(&b);
+}
+
+/* core.escape(s): RFC 3986 percent-encoding of everything but unreserved bytes */
+static int l_escape(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    bx_pushescaped(L, s, n);
+    return 1;
+}
+
+/* core.now(): seconds on a monotonic clock, for timers that must not jump */
+static int l_now(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/* core.http_date(s) -> Unix time, or nil: for Retry-After's HTTP-date form */
+static int l_http_date(lua_State *L)
+{
+    time_t t = curl_getdate(luaL_checkstring(L, 1), NULL);
+    if (t == (time_t)-1)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, (lua_Integer)t);
+    return 1;
+}
+
+int luaopen_batchexport_core(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {
+        {"escape", l_escape}, {"now", l_now}, {"http_date", l_http_date}, {NULL, NULL}
+    };
+    curl_version_info_data *info;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return luaL_error(L, "curl_global_init failed");
+    info = curl_version_info(CURLVERSION_NOW);
+    lua_newtable(L);
+    luaL_setfuncs(L, funcs, 0);
+    bx_open_loop(L);
+    bx_open_client(L);
+    bx_open_transfer(L);
+    bx_open_pager(L);
+    bx_open_jsonvalue(L);
+    bx_open_parsers(L);
+    lua_pushliteral(L, BX_CORE_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushstring(L, info->version);
+    lua_setfield(L, -2, "curl_version");
+    lua_pushstring(L, info->ssl_version ? info->ssl_version : "none");
+    lua_setfield(L, -2, "ssl_version");
+    return 1;
+}

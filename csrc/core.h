@@ -1,0 +1,105 @@
+/*
+ * core.h: the types the userdata files share. Each userdata lives in its own
+ * file: loop.c (the curl multi handle every transfer runs on), client.c
+ * (credentials, TLS and timeout settings, the share handle that keeps
+ * connections, DNS and TLS sessions), transfer.c (one HTTP exchange), pager.c
+ * (list pagination state).
+ */
+#ifndef BX_CORE_H
+#define BX_CORE_H
+
+#include <curl/curl.h>
+#include "compat.h"
+#include "strbuf.h"
+
+#define BX_LOOP_MT     "batchexport.loop"
+#define BX_CLIENT_MT   "batchexport.client"
+#define BX_TRANSFER_MT "batchexport.transfer"
+#define BX_PAGER_MT    "batchexport.pager"
+
+typedef struct bx_loop bx_loop;
+typedef struct bx_client bx_client;
+typedef struct bx_transfer bx_transfer;
+
+struct bx_loop {
+    CURLM *multi;
+    bx_transfer *attached;      /* transfers in the multi handle now */
+    int nattached;
+};
+
+struct bx_client {
+    CURLSH *share;
+    bx_loop *loop;
+    bx_transfer *transfers;     /* every open transfer made by this client */
+    char *rest_key, *project_key, *api_key;
+    struct curl_slist *v2_auth, *legacy_auth;   /* header lines holding secrets */
+    char *user_agent, *proxy, *ca_file;
+    long connect_timeout_ms, timeout_ms, low_speed_limit, low_speed_time;
+    int ssl_verify;
+    size_t max_body;
+    int closed;
+};
+
+enum { BX_SINK_BUFFER, BX_SINK_FILE, BX_SINK_STREAM };
+enum { BX_T_RUNNING, BX_T_DONE, BX_T_CLOSED };
+
+struct bx_transfer {
+    CURL *easy;
+    bx_client *client;
+    bx_loop *loop;                          /* set while attached */
+    bx_transfer *loop_prev, *loop_next;
+    bx_transfer *client_prev, *client_next;
+    int state;
+    CURLcode result;
+    char errbuf[CURL_ERROR_SIZE];
+    int sink;
+    strbuf body;                            /* buffer and stream sinks */
+    int body_overflow;
+    int paused;                             /* stream sink: consumer is behind */
+    int fd;                                 /* file sink */
+    int write_errno;
+    int cancelled;
+    curl_off_t resume_from;                 /* file sink: bytes already on disk */
+    int range_ignored;                      /* asked to resume, got the whole file */
+    curl_off_t received;                    /* body bytes of this exchange */
+    strbuf headers;                         /* "name\0value\0" pairs, names lower-cased */
+    struct curl_slist *req_headers;         /* may hold secrets: wiped */
+    char *display_url;                      /* the URL with secrets shown as *** */
+};
+
+/* loop.c */
+bx_loop *bx_checkloop(lua_State *L, int i);
+int bx_loop_attach(bx_loop *loop, bx_transfer *t);
+void bx_loop_detach(bx_transfer *t);
+int bx_open_loop(lua_State *L);
+
+/* client.c */
+void bx_free_secret_headers(struct curl_slist *l);
+bx_client *bx_checkclient(lua_State *L, int i);
+int bx_open_client(lua_State *L);
+
+/* transfer.c */
+bx_transfer *bx_checktransfer(lua_State *L, int i);
+/* Pushes a new transfer built from the request table at index spec; raises on bad input. */
+bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec_idx);
+void bx_transfer_finish(bx_transfer *t, CURLcode result);
+void bx_transfer_close(bx_transfer *t);
+/* Stream sink: the bytes buffered so far, and how many the consumer took. */
+const char *bx_transfer_peek(bx_transfer *t, size_t *len);
+void bx_transfer_consume(bx_transfer *t, size_t n);
+int bx_open_transfer(lua_State *L);
+
+/* pager.c */
+int bx_open_pager(lua_State *L);
+
+/* core.c */
+void bx_pushescaped(lua_State *L, const char *s, size_t n);
+
+/* jsonvalue.c */
+void bx_normalize(lua_State *L, int idx);
+int bx_open_jsonvalue(lua_State *L);
+
+/* parsers.c */
+int bx_open_parsers(lua_State *L);
+
+#endif

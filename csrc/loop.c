@@ -1,0 +1,169 @@
+/*
+ * loop.c: the event loop, a curl multi handle. Every transfer of every client
+ * runs on it, so one poll advances them all: a script blocks in poll(), a
+ * scheduler calls perform() between its tasks, and nginx steps it between
+ * ngx.sleep()s. Nothing here blocks except poll(), and only for as long as asked.
+ */
+#include "core.h"
+
+#include <math.h>
+
+bx_loop *bx_checkloop(lua_State *L, int i)
+{
+    bx_loop *loop = luaL_checkudata(L, i, BX_LOOP_MT);
+    if (loop->multi == NULL)
+        luaL_argerror(L, i, "loop is closed");
+    return loop;
+}
+
+int bx_loop_attach(bx_loop *loop, bx_transfer *t)
+{
+    if (curl_multi_add_handle(loop->multi, t->easy) != CURLM_OK)
+        return -1;
+    t->loop = loop;
+    t->loop_prev = NULL;
+    t->loop_next = loop->attached;
+    if (loop->attached)
+        loop->attached->loop_prev = t;
+    loop->attached = t;
+    loop->nattached++;
+    return 0;
+}
+
+void bx_loop_detach(bx_transfer *t)
+{
+    bx_loop *loop = t->loop;
+    if (loop == NULL)
+        return;
+    curl_multi_remove_handle(loop->multi, t->easy);
+    if (t->loop_prev)
+        t->loop_prev->loop_next = t->loop_next;
+    else
+        loop->attached = t->loop_next;
+    if (t->loop_next)
+        t->loop_next->loop_prev = t->loop_prev;
+    t->loop = NULL;
+    t->loop_prev = t->loop_next = NULL;
+    loop->nattached--;
+}
+
+/* Hands every finished exchange its result; returns how many finished. */
+static int loop_collect(bx_loop *loop)
+{
+    CURLMsg *msg;
+    int left, finished = 0;
+    while ((msg = curl_multi_info_read(loop->multi, &left)) != NULL) {
+        bx_transfer *t = NULL;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        if (t == NULL)
+            continue;
+        bx_transfer_finish(t, msg->data.result);
+        finished++;
+    }
+    return finished;
+}
+
+static int loop_perform(lua_State *L, bx_loop *loop)
+{
+    int running = 0;
+    CURLMcode rc = curl_multi_perform(loop->multi, &running);
+    if (rc != CURLM_OK)
+        return luaL_error(L, "curl_multi_perform: %s", curl_multi_strerror(rc));
+    int finished = loop_collect(loop);
+    lua_pushinteger(L, loop->nattached);
+    lua_pushinteger(L, finished);
+    return 2;
+}
+
+/* loop:perform() -> transfers still in flight, transfers that just finished.
+ * Never waits. */
+static int l_perform(lua_State *L)
+{
+    return loop_perform(L, bx_checkloop(L, 1));
+}
+
+/* loop:poll(seconds) waits at most that long for network activity (or for the
+ * time to pass when nothing is in flight, so it doubles as a sleep), then
+ * performs. */
+static int l_poll(lua_State *L)
+{
+    bx_loop *loop = bx_checkloop(L, 1);
+    double seconds = luaL_optnumber(L, 2, 0);
+    int ms, numfds = 0;
+    CURLMcode rc;
+    if (!(seconds > 0))
+        ms = 0;
+    else if (seconds > 86400)
+        ms = 86400 * 1000;
+    else
+        ms = (int)ceil(seconds * 1000);
+    if (ms > 0) {
+        rc = curl_multi_poll(loop->multi, NULL, 0, ms, &numfds);
+        if (rc != CURLM_OK)
+            return luaL_error(L, "curl_multi_poll: %s", curl_multi_strerror(rc));
+    }
+    return loop_perform(L, loop);
+}
+
+/* Lets another thread (or a signal handler's helper) cut a poll short. */
+static int l_wakeup(lua_State *L)
+{
+    curl_multi_wakeup(bx_checkloop(L, 1)->multi);
+    return 0;
+}
+
+static int l_count(lua_State *L)
+{
+    lua_pushinteger(L, bx_checkloop(L, 1)->nattached);
+    return 1;
+}
+
+static int l_gc(lua_State *L)
+{
+    bx_loop *loop = luaL_checkudata(L, 1, BX_LOOP_MT);
+    if (loop->multi == NULL)
+        return 0;
+    while (loop->attached)
+        bx_loop_detach(loop->attached);
+    curl_multi_cleanup(loop->multi);
+    loop->multi = NULL;
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    bx_loop *loop = luaL_checkudata(L, 1, BX_LOOP_MT);
+    lua_pushfstring(L, "batchexport.loop (%d transfers%s)", loop->nattached,
+                    loop->multi ? "" : ", closed");
+    return 1;
+}
+
+static int l_new(lua_State *L)
+{
+    bx_loop *loop = bx_newuserdata(L, sizeof *loop);
+    loop->multi = NULL;
+    loop->attached = NULL;
+    loop->nattached = 0;
+    luaL_setmetatable(L, BX_LOOP_MT);
+    loop->multi = curl_multi_init();
+    if (loop->multi == NULL)
+        return luaL_error(L, "curl_multi_init failed");
+    return 1;
+}
+
+int bx_open_loop(lua_State *L)
+{
+    static const luaL_Reg meta[] = {
+        {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}
+    };
+    static const luaL_Reg methods[] = {
+        {"perform", l_perform}, {"poll", l_poll}, {"wakeup", l_wakeup},
+        {"count", l_count}, {"close", l_gc}, {NULL, NULL}
+    };
+    bx_newclass(L, BX_LOOP_MT, meta, methods);
+    lua_pushcfunction(L, l_new);
+    lua_setfield(L, -2, "loop");
+    return 0;
+}

@@ -1,0 +1,237 @@
+/*
+ * pager.c: the state of a walk through GET /exports/list. It holds one page at
+ * a time, knows the cursor to resume from, and refuses a cursor it has already
+ * followed, so a server that hands back the same cursor cannot make a listing
+ * loop forever. Fetching is left to the caller, so that the fetch can yield
+ * inside a task or an nginx handler.
+ */
+#include "core.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct bx_pager {
+    lua_Integer limit;
+    char *cursor;           /* the "from" of the next page; NULL before the first */
+    int started, done;
+    int page_ref;           /* the current page's exports array */
+    lua_Integer index, count;
+    uint64_t *seen;         /* hashes of every cursor followed: 8 bytes a page */
+    size_t nseen, capseen;
+    lua_Integer pages;
+} bx_pager;
+
+static bx_pager *checkpager(lua_State *L)
+{
+    return luaL_checkudata(L, 1, BX_PAGER_MT);
+}
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    while (n--) {
+        h ^= (unsigned char)*s++;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static int seen_before(bx_pager *p, uint64_t h)
+{
+    size_t i;
+    for (i = 0; i < p->nseen; i++)
+        if (p->seen[i] == h)
+            return 1;
+    return 0;
+}
+
+static int remember(bx_pager *p, uint64_t h)
+{
+    if (p->nseen == p->capseen) {
+        size_t cap = p->capseen ? p->capseen * 2 : 64;
+        uint64_t *s = realloc(p->seen, cap * sizeof *s);
+        if (s == NULL)
+            return -1;
+        p->seen = s;
+        p->capseen = cap;
+    }
+    p->seen[p->nseen++] = h;
+    return 0;
+}
+
+static int set_cursor(bx_pager *p, const char *s, size_t n)
+{
+    char *c = NULL;
+    if (s) {
+        c = malloc(n + 1);
+        if (c == NULL)
+            return -1;
+        memcpy(c, s, n);
+        c[n] = '\0';
+    }
+    free(p->cursor);
+    p->cursor = c;
+    return 0;
+}
+
+/* core.pager(limit [, from]) */
+static int l_new(lua_State *L)
+{
+    lua_Integer limit = luaL_checkinteger(L, 1);
+    size_t n = 0;
+    const char *from = luaL_optlstring(L, 2, NULL, &n);
+    bx_pager *p;
+    luaL_argcheck(L, limit >= 1 && limit <= 100, 1, "limit must be from 1 to 100");
+    p = bx_newuserdata(L, sizeof *p);
+    memset(p, 0, sizeof *p);
+    p->page_ref = LUA_NOREF;
+    p->limit = limit;
+    luaL_setmetatable(L, BX_PAGER_MT);
+    if (from && (set_cursor(p, from, n) != 0 || remember(p, fnv1a(from, n)) != 0))
+        return luaL_error(L, "out of memory");
+    return 1;
+}
+
+/* pager:query() -> the query string of the next page, or nil when done. */
+static int l_query(lua_State *L)
+{
+    bx_pager *p = checkpager(L);
+    if (p->done) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushfstring(L, "limit=%d", (int)p->limit);
+    if (p->cursor) {
+        lua_pushliteral(L, "&from=");
+        bx_pushescaped(L, p->cursor, strlen(p->cursor));
+        lua_concat(L, 3);
+    }
+    return 1;
+}
+
+static int fail(lua_State *L, const char *msg)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+    return 2;
+}
+
+/* pager:feed(page) -> page, or nil, message when the page cannot be trusted. */
+static int l_feed(lua_State *L)
+{
+    bx_pager *p = checkpager(L);
+    int has_more;
+    size_t n = 0;
+    const char *next = NULL;
+    if (p->done)
+        return fail(L, "the listing is already complete");
+    if (!lua_istable(L, 2))
+        return fail(L, "the list response is not a JSON object");
+    lua_getfield(L, 2, "exports");
+    if (!lua_istable(L, -1))
+        return fail(L, "the list response has no exports array");
+    lua_getfield(L, 2, "has_more");
+    has_more = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "next_from");
+    if (lua_type(L, -1) == LUA_TSTRING)
+        next = lua_tolstring(L, -1, &n);
+    if (has_more) {
+        uint64_t h;
+        if (next == NULL || n == 0)
+            return fail(L, "the list response says has_more but gives no next_from");
+        h = fnv1a(next, n);
+        if (seen_before(p, h))
+            return fail(L, "the server returned a cursor it had already given: stopping instead of looping");
+        if (remember(p, h) != 0 || set_cursor(p, next, n) != 0)
+            return luaL_error(L, "out of memory");
+    } else {
+        p->done = 1;
+        set_cursor(p, NULL, 0);
+    }
+    lua_pop(L, 1);                      /* next_from; the exports array stays on top */
+    luaL_unref(L, LUA_REGISTRYINDEX, p->page_ref);
+    p->count = (lua_Integer)lua_rawlen(L, -1);
+    p->page_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    p->index = 0;
+    p->started = 1;
+    p->pages++;
+    lua_pushvalue(L, 2);
+    return 1;
+}
+
+/* pager:next() -> the next export of the current page; false when the next
+ * page must be fed first; nil when the listing is over. */
+static int l_next(lua_State *L)
+{
+    bx_pager *p = checkpager(L);
+    if (p->page_ref != LUA_NOREF && p->index < p->count) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, p->page_ref);
+        lua_rawgeti(L, -1, (int)++p->index);
+        return 1;
+    }
+    if (p->done)
+        lua_pushnil(L);
+    else
+        lua_pushboolean(L, 0);
+    return 1;
+}
+
+/* pager:cursor() -> the cursor to resume from after the page fed last (nil
+ * at the start of a fresh listing and at its end). */
+static int l_cursor(lua_State *L)
+{
+    bx_pager *p = checkpager(L);
+    if (p->cursor)
+        lua_pushstring(L, p->cursor);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int l_done(lua_State *L)
+{
+    lua_pushboolean(L, checkpager(L)->done);
+    return 1;
+}
+
+static int l_pages(lua_State *L)
+{
+    lua_pushinteger(L, checkpager(L)->pages);
+    return 1;
+}
+
+static int l_gc(lua_State *L)
+{
+    bx_pager *p = checkpager(L);
+    luaL_unref(L, LUA_REGISTRYINDEX, p->page_ref);
+    p->page_ref = LUA_NOREF;
+    free(p->seen);
+    p->seen = NULL;
+    p->nseen = p->capseen = 0;
+    set_cursor(p, NULL, 0);
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    bx_pager *p = checkpager(L);
+    lua_pushfstring(L, "batchexport.pager (%d pages%s)", (int)p->pages, p->done ? ", done" : "");
+    return 1;
+}
+
+int bx_open_pager(lua_State *L)
+{
+    static const luaL_Reg meta[] = {
+        {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}
+    };
+    static const luaL_Reg methods[] = {
+        {"query", l_query}, {"feed", l_feed}, {"next", l_next}, {"cursor", l_cursor},
+        {"done", l_done}, {"pages", l_pages}, {NULL, NULL}
+    };
+    bx_newclass(L, BX_PAGER_MT, meta, methods);
+    lua_pushcfunction(L, l_new);
+    lua_setfield(L, -2, "pager");
+    return 0;
+}

@@ -1,0 +1,689 @@
+/*
+ * transfer.c: one HTTP exchange on the loop. The response body goes to one of
+ * three sinks: a capped buffer (API calls), a file descriptor (downloads,
+ * written from curl's callback with no Lua in between), or a bounded stream
+ * buffer that pauses the transfer while the consumer is behind (readers).
+ * Redirects are never followed here: the caller decides what may be sent to
+ * the next origin.
+ */
+#include "core.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HEADERS_LIMIT (64 * 1024)
+#define ERRBODY_LIMIT (64 * 1024)
+#define STREAM_BUFFER_DEFAULT (1024 * 1024)
+
+bx_transfer *bx_checktransfer(lua_State *L, int i)
+{
+    return luaL_checkudata(L, i, BX_TRANSFER_MT);
+}
+
+static long transfer_status(bx_transfer *t)
+{
+    long status = 0;
+    if (t->easy)
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+static int is_success(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    bx_transfer *t = ud;
+    size_t n = size * nmemb;
+    /* An error page never reaches a file or a record stream: keep its start
+     * for the error message and drop the rest. */
+    if (t->sink != BX_SINK_BUFFER && !is_success(transfer_status(t))) {
+        if (t->body.len < ERRBODY_LIMIT) {
+            size_t take = ERRBODY_LIMIT - t->body.len;
+            size_t saved = t->body.limit;
+            t->body.limit = ERRBODY_LIMIT;
+            strbuf_append(&t->body, ptr, n < take ? n : take);
+            t->body.limit = saved;
+        }
+        return n;
+    }
+    switch (t->sink) {
+    case BX_SINK_BUFFER:
+        if (strbuf_append(&t->body, ptr, n) != 0) {
+            t->body_overflow = 1;
+            return 0;
+        }
+        break;
+    case BX_SINK_STREAM:
+        if (n > t->body.limit - t->body.len) {
+            t->paused = 1;
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        if (strbuf_append(&t->body, ptr, n) != 0) {
+            t->body_overflow = 1;
+            return 0;
+        }
+        break;
+    case BX_SINK_FILE:
+        if (t->resume_from > 0 && transfer_status(t) != 206) {
+            /* Appending a whole file to the part we have would corrupt it. */
+            t->range_ignored = 1;
+            return 0;
+        }
+        if (write_all(t->fd, ptr, n) != 0) {
+            t->write_errno = errno;
+            return 0;
+        }
+        break;
+    }
+    t->received += (curl_off_t)n;
+    return n;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+{
+    bx_transfer *t = ud;
+    size_t n = size * nitems, i, name_end, v, vend;
+    if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+        /* A new response (after 100 Continue, say): forget the last one's headers. */
+        strbuf_reset(&t->headers);
+        if (t->sink == BX_SINK_FILE || t->sink == BX_SINK_STREAM)
+            strbuf_reset(&t->body);
+        return n;
+    }
+    for (name_end = 0; name_end < n && buf[name_end] != ':'; name_end++)
+        ;
+    if (name_end == 0 || name_end >= n)
+        return n;
+    for (v = name_end + 1; v < n && (buf[v] == ' ' || buf[v] == '\t'); v++)
+        ;
+    for (vend = n; vend > v && isspace((unsigned char)buf[vend - 1]); vend--)
+        ;
+    if (t->headers.len + name_end + (vend - v) + 2 > t->headers.limit)
+        return n;                                       /* keep the first 64 KiB */
+    for (i = 0; i < name_end; i++) {
+        char ch = (char)tolower((unsigned char)buf[i]);
+        strbuf_append(&t->headers, &ch, 1);
+    }
+    strbuf_append(&t->headers, "", 1);
+    strbuf_append(&t->headers, buf + v, vend - v);
+    strbuf_append(&t->headers, "", 1);
+    return n;
+}
+
+static const char *find_header(bx_transfer *t, const char *name)
+{
+    const char *p = t->headers.data, *end = p + t->headers.len;
+    while (p && p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (strcmp(p, name) == 0)
+            return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
+}
+
+static void unlink_from_client(bx_transfer *t)
+{
+    bx_client *c = t->client;
+    if (c == NULL)
+        return;
+    if (t->client_prev)
+        t->client_prev->client_next = t->client_next;
+    else
+        c->transfers = t->client_next;
+    if (t->client_next)
+        t->client_next->client_prev = t->client_prev;
+    t->client = NULL;
+}
+
+static void close_file(bx_transfer *t, int sync)
+{
+    if (t->fd < 0)
+        return;
+    if (sync && fsync(t->fd) != 0 && t->write_errno == 0)
+        t->write_errno = errno;
+    if (close(t->fd) != 0 && t->write_errno == 0)
+        t->write_errno = errno;
+    t->fd = -1;
+}
+
+void bx_transfer_finish(bx_transfer *t, CURLcode result)
+{
+    if (t->state != BX_T_RUNNING)
+        return;
+    t->result = result;
+    t->state = BX_T_DONE;
+    bx_loop_detach(t);
+    close_file(t, result == CURLE_OK && is_success(transfer_status(t)));
+}
+
+void bx_transfer_close(bx_transfer *t)
+{
+    if (t->state == BX_T_CLOSED)
+        return;
+    if (t->state == BX_T_RUNNING) {
+        t->cancelled = 1;
+        t->result = CURLE_ABORTED_BY_CALLBACK;
+    }
+    bx_loop_detach(t);
+    close_file(t, 0);
+    if (t->easy) {
+        curl_easy_cleanup(t->easy);
+        t->easy = NULL;
+    }
+    unlink_from_client(t);
+    bx_free_secret_headers(t->req_headers);
+    t->req_headers = NULL;
+    strbuf_free(&t->body);
+    strbuf_free(&t->headers);
+    free(t->display_url);
+    t->display_url = NULL;
+    t->state = BX_T_CLOSED;
+}
+
+const char *bx_transfer_peek(bx_transfer *t, size_t *len)
+{
+    *len = t->body.len;
+    return t->body.data;
+}
+
+void bx_transfer_consume(bx_transfer *t, size_t n)
+{
+    if (n > t->body.len)
+        n = t->body.len;
+    memmove(t->body.data, t->body.data + n, t->body.len - n);
+    t->body.len -= n;
+    if (t->paused && t->state == BX_T_RUNNING && t->easy) {
+        t->paused = 0;
+        curl_easy_pause(t->easy, CURLPAUSE_CONT);   /* may call on_write at once */
+    }
+}
+
+/* ---- building a transfer from a Lua request table ---- */
+
+static const char *spec_string(lua_State *L, int spec, const char *key, const char *dflt)
+{
+    const char *s;
+    lua_getfield(L, spec, key);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return dflt;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "request.%s: expected a string", key);
+    s = lua_tostring(L, -1);
+    lua_pop(L, 1);          /* kept alive by the spec table */
+    return s;
+}
+
+static lua_Integer spec_integer(lua_State *L, int spec, const char *key, lua_Integer dflt)
+{
+    lua_Integer v;
+    lua_getfield(L, spec, key);
+    v = luaL_optinteger(L, -1, dflt);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int spec_bool(lua_State *L, int spec, const char *key, int dflt)
+{
+    int v;
+    lua_getfield(L, spec, key);
+    v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int unsafe_in_url_or_header(const char *s, size_t n, int allow_space)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\r' || ch == '\n' || ch == '\0' || (!allow_space && ch <= ' '))
+            return 1;
+    }
+    return 0;
+}
+
+/* Replaces "{api_key}" in the URL template: the real key goes to curl only;
+ * the copy kept for messages shows ***. */
+static void set_url(lua_State *L, bx_transfer *t, const char *tmpl)
+{
+    const char *mark = strstr(tmpl, "{api_key}");
+    size_t pre = mark ? (size_t)(mark - tmpl) : strlen(tmpl);
+    const char *post = mark ? mark + 9 : "";
+    char *secret = NULL, *url, *shown;
+    size_t n;
+    if (mark) {
+        if (t->client->api_key == NULL)
+            luaL_error(L, "request.url needs an api_key, and the client has none");
+        secret = curl_easy_escape(t->easy, t->client->api_key, 0);
+        if (secret == NULL)
+            luaL_error(L, "out of memory");
+    }
+    n = pre + (secret ? strlen(secret) : 0) + strlen(post) + 4;
+    url = malloc(n);
+    shown = malloc(n);
+    if (url == NULL || shown == NULL) {
+        free(url);
+        free(shown);
+        curl_free(secret);
+        luaL_error(L, "out of memory");
+        return;
+    }
+    snprintf(url, n, "%.*s%s%s", (int)pre, tmpl, secret ? secret : "", post);
+    snprintf(shown, n, "%.*s%s%s", (int)pre, tmpl, mark ? "***" : "", post);
+    curl_easy_setopt(t->easy, CURLOPT_URL, url);
+    bx_wipe(url, strlen(url));
+    free(url);
+    if (secret) {
+        bx_wipe(secret, strlen(secret));
+        curl_free(secret);
+    }
+    t->display_url = shown;
+}
+
+static void add_header(lua_State *L, bx_transfer *t, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(t->req_headers, line);
+    if (l == NULL)
+        luaL_error(L, "out of memory");
+    t->req_headers = l;
+}
+
+static void add_auth(lua_State *L, bx_transfer *t, struct curl_slist *auth, const char *which)
+{
+    if (auth == NULL)
+        luaL_error(L, "request.auth = %s, and the client has no key for it", which);
+    for (; auth; auth = auth->next)
+        add_header(L, t, auth->data);
+}
+
+static void set_headers(lua_State *L, bx_transfer *t, int spec)
+{
+    static const char *const auths[] = {"none", "v2", "legacy", NULL};
+    const char *ctype = spec_string(L, spec, "content_type", NULL);
+    int auth, i, n;
+    lua_getfield(L, spec, "auth");
+    auth = luaL_checkoption(L, -1, "none", auths);
+    lua_pop(L, 1);
+    if (auth == 1)
+        add_auth(L, t, t->client->v2_auth, "v2");
+    else if (auth == 2)
+        add_auth(L, t, t->client->legacy_auth, "legacy");
+    lua_getfield(L, spec, "headers");
+    n = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
+    for (i = 1; i <= n; i++) {
+        size_t len;
+        const char *h;
+        lua_rawgeti(L, -1, i);
+        h = lua_tolstring(L, -1, &len);
+        if (h == NULL || unsafe_in_url_or_header(h, len, 1) || strchr(h, ':') == NULL)
+            luaL_error(L, "request.headers[%d]: expected a 'Name: value' line without CR or LF", i);
+        add_header(L, t, h);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (ctype) {
+        char line[256];
+        if (unsafe_in_url_or_header(ctype, strlen(ctype), 1) || strlen(ctype) > 200)
+            luaL_error(L, "request.content_type: invalid");
+        snprintf(line, sizeof line, "Content-Type: %s", ctype);
+        add_header(L, t, line);
+    }
+    /* Expect: 100-continue costs a round trip for nothing here. */
+    add_header(L, t, "Expect:");
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->req_headers);
+}
+
+static void set_sink(lua_State *L, bx_transfer *t, int spec)
+{
+    static const char *const sinks[] = {"buffer", "file", "stream", NULL};
+    lua_getfield(L, spec, "sink");
+    t->sink = luaL_checkoption(L, -1, "buffer", sinks);
+    lua_pop(L, 1);
+    if (t->sink == BX_SINK_BUFFER) {
+        lua_Integer cap = spec_integer(L, spec, "max_body", (lua_Integer)t->client->max_body);
+        t->body.limit = cap > 0 ? (size_t)cap : t->client->max_body;
+        if (spec_bool(L, spec, "accept_encoding", 1))
+            curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
+        return;
+    }
+    curl_easy_setopt(t->easy, CURLOPT_BUFFERSIZE, 256L * 1024);
+    if (t->sink == BX_SINK_STREAM) {
+        lua_Integer cap = spec_integer(L, spec, "buffer_size", STREAM_BUFFER_DEFAULT);
+        t->body.limit = cap >= 16384 ? (size_t)cap : 16384;
+        /* A paused transfer must not be killed by the low-speed guard; the
+         * consumer, not the network, is slow. */
+        curl_easy_setopt(t->easy, CURLOPT_LOW_SPEED_LIMIT, 0L);
+    } else {
+        const char *path = spec_string(L, spec, "path", NULL);
+        int append = spec_bool(L, spec, "append", 0);
+        t->body.limit = ERRBODY_LIMIT;
+        if (path == NULL)
+            luaL_error(L, "request.path is required with sink = 'file'");
+        t->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
+        if (t->fd < 0)
+            luaL_error(L, "cannot open %s: %s", path, strerror(errno));
+    }
+}
+
+static void set_method(lua_State *L, bx_transfer *t, int spec)
+{
+    const char *method = spec_string(L, spec, "method", "GET");
+    size_t len = 0;
+    const char *body;
+    lua_getfield(L, spec, "body");
+    body = lua_tolstring(L, -1, &len);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(t->easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(t->easy, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+    } else if (strcmp(method, "GET") != 0) {
+        luaL_error(L, "request.method: GET or POST expected, got %s", method);
+    } else if (body) {
+        luaL_error(L, "request.body: a GET has no body");
+    }
+    lua_pop(L, 1);
+}
+
+static void set_common(bx_transfer *t, lua_Integer timeout_ms)
+{
+    bx_client *c = t->client;
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)t);
+    curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, c->low_speed_limit);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, c->low_speed_time);
+    if (c->user_agent)
+        curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+    if (c->proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
+    if (c->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->ssl_verify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->ssl_verify ? 2L : 0L);
+}
+
+bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
+{
+    bx_client *c = bx_checkclient(L, client_idx);
+    bx_transfer *t;
+    const char *url;
+    size_t url_len;
+    lua_Integer resume;
+
+    client_idx = lua_absindex(L, client_idx);
+    spec = lua_absindex(L, spec);
+    lua_getfield(L, spec, "url");
+    url = lua_tolstring(L, -1, &url_len);
+    if (url == NULL || unsafe_in_url_or_header(url, url_len, 0))
+        luaL_error(L, "request.url: expected a URL without spaces or control characters");
+    lua_pop(L, 1);
+
+    t = bx_newuserdata(L, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->fd = -1;
+    t->state = BX_T_CLOSED;             /* nothing to free until the handle exists */
+    strbuf_init(&t->body, 0);
+    strbuf_init(&t->headers, HEADERS_LIMIT);
+    luaL_setmetatable(L, BX_TRANSFER_MT);
+    lua_newtable(L);                    /* keeps the client (and so the loop) alive */
+    lua_pushvalue(L, client_idx);
+    lua_setfield(L, -2, "client");
+    lua_setuservalue(L, -2);
+
+    t->easy = curl_easy_init();
+    if (t->easy == NULL)
+        luaL_error(L, "curl_easy_init failed");
+    t->state = BX_T_RUNNING;
+    t->client = c;
+    t->client_next = c->transfers;
+    if (c->transfers)
+        c->transfers->client_prev = t;
+    c->transfers = t;
+
+    set_common(t, (lua_Integer)(spec_integer(L, spec, "timeout_ms", c->timeout_ms)));
+    set_url(L, t, url);
+    set_headers(L, t, spec);
+    set_method(L, t, spec);
+    set_sink(L, t, spec);
+    resume = spec_integer(L, spec, "resume_from", 0);
+    if (resume > 0) {
+        t->resume_from = (curl_off_t)resume;
+        curl_easy_setopt(t->easy, CURLOPT_RESUME_FROM_LARGE, t->resume_from);
+    }
+    if (bx_loop_attach(c->loop, t) != 0)
+        luaL_error(L, "cannot add the transfer to the loop");
+    return t;
+}
+
+/* ---- Lua methods ---- */
+
+static int l_done(lua_State *L)
+{
+    lua_pushboolean(L, bx_checktransfer(L, 1)->state != BX_T_RUNNING);
+    return 1;
+}
+
+static int l_status(lua_State *L)
+{
+    lua_pushinteger(L, transfer_status(bx_checktransfer(L, 1)));
+    return 1;
+}
+
+static int l_header(lua_State *L)
+{
+    bx_transfer *t = bx_checktransfer(L, 1);
+    const char *v = find_header(t, luaL_checkstring(L, 2));
+    if (v)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static void push_headers(lua_State *L, bx_transfer *t)
+{
+    const char *p = t->headers.data, *end = p + t->headers.len;
+    lua_newtable(L);
+    while (p && p < end) {
+        const char *value = p + strlen(p) + 1;
+        lua_pushstring(L, value);
+        lua_setfield(L, -2, p);
+        p = value + strlen(value) + 1;
+    }
+}
+
+static const char *error_kind(bx_transfer *t)
+{
+    switch (t->result) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_CRL_BADFILE:
+        return "tls";
+    case CURLE_ABORTED_BY_CALLBACK:
+        return "cancelled";
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return "config";
+    default:
+        return "network";
+    }
+}
+
+static void push_error(lua_State *L, bx_transfer *t)
+{
+    long request_size = 0;
+    const char *kind = error_kind(t);
+    const char *msg = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
+    if (t->body_overflow) {
+        kind = "too_large";
+        msg = "response body is larger than the limit";
+    } else if (t->range_ignored) {
+        kind = "range_ignored";
+        msg = "the server ignored the Range request, so the transfer cannot resume";
+    } else if (t->write_errno) {
+        kind = "write";
+        msg = strerror(t->write_errno);
+    } else if (t->cancelled) {
+        msg = "transfer cancelled";
+    }
+    if (t->easy)
+        curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_size);
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, msg);
+    lua_setfield(L, -2, "message");
+    lua_pushinteger(L, (lua_Integer)t->result);
+    lua_setfield(L, -2, "code");
+    /* Whether the server may have seen the request: decides if a POST may be retried. */
+    lua_pushboolean(L, request_size > 0);
+    lua_setfield(L, -2, "sent");
+}
+
+/* transfer:result() -> {status, headers, body, error, received, reused, time, url} */
+static int l_result(lua_State *L)
+{
+    bx_transfer *t = bx_checktransfer(L, 1);
+    long connects = 1;
+    double total = 0;
+    if (t->state == BX_T_RUNNING)
+        return luaL_error(L, "transfer still running");
+    lua_createtable(L, 0, 8);
+    lua_pushinteger(L, transfer_status(t));
+    lua_setfield(L, -2, "status");
+    push_headers(L, t);
+    lua_setfield(L, -2, "headers");
+    if (t->body.data && (t->sink == BX_SINK_BUFFER || !is_success(transfer_status(t)))) {
+        lua_pushlstring(L, t->body.data, t->body.len);
+        lua_setfield(L, -2, "body");
+    }
+    if (t->result != CURLE_OK || t->write_errno || t->cancelled || t->range_ignored) {
+        push_error(L, t);
+        lua_setfield(L, -2, "error");
+    }
+    lua_pushinteger(L, (lua_Integer)t->received);
+    lua_setfield(L, -2, "received");
+    if (t->easy) {
+        curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
+        curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &total);
+    }
+    lua_pushboolean(L, connects == 0);
+    lua_setfield(L, -2, "reused");
+    lua_pushnumber(L, total);
+    lua_setfield(L, -2, "time");
+    lua_pushstring(L, t->display_url ? t->display_url : "");
+    lua_setfield(L, -2, "url");
+    return 1;
+}
+
+/* transfer:progress() -> bytes received, bytes expected (or -1) */
+static int l_progress(lua_State *L)
+{
+    bx_transfer *t = bx_checktransfer(L, 1);
+    curl_off_t expected = -1;
+    if (t->easy)
+        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
+    lua_pushinteger(L, (lua_Integer)t->received);
+    lua_pushinteger(L, (lua_Integer)expected);
+    return 2;
+}
+
+/* transfer:read([max]) for the stream sink: buffered bytes ("" when none yet),
+ * or nil once the transfer is over and everything was read. */
+static int l_read(lua_State *L)
+{
+    bx_transfer *t = bx_checktransfer(L, 1);
+    lua_Integer max = luaL_optinteger(L, 2, (lua_Integer)1 << 30);
+    size_t len, take;
+    const char *p;
+    if (t->sink != BX_SINK_STREAM)
+        return luaL_error(L, "transfer:read() needs sink = 'stream'");
+    if (!is_success(transfer_status(t)) && t->state != BX_T_RUNNING) {
+        lua_pushnil(L);
+        return 1;
+    }
+    p = bx_transfer_peek(t, &len);
+    if (len == 0 && t->state != BX_T_RUNNING) {
+        lua_pushnil(L);
+        return 1;
+    }
+    take = max > 0 && (size_t)max < len ? (size_t)max : len;
+    lua_pushlstring(L, p ? p : "", take);
+    bx_transfer_consume(t, take);
+    return 1;
+}
+
+static int l_close(lua_State *L)
+{
+    bx_transfer_close(luaL_checkudata(L, 1, BX_TRANSFER_MT));
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    bx_transfer *t = luaL_checkudata(L, 1, BX_TRANSFER_MT);
+    static const char *const states[] = {"running", "done", "closed"};
+    lua_pushfstring(L, "batchexport.transfer (%s, %s)",
+                    t->display_url ? t->display_url : "?", states[t->state]);
+    return 1;
+}
+
+int bx_open_transfer(lua_State *L)
+{
+    static const luaL_Reg meta[] = {
+        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
+    };
+    static const luaL_Reg methods[] = {
+        {"done", l_done}, {"status", l_status}, {"header", l_header},
+        {"result", l_result}, {"progress", l_progress}, {"read", l_read},
+        {"close", l_close}, {"cancel", l_close}, {NULL, NULL}
+    };
+    bx_newclass(L, BX_TRANSFER_MT, meta, methods);
+    return 0;
+}
