@@ -1,0 +1,137 @@
+--- batchexport.request: one HTTP call with the retry policy every request
+-- shares. Exponential backoff with full jitter, capped, honouring
+-- Retry-After. GETs are retried on connection failures, timeouts, 429, 500,
+-- 502, 503 and 504; a POST only where the server cannot have acted on it:
+-- 429, 503, or a connection that failed before the request was sent.
+local core = require("batchexport.core")
+local errors = require("batchexport.errors")
+local json = require("batchexport.json")
+local scheduler = require("batchexport.scheduler")
+
+local M = {}
+
+local RETRY_GET = { [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
+local RETRY_POST = { [429] = true, [503] = true }
+
+--- Seconds to wait from a Retry-After value (delta-seconds or HTTP-date).
+function M.retry_after(value)
+  if not value then return nil end
+  local seconds = tonumber(value:match("^%s*(%d+)%s*$"))
+  if seconds then return seconds end
+  local at = core.http_date(value)
+  if at then return math.max(0, at - os.time()) end
+  return nil
+end
+
+--- Full jitter: a random wait between 0 and the capped exponential step.
+function M.backoff(policy, attempt)
+  local step = math.min(policy.backoff_max, policy.backoff_base * 2 ^ (attempt - 1))
+  return math.random() * step
+end
+
+local function printable(s, max)
+  s = s:sub(1, max):gsub("[%c]", " ")
+  return s
+end
+
+-- A Batch error body: v2 sends {error_message, error_code}; the 1.0 shape is
+-- not documented, so look for a code and a message under the usual names.
+local function batch_error(body)
+  local doc = body and body ~= "" and json.decode(body)
+  if type(doc) ~= "table" then return nil end
+  local inner = type(doc.error) == "table" and doc.error or doc
+  local message = inner.error_message or inner.message or inner.errorMessage or inner.error_msg
+    or (type(doc.error) == "string" and doc.error) or doc.error_message or doc.message
+  local code = inner.error_code or inner.code or inner.errorCode or doc.error_code or doc.code
+  local name = inner.name or inner.error_name or inner.type
+  if message == nil and code == nil then return nil end
+  return { message = message and tostring(message), code = code, name = name }
+end
+
+local function transport_error(res, method)
+  local e = res.error
+  local kind = e.kind == "timeout" and "timeout" or "network"
+  local message = e.message
+  local retryable
+  if e.kind == "tls" then
+    message = "TLS verification failed: " .. message
+    retryable = false
+  elseif e.kind == "too_large" or e.kind == "config" or e.kind == "write" or e.kind == "cancelled" then
+    retryable = false
+  elseif method == "POST" then
+    retryable = not e.sent
+  else
+    retryable = true
+  end
+  if e.kind == "too_large" then kind = "http" end
+  return errors.new(kind, message, { retryable = retryable, status = res.status ~= 0 and res.status or nil })
+end
+
+local function status_error(res, method)
+  local retry = (method == "POST" and RETRY_POST or RETRY_GET)[res.status] or false
+  local found = batch_error(res.body)
+  if found then
+    local message = found.message or ("HTTP " .. res.status)
+    if found.name and found.name ~= found.code then message = found.name .. ": " .. message end
+    return errors.new("api", message, { status = res.status, code = found.code, retryable = retry })
+  end
+  local snippet = res.body and res.body ~= "" and (": " .. printable(res.body, 200)) or ""
+  return errors.new("http", "unexpected HTTP status " .. res.status .. snippet,
+    { status = res.status, retryable = retry })
+end
+
+--- Classifies a finished transfer: nil when the status is one the caller
+-- expects, else an error object.
+function M.check(res, method, expect)
+  if res.error then return transport_error(res, method) end
+  if expect[res.status] then return nil end
+  return status_error(res, method)
+end
+
+local function describe(method, res)
+  return method .. " " .. res.url
+end
+
+--- request.perform(client, spec, expect [, tick]) -> result, or nil, err.
+-- spec is the table client.core:request() takes; expect a set of statuses.
+function M.perform(client, spec, expect, tick)
+  local policy = client.policy
+  local method = spec.method or "GET"
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local transfer = client.core:request(spec)
+    scheduler.await(transfer, tick and function() tick(transfer) end)
+    local res = transfer:result()
+    transfer:close()
+    local err = M.check(res, method, expect)
+    client:log(err and "warn" or "debug", string.format("%s -> %s in %.0f ms (attempt %d%s)",
+      describe(method, res), err and tostring(err.status or err.message) or res.status,
+      res.time * 1000, attempt, res.reused and not err and ", reused connection" or ""))
+    if not err then return res, attempt end
+    err.request = describe(method, res)
+    err.message = client.core:redact(err.message)
+    local wait = err.retryable and M.retry_after(res.headers and res.headers["retry-after"])
+    if err.retryable and attempt < policy.max_attempts and (not wait or wait <= policy.max_retry_after) then
+      scheduler.sleep(wait or M.backoff(policy, attempt))
+    else
+      err.attempts = attempt
+      if wait then err.retry_after = wait end
+      return nil, err
+    end
+  end
+end
+
+--- request.json(client, spec, expect) -> decoded body, or nil, err
+function M.json(client, spec, expect)
+  local res, attempts = M.perform(client, spec, expect)
+  if not res then return nil, attempts end
+  local doc, why = json.decode(res.body or "")
+  if type(doc) ~= "table" then
+    return nil, errors.new("decode", "the response is not a JSON object: " .. tostring(why or type(doc)),
+      { status = res.status, attempts = attempts, request = describe(spec.method or "GET", res) })
+  end
+  return doc, res, attempts
+end
+
+return M
