@@ -235,9 +235,12 @@ static void reset_row(csvparse *p)
 static void strip_cr(csvparse *p)
 {
     struct field *f = &p->f[p->nf - 1];
-    const char *s = f->inbuf ? p->buf + f->off : f->ptr;
+    const char *s;
 
-    if (f->len > 0 && s[f->len - 1] == '\r') {
+    if (f->len == 0)
+        return;
+    s = f->inbuf ? p->buf + f->off : f->ptr;
+    if (s[f->len - 1] == '\r') {
         f->len--;
         if (f->inbuf)
             p->len--;
