@@ -101,6 +101,7 @@ function M.perform(client, spec, expect, tick)
   while true do
     attempt = attempt + 1
     local transfer = client.core:request(spec)
+    scheduler.own(transfer)
     scheduler.await(transfer, tick and function() tick(transfer) end)
     local res = transfer:result()
     transfer:close()

@@ -50,7 +50,7 @@ end
 -- variables are closed (Lua 5.4).
 function Task:cancel()
   if self.state == "done" or self.state == "failed" or self.state == "cancelled" then return end
-  if self.transfer then self.transfer:close() self.transfer = nil end
+  for transfer in pairs(self.transfers) do transfer:close() end
   self.state = "cancelled"
   self.err = require("batchexport.errors").new("network", "task cancelled")
   remove_task(self)
@@ -75,59 +75,59 @@ local function in_nginx()
   return ok and NGX_YIELDABLE[phase] or false
 end
 
---- scheduler.await(transfer [, tick]): returns once the transfer is over.
--- tick, if given, runs after each wake-up (progress reports).
-function M.await(transfer, tick)
+-- Suspends the caller until ready() is true. In a task (or a child of
+-- gather), it yields to whoever resumes it; in nginx it steps the loop
+-- between ngx.sleep()s; elsewhere it blocks in the loop's poll. tick, if
+-- given, runs after each wake-up (progress reports).
+local function wait_until(ready, tick, deadline)
   local task = current_task()
   if task then
-    task.transfer = transfer
-    while not transfer:done() do
+    task.ready = ready
+    task.wake_at = deadline
+    while not ready() and not (deadline and core.now() >= deadline) do
       coroutine.yield(WAIT)
       if tick then tick() end
     end
-    task.transfer = nil
+    task.ready, task.wake_at = nil, nil
   elseif in_nginx() then
     local pause = 0.001
     while true do
       loop:perform()
-      if transfer:done() then break end
+      if ready() then break end
+      local now = core.now()
+      if deadline and now >= deadline then break end
       if tick then tick() end
-      ngx.sleep(pause)
+      local nap = deadline and math.min(pause, deadline - now) or pause
+      ngx.sleep(nap)
       pause = math.min(pause * 2, 0.016)
     end
   else
-    while not transfer:done() do
-      loop:poll(0.25)
+    while not ready() do
+      local now = core.now()
+      if deadline and now >= deadline then break end
+      loop:poll(deadline and math.min(0.25, deadline - now) or 0.25)
       if tick then tick() end
     end
   end
+end
+M.wait_until = wait_until
+
+--- scheduler.await(transfer [, tick]): returns once the transfer is over.
+function M.await(transfer, tick)
+  wait_until(function() return transfer:done() end, tick)
 end
 
 --- scheduler.sleep(seconds): a pause that lets other tasks run.
 function M.sleep(seconds)
   if not (seconds > 0) then return end
-  local deadline = core.now() + seconds
-  local task = current_task()
-  if task then
-    task.wake_at = deadline
-    repeat coroutine.yield(WAIT) until core.now() >= deadline
-    task.wake_at = nil
-  elseif in_nginx() then
-    ngx.sleep(seconds)
-  else
-    local now = core.now()
-    while now < deadline do
-      loop:poll(deadline - now)
-      now = core.now()
-    end
-  end
+  wait_until(function() return false end, nil, core.now() + seconds)
 end
 
 --- scheduler.spawn(fn, ...) -> task
 function M.spawn(fn, ...)
   assert(type(fn) == "function", "spawn: expected a function")
   local args = pack(...)
-  local task = setmetatable({ state = "ready" }, Task)
+  local task = setmetatable({ state = "ready", transfers = setmetatable({}, { __mode = "k" }) }, Task)
   task.co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
   task_of[task.co] = task
   tasks[#tasks + 1] = task
@@ -136,9 +136,9 @@ end
 
 local function runnable(task, now)
   if task.state == "ready" then return true end
-  if task.transfer then return task.transfer:done() end
-  if task.wake_at then return now >= task.wake_at end
-  return true          -- yielded on its own (a plain coroutine.yield): run again
+  if task.wake_at and now >= task.wake_at then return true end
+  if task.ready then return task.ready() end
+  return task.wake_at == nil   -- a plain coroutine.yield of the user's: run again
 end
 
 local function resume(task)
@@ -173,7 +173,7 @@ end
 local function next_timer()
   local soonest
   for _, task in ipairs(tasks) do
-    if task.wake_at and not task.transfer and (soonest == nil or task.wake_at < soonest) then
+    if task.wake_at and (soonest == nil or task.wake_at < soonest) then
       soonest = task.wake_at
     end
   end
@@ -198,6 +198,63 @@ function M.step(timeout)
     ran = run_ready()
   end
   return #tasks
+end
+
+--- scheduler.own(transfer): ties a transfer to the running task, so that
+-- cancelling the task closes it.
+function M.own(transfer)
+  local task = current_task()
+  if task then task.transfers[transfer] = true end
+end
+
+--- scheduler.gather(fns [, parallel]) -> results: runs the functions as
+-- children of the caller, at most `parallel` at a time (default all), and
+-- returns, for each, { true, values... } or { false, err }. The children
+-- wait on the loop like tasks do, so their transfers overlap; the caller
+-- waits for them as it would for one call (yielding in a task, blocking
+-- elsewhere).
+function M.gather(fns, parallel)
+  parallel = parallel or #fns
+  local parent = current_task()
+  local transfers = parent and parent.transfers or setmetatable({}, { __mode = "k" })
+  local results, running, started = {}, {}, 0
+  local function any_runnable()
+    local now = core.now()
+    for _, child in ipairs(running) do
+      if runnable(child, now) then return true end
+    end
+    return false
+  end
+  while true do
+    while #running < parallel and started < #fns do
+      started = started + 1
+      local child = { state = "ready", index = started, transfers = transfers }
+      child.co = coroutine.create(fns[started])
+      task_of[child.co] = child
+      running[#running + 1] = child
+    end
+    if #running == 0 then break end
+    local now = core.now()
+    for i = #running, 1, -1 do
+      local child = running[i]
+      if runnable(child, now) then
+        child.state = "waiting"
+        local res = pack(coroutine.resume(child.co))
+        if coroutine.status(child.co) == "dead" then
+          table.remove(running, i)
+          results[child.index] = res
+        end
+      end
+    end
+    if #running > 0 and not any_runnable() then
+      local soonest
+      for _, child in ipairs(running) do
+        if child.wake_at and (not soonest or child.wake_at < soonest) then soonest = child.wake_at end
+      end
+      wait_until(any_runnable, nil, soonest)
+    end
+  end
+  return results
 end
 
 --- scheduler.run(): steps until every task has ended.
