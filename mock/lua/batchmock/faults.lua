@@ -1,0 +1,97 @@
+-- Queued faults: matched by host, method and path prefix, each consumed by the
+-- next N matching requests. Counters live in the shared dict so "the next N"
+-- holds across workers.
+local json = require("batchmock.json")
+local state = require("batchmock.state")
+
+local M = {}
+local dict = state.dict
+
+local ACTIONS = {
+  status = "integer", body = "string", retry_after = "retry", retry_after_date = "number",
+  delay = "number", stall = "number", close = "boolean", cut_after = "integer",
+  malformed_json = "boolean", truncate_json = "boolean", content_type = "string", ignore_range = "boolean",
+}
+local MATCHERS = { host = true, method = true, path = true, times = true }
+
+-- returns the stored fault or nil, message
+function M.add(spec)
+  if type(spec) ~= "table" then return nil, "body must be a JSON object" end
+  local f = { host = spec.host or "api", method = spec.method, path = spec.path or "/", times = spec.times or 1 }
+  if f.host ~= "api" and f.host ~= "storage" then return nil, "host must be \"api\" or \"storage\"" end
+  if f.method ~= nil and type(f.method) ~= "string" then return nil, "method must be a string" end
+  if f.method then f.method = f.method:upper() end
+  if type(f.path) ~= "string" or f.path:sub(1, 1) ~= "/" then return nil, "path must be a string starting with /" end
+  if type(f.times) ~= "number" or f.times < 1 or f.times % 1 ~= 0 then return nil, "times must be an integer >= 1" end
+  local any = false
+  for k, v in pairs(spec) do
+    local kind = ACTIONS[k]
+    if not kind and not MATCHERS[k] then return nil, "unknown fault field '" .. tostring(k) .. "'" end
+    if kind then
+      local ok
+      if kind == "integer" then ok = type(v) == "number" and v >= 0 and v % 1 == 0
+      elseif kind == "number" then ok = type(v) == "number" and v >= 0
+      elseif kind == "retry" then ok = type(v) == "string" or (type(v) == "number" and v >= 0)
+      else ok = type(v) == kind end
+      if not ok then return nil, "fault field '" .. k .. "' must be " .. (kind == "retry" and "a string or a number" or ("a non-negative " .. kind)) end
+      if v ~= false then any = true end
+      f[k] = v
+    end
+  end
+  if not any then return nil, "a fault needs at least one of: " .. "status, body, retry_after, retry_after_date, delay, stall, close, cut_after, malformed_json, truncate_json, content_type, ignore_range" end
+  if f.status and (f.status < 100 or f.status > 599) then return nil, "status must be an HTTP status (100..599)" end
+  if type(f.retry_after) == "number" then f.retry_after = tostring(math.floor(f.retry_after)) end
+  f.id = state.incr("fault:seq")
+  state.put("fault:" .. f.id, f)
+  dict:set("fault:" .. f.id .. ":left", f.times)
+  return f
+end
+
+function M.list()
+  local out = json.array()
+  local min = dict:get("fault:min") or 1
+  local seq = dict:get("fault:seq") or 0
+  for id = min, seq do
+    local left = dict:get("fault:" .. id .. ":left")
+    if left and left > 0 then
+      local f = state.get("fault:" .. id)
+      if f then f.remaining = left; out[#out + 1] = f end
+    end
+  end
+  return out
+end
+
+function M.clear()
+  dict:set("fault:min", (dict:get("fault:seq") or 0) + 1)
+end
+
+-- Consume and return the first pending fault matching this request, if any.
+function M.take(host)
+  local seq = dict:get("fault:seq")
+  if not seq then return nil end
+  local min = dict:get("fault:min") or 1
+  if seq < min then return nil end
+  local method = ngx.req.get_method()
+  local path = ngx.var.uri
+  for id = min, seq do
+    local key = "fault:" .. id .. ":left"
+    local left = dict:get(key)
+    if left and left > 0 then
+      local f = state.get("fault:" .. id)
+      if f and f.host == host and (not f.method or f.method == method)
+          and path:sub(1, #f.path) == f.path then
+        local now_left = dict:incr(key, -1)
+        if now_left and now_left >= 0 then return f end
+      end
+    end
+  end
+  return nil
+end
+
+function M.retry_after(f)
+  if f.retry_after then return f.retry_after end
+  if f.retry_after_date then return ngx.http_time(math.floor(ngx.time() + f.retry_after_date)) end
+  return nil
+end
+
+return M
