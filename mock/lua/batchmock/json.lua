@@ -54,7 +54,7 @@ local function encode_into(v, buf)
     elseif v == math.floor(v) and math.abs(v) < 2 ^ 53 then
       buf[#buf + 1] = string.format("%d", v)
     else
-      buf[#buf + 1] = string.format("%.17g", v)
+      buf[#buf + 1] = string.format("%.14g", v)
     end
   elseif tv == "boolean" then
     buf[#buf + 1] = v and "true" or "false"

@@ -80,6 +80,7 @@ function M.seed()
   dict:set("epoch", string.format("%.6f", ngx.now()))
   require("batchmock.exports").seed_history()
   require("batchmock.legacy").seed_history()
+  if ngx.get_phase() ~= "init" then require("batchmock.exports").warm() end
 end
 
 M.reset = M.seed

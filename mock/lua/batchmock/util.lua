@@ -40,7 +40,10 @@ function M.rng(...)
   local h = M.hash(...)
   local s = tonumber(h:sub(1, 8), 16)
   if s == 0 then s = 0x9e3779b9 end
-  return setmetatable({ s = bit.tobit(s) }, Rng)
+  local r = setmetatable({ s = bit.tobit(s) }, Rng)
+  -- the first outputs of xorshift after a seed are poorly mixed
+  for _ = 1, 8 do r:next() end
+  return r
 end
 
 function Rng:next()
