@@ -4,6 +4,14 @@
 -- one thread; inside an nginx handler it steps the loop between ngx.sleep()s,
 -- so the worker's event loop never blocks; anywhere else it blocks in the
 -- loop's poll, which wakes as soon as the network has something.
+--
+--   spawn(fn, ...) -> task       step([timeout]) -> tasks alive     run()
+--   sleep(seconds)               wait_until(ready [, tick [, deadline]])
+--   await(transfer [, tick])     own(transfer)
+--   gather(fns [, parallel])     limit(deadline, fn, ...)
+--
+-- A task: task:status(), task:result() (pcall-like), task:cancel(),
+-- task:wait([timeout]).
 local core = require("batchexport.core")
 
 local M = {}
@@ -12,50 +20,13 @@ local loop = core.loop()
 M.loop = loop
 
 local tasks = {}                                   -- live tasks, in spawn order
-local task_of = setmetatable({}, { __mode = "k" }) -- coroutine -> task
+local task_of = setmetatable({}, { __mode = "k" }) -- coroutine -> task (or child of gather/limit)
 local WAIT = {}                                    -- what our yields carry
 
 local unpack = table.unpack or unpack
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 
-local Task = {}
-Task.__index = Task
-Task.__name = "batchexport.task"
-
-function Task:__tostring()
-  return "batchexport.task (" .. self.state .. ")"
-end
-
---- task:status() -> "ready" | "waiting" | "done" | "failed" | "cancelled"
-function Task:status()
-  return self.state
-end
-
---- task:result() -> like pcall: true, ... once the function returned;
--- false, err if it raised or was cancelled; nil while it still runs.
-function Task:result()
-  if self.state == "done" then return true, unpack(self.values, 1, self.values.n) end
-  if self.state == "failed" or self.state == "cancelled" then return false, self.err end
-  return nil
-end
-
-local function remove_task(task)
-  for i = #tasks, 1, -1 do
-    if tasks[i] == task then table.remove(tasks, i) return end
-  end
-end
-
---- task:cancel(): stops the task where it waits; its transfer is closed at
--- once (removed from the loop, its handles freed) and its to-be-closed
--- variables are closed (Lua 5.4).
-function Task:cancel()
-  if self.state == "done" or self.state == "failed" or self.state == "cancelled" then return end
-  for transfer in pairs(self.transfers) do transfer:close() end
-  self.state = "cancelled"
-  self.err = require("batchexport.errors").new("network", "task cancelled")
-  remove_task(self)
-  if coroutine.close and coroutine.status(self.co) == "suspended" then coroutine.close(self.co) end
-end
+local function weak_set() return setmetatable({}, { __mode = "k" }) end
 
 local function current_task()
   local co = coroutine.running()
@@ -74,11 +45,36 @@ local function in_nginx()
   local ok, phase = pcall(ngx.get_phase)
   return ok and NGX_YIELDABLE[phase] or false
 end
+M.in_nginx = in_nginx
 
--- Suspends the caller until ready() is true. In a task (or a child of
--- gather), it yields to whoever resumes it; in nginx it steps the loop
--- between ngx.sleep()s; elsewhere it blocks in the loop's poll. tick, if
--- given, runs after each wake-up (progress reports).
+-- Inside nginx, a wait is a series of short ngx.sleep()s with the loop
+-- stepped in between: the first nap is 1 ms, doubling up to 16 ms while
+-- transfers are in flight (so a reply is seen within ~16 ms), and up to
+-- 250 ms when nothing is (only the clock, or another light thread of the
+-- same request, can end that wait).
+local NGX_FIRST_NAP, NGX_MAX_NAP, NGX_IDLE_NAP = 0.001, 0.016, 0.25
+
+-- Blocks the thread (or, in nginx, the current request only) for at most
+-- `seconds`, returning early on network activity; performs the loop.
+-- `nap` is the caller's nginx back-off state; returns the next one.
+local function block(seconds, nap)
+  if in_nginx() then
+    nap = nap or NGX_FIRST_NAP
+    loop:perform()
+    local cap = loop:count() > 0 and nap or NGX_IDLE_NAP
+    ngx.sleep(math.max(0.001, math.min(seconds, cap)))
+    loop:perform()
+    return math.min(nap * 2, NGX_MAX_NAP)
+  end
+  loop:poll(seconds)
+  return nap
+end
+
+--- scheduler.wait_until(ready [, tick [, deadline]]): suspends the caller
+-- until ready() is true or core.now() reaches deadline. In a task (or a
+-- child of gather/limit) it yields to whoever resumes it; in nginx it steps
+-- the loop between ngx.sleep()s; elsewhere it blocks in the loop's poll.
+-- tick, if given, runs after each wake-up (progress reports).
 local function wait_until(ready, tick, deadline)
   local task = current_task()
   if task then
@@ -89,25 +85,16 @@ local function wait_until(ready, tick, deadline)
       if tick then tick() end
     end
     task.ready, task.wake_at = nil, nil
-  elseif in_nginx() then
-    local pause = 0.001
-    while true do
-      loop:perform()
-      if ready() then break end
-      local now = core.now()
-      if deadline and now >= deadline then break end
-      if tick then tick() end
-      local nap = deadline and math.min(pause, deadline - now) or pause
-      ngx.sleep(nap)
-      pause = math.min(pause * 2, 0.016)
-    end
-  else
-    while not ready() do
-      local now = core.now()
-      if deadline and now >= deadline then break end
-      loop:poll(deadline and math.min(0.25, deadline - now) or 0.25)
-      if tick then tick() end
-    end
+    return
+  end
+  local nap
+  while true do
+    if nap == nil and in_nginx() then loop:perform() end
+    if ready() then return end
+    local now = core.now()
+    if deadline and now >= deadline then return end
+    nap = block(deadline and math.min(0.25, deadline - now) or 0.25, nap)
+    if tick then tick() end
   end
 end
 M.wait_until = wait_until
@@ -117,21 +104,30 @@ function M.await(transfer, tick)
   wait_until(function() return transfer:done() end, tick)
 end
 
---- scheduler.sleep(seconds): a pause that lets other tasks run.
+local function never() return false end
+
+--- scheduler.sleep(seconds): a pause that lets other tasks run (in a task),
+-- lets the nginx worker serve other requests (in nginx), or blocks.
 function M.sleep(seconds)
-  if not (seconds > 0) then return end
-  wait_until(function() return false end, nil, core.now() + seconds)
+  if not (type(seconds) == "number" and seconds > 0) then return end
+  wait_until(never, nil, core.now() + seconds)
 end
 
---- scheduler.spawn(fn, ...) -> task
-function M.spawn(fn, ...)
-  assert(type(fn) == "function", "spawn: expected a function")
-  local args = pack(...)
-  local task = setmetatable({ state = "ready", transfers = setmetatable({}, { __mode = "k" }) }, Task)
-  task.co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
-  task_of[task.co] = task
-  tasks[#tasks + 1] = task
-  return task
+--- scheduler.own(transfer): ties a transfer to the running task (and to the
+-- tasks it runs in), so that cancelling the task closes it.
+function M.own(transfer)
+  local task = current_task()
+  while task do
+    task.transfers[transfer] = true
+    task = task.parent
+  end
+end
+
+local function close_transfers(task)
+  for transfer in pairs(task.transfers) do
+    pcall(transfer.close, transfer)
+    task.transfers[transfer] = nil
+  end
 end
 
 local function runnable(task, now)
@@ -141,9 +137,99 @@ local function runnable(task, now)
   return task.wake_at == nil   -- a plain coroutine.yield of the user's: run again
 end
 
+---------------------------------------------------------------------------
+-- Tasks
+
+local Task = {}
+Task.__index = Task
+Task.__name = "batchexport.task"
+
+function Task:__tostring()
+  return "batchexport.task (" .. self.state .. ")"
+end
+
+local FINISHED = { done = true, failed = true, cancelled = true }
+
+--- task:status() -> "ready" (not started or about to run) | "running" |
+-- "waiting" | "done" | "failed" | "cancelled"
+function Task:status()
+  return self.state
+end
+
+--- task:result() -> like pcall: true, values... once the function returned;
+-- false, err if it raised or was cancelled; nil while it still runs.
+function Task:result()
+  if self.state == "done" then return true, unpack(self.values, 1, self.values.n) end
+  if self.state == "failed" or self.state == "cancelled" then return false, self.err end
+  return nil
+end
+
+local function remove_task(task)
+  for i = #tasks, 1, -1 do
+    if tasks[i] == task then table.remove(tasks, i) return end
+  end
+end
+
+local function cancel_error()
+  return require("batchexport.errors").new("network", "task cancelled", { cancelled = true })
+end
+
+--- task:cancel() -> true if it stopped the task, false if it had ended.
+-- The task stops where it waits; its transfers are closed at once (removed
+-- from the loop, their handles freed) and, on Lua 5.4, its to-be-closed
+-- variables are closed. task:result() then gives false, err with
+-- err.cancelled = true. A task may cancel itself: the call does not return.
+function Task:cancel()
+  if FINISHED[self.state] then return false end
+  close_transfers(self)
+  self.state = "cancelled"
+  self.err = cancel_error()
+  self.ready, self.wake_at = nil, nil
+  remove_task(self)
+  local status = coroutine.status(self.co)
+  if status == "running" then
+    error(self.err, 0)          -- unwinds the task; resume() sees it cancelled
+  elseif status == "suspended" and coroutine.close then
+    coroutine.close(self.co)
+  end
+  return true
+end
+
+local step
+
+--- task:wait([timeout]) -> what task:result() gives, once the task ended or
+-- timeout seconds passed (then nil). In another task it yields; elsewhere it
+-- steps the scheduler (so every task advances meanwhile).
+function Task:wait(timeout)
+  local deadline = timeout and core.now() + timeout
+  local function over() return FINISHED[self.state] ~= nil end
+  if current_task() then
+    wait_until(over, nil, deadline)
+  else
+    while not over() do
+      local now = core.now()
+      if deadline and now >= deadline then break end
+      step(deadline and math.min(deadline - now, 3600) or 3600)
+    end
+  end
+  return self:result()
+end
+
+--- scheduler.spawn(fn, ...) -> task. The task starts at the next step().
+function M.spawn(fn, ...)
+  assert(type(fn) == "function", "spawn: expected a function")
+  local args = pack(...)
+  local task = setmetatable({ state = "ready", transfers = weak_set() }, Task)
+  task.co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
+  task_of[task.co] = task
+  tasks[#tasks + 1] = task
+  return task
+end
+
 local function resume(task)
-  task.state = "ready"
+  task.state = "running"
   local res = pack(coroutine.resume(task.co))
+  if task.state == "cancelled" then return end  -- it cancelled itself
   if coroutine.status(task.co) == "dead" then
     remove_task(task)
     if res[1] then
@@ -152,8 +238,9 @@ local function resume(task)
     else
       task.state = "failed"
       task.err = res[2]
+      close_transfers(task)  -- an error thrown mid-transfer leaves nothing in flight
     end
-  elseif task.state == "ready" then
+  else
     task.state = "waiting"
   end
 end
@@ -162,7 +249,7 @@ local function run_ready()
   local now, ran = core.now(), 0
   local snapshot = { unpack(tasks) }
   for _, task in ipairs(snapshot) do
-    if task.state ~= "cancelled" and runnable(task, now) then
+    if not FINISHED[task.state] and runnable(task, now) then
       resume(task)
       ran = ran + 1
     end
@@ -181,42 +268,95 @@ local function next_timer()
 end
 
 --- scheduler.step([timeout]) -> tasks still alive. Advances every transfer
--- and every task that can go on, waiting at most timeout seconds (default 0:
--- not at all) for one to become ready.
-function M.step(timeout)
+-- (tasks' or not) and runs every task that can go on. When none could, it
+-- waits up to timeout seconds (default 0: not at all) for one to become
+-- ready, then runs it. Never blocks longer than timeout; in nginx, the wait
+-- is ngx.sleep()s.
+function step(timeout)
+  if current_task() then error("batchexport.step/run: called from inside a task", 2) end
   timeout = timeout or 0
   local deadline = core.now() + timeout
   loop:perform()
   local ran = run_ready()
+  local nap
   while ran == 0 and #tasks > 0 do
     local now = core.now()
     if now >= deadline then break end
     local wait = deadline - now
     local timer = next_timer()
     if timer then wait = math.max(0, math.min(wait, timer - now)) end
-    loop:poll(wait)
+    nap = block(wait, nap)
     ran = run_ready()
   end
   return #tasks
 end
+M.step = step
 
---- scheduler.own(transfer): ties a transfer to the running task, so that
--- cancelling the task closes it.
-function M.own(transfer)
-  local task = current_task()
-  if task then task.transfers[transfer] = true end
+--- scheduler.run(): steps until every task has ended. Errors stay on their
+-- tasks (task:result()); run() itself does not raise them.
+function M.run()
+  while step(3600) > 0 do end
+end
+
+--- scheduler.count() -> number of live tasks
+function M.count()
+  return #tasks
+end
+
+--- scheduler.tasks() -> a list of the live tasks
+function M.tasks()
+  return { unpack(tasks) }
+end
+
+---------------------------------------------------------------------------
+-- Children: functions run as coroutines on behalf of the caller, which waits
+-- for them as it would for one call (yielding in a task, blocking elsewhere).
+
+local function new_child(fn, parent, transfers)
+  local child = { state = "ready", parent = parent, transfers = transfers or weak_set() }
+  child.co = coroutine.create(fn)
+  task_of[child.co] = child
+  return child
+end
+
+--- scheduler.limit(deadline, fn, ...) -> true, fn's values... if fn returned
+-- before core.now() reached deadline; nil if it did not, in which case its
+-- transfers are closed and it is abandoned (to-be-closed variables closed on
+-- 5.4). An error raised by fn is raised again. deadline nil: no limit.
+function M.limit(deadline, fn, ...)
+  if deadline == nil then return true, fn(...) end
+  local parent = current_task()
+  local child = new_child(fn, parent)
+  local res = pack(coroutine.resume(child.co, ...))
+  while true do
+    if coroutine.status(child.co) == "dead" then
+      if res[1] then return true, unpack(res, 2, res.n) end
+      close_transfers(child)
+      error(res[2], 0)
+    end
+    child.state = "waiting"
+    local function go() return runnable(child, core.now()) end
+    if not go() then
+      local at = child.wake_at and math.min(child.wake_at, deadline) or deadline
+      wait_until(go, nil, at)
+    end
+    if core.now() >= deadline and not go() then
+      close_transfers(child)
+      if coroutine.close then coroutine.close(child.co) end
+      return nil
+    end
+    res = pack(coroutine.resume(child.co))
+  end
 end
 
 --- scheduler.gather(fns [, parallel]) -> results: runs the functions as
 -- children of the caller, at most `parallel` at a time (default all), and
 -- returns, for each, { true, values... } or { false, err }. The children
--- wait on the loop like tasks do, so their transfers overlap; the caller
--- waits for them as it would for one call (yielding in a task, blocking
--- elsewhere).
+-- wait on the loop like tasks do, so their transfers overlap.
 function M.gather(fns, parallel)
   parallel = parallel or #fns
   local parent = current_task()
-  local transfers = parent and parent.transfers or setmetatable({}, { __mode = "k" })
+  local transfers = parent and parent.transfers or weak_set()
   local results, running, started = {}, {}, 0
   local function any_runnable()
     local now = core.now()
@@ -228,9 +368,8 @@ function M.gather(fns, parallel)
   while true do
     while #running < parallel and started < #fns do
       started = started + 1
-      local child = { state = "ready", index = started, transfers = transfers }
-      child.co = coroutine.create(fns[started])
-      task_of[child.co] = child
+      local child = new_child(fns[started], parent and parent.parent, transfers)
+      child.index = started
       running[#running + 1] = child
     end
     if #running == 0 then break end
@@ -255,16 +394,6 @@ function M.gather(fns, parallel)
     end
   end
   return results
-end
-
---- scheduler.run(): steps until every task has ended.
-function M.run()
-  while M.step(3600) > 0 do end
-end
-
---- scheduler.tasks() -> number of live tasks
-function M.count()
-  return #tasks
 end
 
 return M
