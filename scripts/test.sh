@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Runs batchexport's tests and ends with one line "N passed, N failed" summed
+# from busted's own results (and the fuzzers' verdicts); exits non-zero on any
+# failure. Modes:
+#   specs  the spec suite on the normal build (build/)
+#   asan   the same suite with the core built with ASan+UBSan (build-asan/)
+#   jit    the client specs on LuaJIT with the core built for it (build-jit/)
+#   fuzz   the parsers' libFuzzer targets, for FUZZ_SECONDS each
+#   all    all of the above
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;'
+mode=${1:-all}
+passed=0
+failed=0
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+# count NAME FILE: adds busted's "N successes / N failures / N errors" line.
+count() {
+  local line s f e
+  line=$(grep -E '^[0-9]+ successes / [0-9]+ failures / [0-9]+ errors / [0-9]+ pending' "$2" | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "test.sh: $1 printed no busted summary (crashed?)"
+    failed=$((failed + 1))
+    return
+  fi
+  read -r s f e <<<"$(echo "$line" | awk '{print $1, $4, $7}')"
+  passed=$((passed + s))
+  failed=$((failed + f + e))
+}
+
+# busted NAME INTERPRETER CPATH [ENV...] -- FILES...
+run_busted() {
+  local name=$1 lua=$2 cpath=$3
+  shift 3
+  local envs=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  echo "== $name"
+  env "${envs[@]}" LUA_CPATH="$cpath/?.so;;" BATCHEXPORT_CPATH="$cpath/?.so" \
+    "$lua" /usr/bin/busted -o plainTerminal "$@" 2>&1 | tee "$logs/$name.out"
+  count "$name" "$logs/$name.out"
+}
+
+specs() {
+  run_busted specs lua5.4 build -- spec
+}
+
+asan() {
+  local rt
+  rt="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+  # Only the core is instrumented; lua5.4 itself is not, so leak reports would
+  # be about the interpreter (valgrind covers leaks: see bench/ and README).
+  run_busted asan lua5.4 build-asan "LD_PRELOAD=$rt" \
+    "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1" "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" \
+    "BATCHEXPORT_SANITIZED=1" -- spec
+}
+
+jit() {
+  if ! command -v luajit >/dev/null; then
+    echo "test.sh: luajit is not installed (make deps installs luajit2)"
+    failed=$((failed + 1))
+    return
+  fi
+  local files=()
+  for f in spec/*_spec.lua; do
+    grep -q '<close>' "$f" || files+=("$f")        # 5.4 syntax stays on 5.4
+  done
+  LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;" \
+    run_busted jit luajit build-jit -- "${files[@]}"
+}
+
+fuzz() {
+  echo "== fuzz"
+  if make -s -C tests/c fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}" >"$logs/fuzz.out" 2>&1; then
+    tail -n 5 "$logs/fuzz.out"
+    passed=$((passed + 1))
+  else
+    cat "$logs/fuzz.out"
+    echo "fuzz: a fuzzer found a failure"
+    failed=$((failed + 1))
+  fi
+}
+
+case "$mode" in
+  specs) specs ;;
+  asan) asan ;;
+  jit) jit ;;
+  fuzz) fuzz ;;
+  all) specs; asan; jit; fuzz ;;
+  *) echo "usage: scripts/test.sh [specs|asan|jit|fuzz|all]" >&2; exit 2 ;;
+esac
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
