@@ -2,12 +2,16 @@
  * core.c: luaopen_batchexport_core, the C half of batchexport. It registers
  * the userdata types (each in its own file) and a few small functions the Lua
  * layer needs and Lua lacks: a monotonic clock, percent-encoding, HTTP-date
- * parsing.
+ * parsing, making and syncing directories.
  */
 #include "core.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BX_CORE_VERSION "0.1.0"
 
@@ -60,10 +64,61 @@ static int l_http_date(lua_State *L)
     return 1;
 }
 
+/* core.mkdir(path): creates the directory and its parents (mode 0755);
+ * true if it exists afterwards, else nil, message. */
+static int l_mkdir(lua_State *L)
+{
+    size_t n;
+    const char *path = luaL_checklstring(L, 1, &n);
+    luaL_Buffer b;
+    size_t i;
+    struct stat st;
+    for (i = 1; i <= n; i++) {
+        if (i < n && path[i] != '/')
+            continue;
+        luaL_buffinit(L, &b);
+        luaL_addlstring(&b, path, i);
+        luaL_pushresult(&b);
+        if (mkdir(lua_tostring(L, -1), 0755) != 0 && errno != EEXIST) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "cannot create %s: %s", lua_tostring(L, -2), strerror(errno));
+            return 2;
+        }
+        lua_pop(L, 1);
+    }
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s is not a directory", path);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.sync_dir(path): fsync a directory, so that a rename in it survives a
+ * crash. */
+static int l_sync_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot sync %s: %s", path, strerror(e));
+        return 2;
+    }
+    close(fd);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 int luaopen_batchexport_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
-        {"escape", l_escape}, {"now", l_now}, {"http_date", l_http_date}, {NULL, NULL}
+        {"escape", l_escape}, {"now", l_now}, {"http_date", l_http_date},
+        {"mkdir", l_mkdir}, {"sync_dir", l_sync_dir}, {NULL, NULL}
     };
     curl_version_info_data *info;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -76,6 +131,7 @@ int luaopen_batchexport_core(lua_State *L)
     bx_open_transfer(L);
     bx_open_pager(L);
     bx_open_jsonvalue(L);
+    bx_open_reader(L);
     bx_open_parsers(L);
     lua_pushliteral(L, BX_CORE_VERSION);
     lua_setfield(L, -2, "version");

@@ -54,6 +54,7 @@ struct bx_transfer {
     char errbuf[CURL_ERROR_SIZE];
     int sink;
     strbuf body;                            /* buffer and stream sinks */
+    size_t rpos;                            /* stream sink: bytes of body already read */
     int body_overflow;
     int paused;                             /* stream sink: consumer is behind */
     int fd;                                 /* file sink */
@@ -98,6 +99,9 @@ void bx_pushescaped(lua_State *L, const char *s, size_t n);
 /* jsonvalue.c */
 void bx_normalize(lua_State *L, int idx);
 int bx_open_jsonvalue(lua_State *L);
+
+/* reader.c */
+int bx_open_reader(lua_State *L);
 
 /* parsers.c */
 int bx_open_parsers(lua_State *L);

@@ -52,6 +52,18 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* Moves the unread bytes of a stream buffer to its start. Done only when an
+ * append would not fit, so each byte moves at most once per buffer length. */
+static void stream_compact(bx_transfer *t)
+{
+    size_t unread = t->body.len - t->rpos;
+    if (t->rpos == 0)
+        return;
+    memmove(t->body.data, t->body.data + t->rpos, unread);
+    t->body.len = unread;
+    t->rpos = 0;
+}
+
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     bx_transfer *t = ud;
@@ -76,10 +88,16 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
         }
         break;
     case BX_SINK_STREAM:
-        if (n > t->body.limit - t->body.len) {
+        if (t->resume_from > 0 && transfer_status(t) != 206) {
+            t->range_ignored = 1;
+            return 0;
+        }
+        if (n > t->body.limit - (t->body.len - t->rpos)) {
             t->paused = 1;
             return CURL_WRITEFUNC_PAUSE;
         }
+        if (n > t->body.limit - t->body.len)
+            stream_compact(t);
         if (strbuf_append(&t->body, ptr, n) != 0) {
             t->body_overflow = 1;
             return 0;
@@ -108,8 +126,10 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
         /* A new response (after 100 Continue, say): forget the last one's headers. */
         strbuf_reset(&t->headers);
-        if (t->sink == BX_SINK_FILE || t->sink == BX_SINK_STREAM)
+        if (t->sink == BX_SINK_FILE || t->sink == BX_SINK_STREAM) {
             strbuf_reset(&t->body);
+            t->rpos = 0;
+        }
         return n;
     }
     for (name_end = 0; name_end < n && buf[name_end] != ':'; name_end++)
@@ -205,16 +225,21 @@ void bx_transfer_close(bx_transfer *t)
 
 const char *bx_transfer_peek(bx_transfer *t, size_t *len)
 {
-    *len = t->body.len;
-    return t->body.data;
+    /* An error page is never content. */
+    if (t->sink != BX_SINK_STREAM || !is_success(transfer_status(t))) {
+        *len = 0;
+        return NULL;
+    }
+    *len = t->body.len - t->rpos;
+    return t->body.data ? t->body.data + t->rpos : NULL;
 }
 
 void bx_transfer_consume(bx_transfer *t, size_t n)
 {
-    if (n > t->body.len)
-        n = t->body.len;
-    memmove(t->body.data, t->body.data + n, t->body.len - n);
-    t->body.len -= n;
+    size_t unread = t->body.len - t->rpos;
+    t->rpos += n < unread ? n : unread;
+    if (t->rpos == t->body.len)
+        t->rpos = t->body.len = 0;
     if (t->paused && t->state == BX_T_RUNNING && t->easy) {
         t->paused = 0;
         curl_easy_pause(t->easy, CURLPAUSE_CONT);   /* may call on_write at once */
@@ -634,28 +659,12 @@ static int l_progress(lua_State *L)
     return 2;
 }
 
-/* transfer:read([max]) for the stream sink: buffered bytes ("" when none yet),
- * or nil once the transfer is over and everything was read. */
-static int l_read(lua_State *L)
+/* transfer:pending() -> stream bytes received and not read yet */
+static int l_pending(lua_State *L)
 {
-    bx_transfer *t = bx_checktransfer(L, 1);
-    lua_Integer max = luaL_optinteger(L, 2, (lua_Integer)1 << 30);
-    size_t len, take;
-    const char *p;
-    if (t->sink != BX_SINK_STREAM)
-        return luaL_error(L, "transfer:read() needs sink = 'stream'");
-    if (!is_success(transfer_status(t)) && t->state != BX_T_RUNNING) {
-        lua_pushnil(L);
-        return 1;
-    }
-    p = bx_transfer_peek(t, &len);
-    if (len == 0 && t->state != BX_T_RUNNING) {
-        lua_pushnil(L);
-        return 1;
-    }
-    take = max > 0 && (size_t)max < len ? (size_t)max : len;
-    lua_pushlstring(L, p ? p : "", take);
-    bx_transfer_consume(t, take);
+    size_t len;
+    bx_transfer_peek(bx_checktransfer(L, 1), &len);
+    lua_pushinteger(L, (lua_Integer)len);
     return 1;
 }
 
@@ -681,7 +690,7 @@ int bx_open_transfer(lua_State *L)
     };
     static const luaL_Reg methods[] = {
         {"done", l_done}, {"status", l_status}, {"header", l_header},
-        {"result", l_result}, {"progress", l_progress}, {"read", l_read},
+        {"result", l_result}, {"progress", l_progress}, {"pending", l_pending},
         {"close", l_close}, {"cancel", l_close}, {NULL, NULL}
     };
     bx_newclass(L, BX_TRANSFER_MT, meta, methods);

@@ -1,0 +1,424 @@
+/*
+ * reader.c: turns the bytes of a streaming transfer into records. It inflates
+ * gzip on the fly (recognised by its magic bytes, or when told), and splits
+ * JSON records (jsonsplit.c) or CSV rows (csvparse.c) without ever holding
+ * more than the transfer's bounded buffer, the inflate window and one record.
+ * The source transfer can be replaced mid-file (a resumed Range request): the
+ * inflater and parser states carry on where the last one stopped.
+ *
+ * reader:next() never waits: it returns a record, false when it needs bytes
+ * that have not arrived yet (the caller waits on the loop and calls again),
+ * or nil at the end or on an error (nil, kind, message).
+ */
+#include "core.h"
+#include "csvparse.h"
+#include "jsonsplit.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define BX_READER_MT "batchexport.reader"
+#define INFLATE_CHUNK (256 * 1024)
+
+enum { FORMAT_JSON, FORMAT_CSV, FORMAT_RAW };
+enum { COMPRESSION_AUTO, COMPRESSION_GZIP, COMPRESSION_NONE };
+enum { MORE_DATA = 1, NO_DATA_YET = 0, SOURCE_OVER = -1, SOURCE_FAILED = -2, INFLATE_FAILED = -3 };
+
+typedef struct bx_reader {
+    int format;
+    int compression;        /* AUTO until the first bytes decide */
+    jsonsplit *json;
+    csvparse *csv;
+    z_stream z;
+    int z_ready;
+    unsigned char *out;     /* inflated bytes ... */
+    size_t out_len, out_pos;/* ... and how far the parser got in them */
+    bx_transfer *src;
+    int src_ref;
+    lua_Integer consumed;   /* bytes taken from sources: where a resume starts */
+    lua_Integer records;
+    int ended;
+    char error[256];
+    const char *error_kind;
+} bx_reader;
+
+static bx_reader *checkreader(lua_State *L)
+{
+    bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
+    if (r->format < 0)
+        luaL_argerror(L, 1, "reader is closed");
+    return r;
+}
+
+static void set_error(bx_reader *r, const char *kind, const char *msg)
+{
+    r->error_kind = kind;
+    snprintf(r->error, sizeof r->error, "%s", msg);
+}
+
+/* Bytes of the source not consumed yet. */
+static const char *source_bytes(bx_reader *r, size_t *len)
+{
+    if (r->src == NULL || r->src->state == BX_T_CLOSED) {
+        *len = 0;
+        return NULL;
+    }
+    return bx_transfer_peek(r->src, len);
+}
+
+static void source_take(bx_reader *r, size_t n)
+{
+    bx_transfer_consume(r->src, n);
+    r->consumed += (lua_Integer)n;
+}
+
+/* When the source has nothing buffered: over, failed, or still running. */
+static int source_state(bx_reader *r)
+{
+    if (r->src == NULL || r->src->state == BX_T_CLOSED)
+        return SOURCE_FAILED;
+    if (r->src->state == BX_T_RUNNING)
+        return NO_DATA_YET;
+    if (r->src->result == CURLE_OK && !r->src->range_ignored && !r->src->cancelled) {
+        long status = 0;
+        curl_easy_getinfo(r->src->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status < 300)
+            return SOURCE_OVER;
+    }
+    return SOURCE_FAILED;
+}
+
+static int decide_compression(bx_reader *r)
+{
+    size_t len;
+    const unsigned char *p = (const unsigned char *)source_bytes(r, &len);
+    if (len < 2 && source_state(r) == NO_DATA_YET)
+        return NO_DATA_YET;
+    r->compression = (len >= 2 && p[0] == 0x1f && p[1] == 0x8b) ? COMPRESSION_GZIP : COMPRESSION_NONE;
+    return MORE_DATA;
+}
+
+/* Inflates what the source has into r->out; returns MORE_DATA when bytes
+ * came out, else why not. */
+static int inflate_more(bx_reader *r)
+{
+    while (1) {
+        size_t len;
+        const char *in = source_bytes(r, &len);
+        int rc;
+        if (len == 0)
+            return source_state(r);
+        if (!r->z_ready) {
+            memset(&r->z, 0, sizeof r->z);
+            if (inflateInit2(&r->z, 15 + 16) != Z_OK) {
+                set_error(r, "decode", "cannot start gzip decompression");
+                return INFLATE_FAILED;
+            }
+            r->z_ready = 1;
+        }
+        r->z.next_in = (Bytef *)in;
+        r->z.avail_in = (uInt)(len > 1u << 30 ? 1u << 30 : len);
+        r->z.next_out = r->out;
+        r->z.avail_out = INFLATE_CHUNK;
+        rc = inflate(&r->z, Z_NO_FLUSH);
+        source_take(r, (size_t)(r->z.next_in - (Bytef *)in));
+        r->out_pos = 0;
+        r->out_len = INFLATE_CHUNK - r->z.avail_out;
+        if (rc == Z_STREAM_END) {
+            /* Concatenated gzip members are one file (as gzip -d sees it). */
+            inflateEnd(&r->z);
+            r->z_ready = 0;
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            set_error(r, "decode", r->z.msg ? r->z.msg : "corrupt gzip data");
+            return INFLATE_FAILED;
+        }
+        if (r->out_len > 0)
+            return MORE_DATA;
+    }
+}
+
+/* The next run of plain (decompressed) bytes for the parser. */
+static int plain_bytes(bx_reader *r, const char **p, size_t *len)
+{
+    int rc;
+    if (r->compression == COMPRESSION_AUTO && (rc = decide_compression(r)) != MORE_DATA)
+        return rc;
+    if (r->compression == COMPRESSION_NONE) {
+        *p = source_bytes(r, len);
+        return *len > 0 ? MORE_DATA : source_state(r);
+    }
+    if (r->out_pos == r->out_len && (rc = inflate_more(r)) != MORE_DATA) {
+        if (rc == SOURCE_OVER && r->z_ready) {
+            set_error(r, "decode", "the gzip stream ends early (truncated file)");
+            return INFLATE_FAILED;
+        }
+        return rc;
+    }
+    *p = (const char *)r->out + r->out_pos;
+    *len = r->out_len - r->out_pos;
+    return MORE_DATA;
+}
+
+static void plain_take(bx_reader *r, size_t n)
+{
+    if (r->compression == COMPRESSION_GZIP)
+        r->out_pos += n;
+    else
+        source_take(r, n);
+}
+
+static int push_failure(lua_State *L, bx_reader *r, int rc)
+{
+    lua_pushnil(L);
+    if (rc == SOURCE_FAILED) {
+        lua_pushliteral(L, "source");
+        lua_pushliteral(L, "the transfer ended before the file did");
+    } else {
+        lua_pushstring(L, r->error_kind ? r->error_kind : "decode");
+        lua_pushstring(L, r->error);
+    }
+    return 3;
+}
+
+static void push_row(lua_State *L, bx_reader *r)
+{
+    size_t i, n = csvparse_fields(r->csv);
+    lua_createtable(L, (int)n, 0);
+    for (i = 0; i < n; i++) {
+        size_t len;
+        const char *f = csvparse_field(r->csv, i, &len);
+        lua_pushlstring(L, f, len);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+static int parse_error(lua_State *L, bx_reader *r, int code)
+{
+    char msg[200];
+    if (r->format == FORMAT_JSON)
+        snprintf(msg, sizeof msg, "record %llu at byte %llu: %s",
+                 (unsigned long long)jsonsplit_records(r->json) + 1,
+                 (unsigned long long)jsonsplit_offset(r->json), jsonsplit_strerror(code));
+    else
+        snprintf(msg, sizeof msg, "row %llu: %s",
+                 (unsigned long long)csvparse_rows(r->csv) + 1, csvparse_strerror(code));
+    set_error(r, "decode", msg);
+    return push_failure(L, r, INFLATE_FAILED);
+}
+
+/* At the end of the input: the parser may hold one last row or an error. */
+static int finish(lua_State *L, bx_reader *r)
+{
+    int rc;
+    if (r->format == FORMAT_JSON) {
+        rc = jsonsplit_finish(r->json);
+        if (rc != JSONSPLIT_END)
+            return parse_error(L, r, rc);
+    } else {
+        rc = csvparse_finish(r->csv);
+        if (rc == CSVPARSE_ROW) {
+            r->records++;
+            push_row(L, r);
+            return 1;
+        }
+        if (rc != CSVPARSE_END)
+            return parse_error(L, r, rc);
+    }
+    r->ended = 1;
+    lua_pushnil(L);
+    return 1;
+}
+
+/* reader:next() -> record | false | nil [, kind, message] */
+static int l_next(lua_State *L)
+{
+    bx_reader *r = checkreader(L);
+    if (r->ended) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (r->format == FORMAT_RAW)
+        return luaL_error(L, "a raw reader has no records: use read()");
+    while (1) {
+        const char *p = NULL, *rec;
+        size_t len = 0, used = 0, rec_len;
+        int rc = plain_bytes(r, &p, &len);
+        if (rc == NO_DATA_YET) {
+            lua_pushboolean(L, 0);
+            return 1;
+        }
+        if (rc == SOURCE_OVER)
+            return finish(L, r);
+        if (rc != MORE_DATA)
+            return push_failure(L, r, rc);
+        if (r->format == FORMAT_JSON) {
+            rc = jsonsplit_next(r->json, p, len, &used, &rec, &rec_len);
+            if (rc == JSONSPLIT_RECORD)
+                lua_pushlstring(L, rec, rec_len);   /* before the bytes are released */
+        } else {
+            rc = csvparse_next(r->csv, p, len, &used);
+            if (rc == CSVPARSE_ROW)
+                push_row(L, r);
+        }
+        plain_take(r, used);
+        if (rc == JSONSPLIT_RECORD) {       /* == CSVPARSE_ROW */
+            r->records++;
+            return 1;
+        }
+        if (rc < 0)
+            return parse_error(L, r, rc);
+    }
+}
+
+/* reader:read([n]) -> up to n plain bytes | false | nil [, kind, message] */
+static int l_read(lua_State *L)
+{
+    bx_reader *r = checkreader(L);
+    lua_Integer max = luaL_optinteger(L, 2, INFLATE_CHUNK);
+    const char *p = NULL;
+    size_t len = 0;
+    int rc;
+    luaL_argcheck(L, max > 0, 2, "must be positive");
+    if (r->ended) {
+        lua_pushnil(L);
+        return 1;
+    }
+    rc = plain_bytes(r, &p, &len);
+    if (rc == NO_DATA_YET) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (rc == SOURCE_OVER) {
+        r->ended = 1;
+        lua_pushnil(L);
+        return 1;
+    }
+    if (rc != MORE_DATA)
+        return push_failure(L, r, rc);
+    if ((size_t)max < len)
+        len = (size_t)max;
+    lua_pushlstring(L, p, len);
+    plain_take(r, len);
+    return 1;
+}
+
+/* reader:attach(transfer): the source of bytes from now on (a first one, or
+ * a resumed one after the last failed). */
+static int l_attach(lua_State *L)
+{
+    bx_reader *r = checkreader(L);
+    bx_transfer *t = bx_checktransfer(L, 2);
+    luaL_argcheck(L, t->sink == BX_SINK_STREAM, 2, "needs a transfer with sink = 'stream'");
+    luaL_unref(L, LUA_REGISTRYINDEX, r->src_ref);
+    lua_pushvalue(L, 2);
+    r->src_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    r->src = t;
+    return 0;
+}
+
+/* reader:consumed() -> compressed bytes read from sources: the offset a
+ * resumed request starts at. */
+static int l_consumed(lua_State *L)
+{
+    lua_pushinteger(L, checkreader(L)->consumed);
+    return 1;
+}
+
+static int l_count(lua_State *L)
+{
+    lua_pushinteger(L, checkreader(L)->records);
+    return 1;
+}
+
+static int l_gzip(lua_State *L)
+{
+    lua_pushboolean(L, checkreader(L)->compression == COMPRESSION_GZIP);
+    return 1;
+}
+
+static int l_close(lua_State *L)
+{
+    bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
+    if (r->format < 0)
+        return 0;
+    if (r->src)
+        bx_transfer_close(r->src);
+    luaL_unref(L, LUA_REGISTRYINDEX, r->src_ref);
+    r->src_ref = LUA_NOREF;
+    r->src = NULL;
+    jsonsplit_free(r->json);
+    csvparse_free(r->csv);
+    r->json = NULL;
+    r->csv = NULL;
+    if (r->z_ready)
+        inflateEnd(&r->z);
+    r->z_ready = 0;
+    free(r->out);
+    r->out = NULL;
+    r->format = -1;
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
+    lua_pushfstring(L, "batchexport.reader (%d records%s)", (int)r->records,
+                    r->format < 0 ? ", closed" : r->ended ? ", ended" : "");
+    return 1;
+}
+
+/* core.reader{format = "json"|"csv"|"raw", compression = "auto"|"gzip"|"none",
+ *             separator = ";", max_record = bytes} */
+static int l_new(lua_State *L)
+{
+    static const char *const formats[] = {"json", "csv", "raw", NULL};
+    static const char *const compressions[] = {"auto", "gzip", "none", NULL};
+    bx_reader *r;
+    int format, compression;
+    lua_Integer max;
+    const char *sep;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "format");
+    format = luaL_checkoption(L, -1, "json", formats);
+    lua_getfield(L, 1, "compression");
+    compression = luaL_checkoption(L, -1, "auto", compressions);
+    lua_getfield(L, 1, "max_record");
+    max = luaL_optinteger(L, -1, (lua_Integer)JSONSPLIT_DEFAULT_MAX_RECORD);
+    lua_getfield(L, 1, "separator");
+    sep = luaL_optstring(L, -1, ";");
+    lua_pop(L, 4);
+    luaL_argcheck(L, max > 0, 1, "max_record must be positive");
+    luaL_argcheck(L, strlen(sep) == 1, 1, "separator must be one character");
+
+    r = bx_newuserdata(L, sizeof *r);
+    memset(r, 0, sizeof *r);
+    r->format = -1;                     /* closed until built */
+    r->src_ref = LUA_NOREF;
+    luaL_setmetatable(L, BX_READER_MT);
+    r->format = format;
+    r->compression = compression;
+    r->out = malloc(INFLATE_CHUNK);
+    if (format == FORMAT_JSON)
+        r->json = jsonsplit_new((size_t)max);
+    else if (format == FORMAT_CSV)
+        r->csv = csvparse_new(sep[0], (size_t)max);
+    if (r->out == NULL || (format == FORMAT_JSON && !r->json) || (format == FORMAT_CSV && !r->csv))
+        return luaL_error(L, "out of memory");
+    return 1;
+}
+
+int bx_open_reader(lua_State *L)
+{
+    static const luaL_Reg meta[] = {
+        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
+    };
+    static const luaL_Reg methods[] = {
+        {"next", l_next}, {"read", l_read}, {"attach", l_attach}, {"consumed", l_consumed},
+        {"count", l_count}, {"gzip", l_gzip}, {"close", l_close}, {NULL, NULL}
+    };
+    bx_newclass(L, BX_READER_MT, meta, methods);
+    lua_pushcfunction(L, l_new);
+    lua_setfield(L, -2, "reader");
+    return 0;
+}
