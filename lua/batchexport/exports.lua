@@ -2,16 +2,63 @@
 --   create(request) -> id          view(id) -> export
 --   list(opts) -> iterator over exports, across pages, fetched lazily
 --   pages(opts) -> iterator over whole pages, for checkpointing next_from
+--   wait_for(id, opts) -> export once SUCCESS
+--   records(export_or_id) -> iterator over every record of every part
+--   open(file) -> reader on one file       download(export_or_id, opts) -> paths
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
+local files = require("batchexport.files")
 local json = require("batchexport.json")
 local request = require("batchexport.request")
+local scheduler = require("batchexport.scheduler")
+local stream = require("batchexport.stream")
 local validate = require("batchexport.validate")
 
 local M = {}
 
 local OK_CREATE = { [200] = true, [201] = true, [202] = true }
 local OK_GET = { [200] = true }
+local OK_REDIRECT = { [302] = true, [303] = true, [307] = true, [308] = true }
+
+--- The link a download answer points to, checked: absolute http(s), and no
+-- downgrade from https to plain http.
+function M.location(client, res)
+  local loc = res.headers and res.headers.location
+  if loc and loc:sub(1, 1) == "/" then loc = client.base_url:match("^https?://[^/]+") .. loc end
+  if not loc or not loc:match("^https?://[^%s]+$") then
+    return nil, errors.new("decode", "the download answer has no usable Location header", { status = res.status })
+  end
+  if loc:match("^http://") and client.base_url:match("^https://") then
+    return nil, errors.new("network", "the download link downgrades to plain http: refused", { status = res.status })
+  end
+  return loc
+end
+
+local function download_options(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    return nil, errors.new("validation", "expected a table of options, got " .. type(opts))
+  end
+  local problems = {}
+  for k, v in pairs(opts) do
+    if k == "dir" then
+      if type(v) ~= "string" or v == "" then problems[#problems + 1] = "dir: expected a folder name" end
+    elseif k == "progress" then
+      if type(v) ~= "function" then problems[#problems + 1] = "progress: expected a function" end
+    elseif k == "parallel" then
+      if type(v) ~= "number" or v ~= math.floor(v) or v < 1 or v > 16 then
+        problems[#problems + 1] = "parallel: must be a whole number from 1 to 16"
+      end
+    else
+      problems[#problems + 1] = 'unknown option "' .. tostring(k) .. '"'
+    end
+  end
+  if #problems > 0 then
+    table.sort(problems)
+    return nil, errors.new("validation", table.concat(problems, "; "), { problems = problems })
+  end
+  return { dir = opts.dir or ".", progress = opts.progress, parallel = opts.parallel or 2 }
+end
 
 --- Checks an id before it goes into a URL: printable, no spaces, bounded.
 function M.check_id(id, what)
@@ -141,6 +188,128 @@ function M.bind(client)
       if pager:done() then return nil end
       return fetch_page(pager)
     end
+  end
+
+  -- A function returning a fresh storage link for a file id.
+  local function link_for(file_id)
+    return function()
+      local res, err = request.perform(client, { method = "GET", auth = "v2",
+        url = v2_url(client, "/exports/download", "id=" .. core.escape(file_id)) }, OK_REDIRECT)
+      if not res then return nil, err end
+      return M.location(client, res)
+    end
+  end
+
+  -- The export to read: a table as view returns it, or an id to view.
+  local function finished_export(export_or_id)
+    local export = export_or_id
+    if type(export_or_id) ~= "table" then
+      local err
+      export, err = api.view(export_or_id)
+      if not export then return nil, err end
+    end
+    if export.status ~= "SUCCESS" then
+      return nil, errors.new("validation", "export " .. tostring(export.id) .. " is " .. tostring(export.status)
+        .. ", not SUCCESS: its files are not ready (see exports.wait_for)", { export = export })
+    end
+    local parts = {}
+    for _, f in ipairs(export.files or {}) do
+      local err = M.check_id(f.id, "file id")
+      if err then return nil, err end
+      parts[#parts + 1] = f
+    end
+    table.sort(parts, function(a, b) return (a.part or 0) < (b.part or 0) end)
+    return export, parts
+  end
+
+  local function open_file(file, export_id)
+    local id = type(file) == "table" and file.id or file
+    local err = M.check_id(id, "file id") or needs_keys()
+    if err then return nil, err end
+    local label = (export_id and ("export " .. export_id .. " ") or "") ..
+      (type(file) == "table" and file.part and ("part " .. file.part) or ("file " .. id))
+    return stream.open(client, { link = link_for(id), format = "json", label = label,
+      size = type(file) == "table" and math.type(file.size) == "integer" and file.size or nil })
+  end
+
+  --- exports.open(file) -> reader on one file (an entry of export.files, or
+  -- a file id): reader:records(), :lines(), :read(n), :close().
+  function api.open(...)
+    return open_file(args(...))
+  end
+
+  --- exports.records(export_or_id) -> iterator over every record of every
+  -- file, parts in order, decoded; raises err on failure.
+  function api.records(...)
+    local export, parts = finished_export(args(...))
+    if not export then errors.raise(parts) end
+    local i, reader, it = 0, nil, nil
+    return function()
+      while true do
+        if it then
+          local record = it()
+          if record ~= nil then return record end
+          reader:close()
+          it = nil
+        end
+        i = i + 1
+        if i > #parts then return nil end
+        local err
+        reader, err = open_file(parts[i], export.id)
+        if not reader then errors.raise(err) end
+        it = reader:records()
+      end
+    end
+  end
+
+  --- exports.download(export_or_id, {dir, progress, parallel}) -> the paths
+  -- written, one a part, or nil, err. progress(done, total, part) gets
+  -- overall bytes and the part's {part, done, total}.
+  function api.download(...)
+    local export_or_id, options = args(...)
+    local opts, err = download_options(options)
+    if not opts then return nil, err end
+    local export, parts = finished_export(export_or_id)
+    if not export then return nil, parts end
+    local ok, why = core.mkdir(opts.dir)
+    if not ok then return nil, errors.new("config", why) end
+    local total, done = 0, {}
+    for _, f in ipairs(parts) do total = total + (f.size or 0) end
+    local function report(f, n)
+      done[f.part] = n
+      if opts.progress then
+        local sum = 0
+        for _, v in pairs(done) do sum = sum + v end
+        opts.progress(sum, total, { part = f.part, done = n, total = f.size })
+      end
+    end
+    local jobs = {}
+    for i, f in ipairs(parts) do
+      local base = opts.dir .. "/" .. files.safe_name(export.id) .. "-" .. math.floor(tonumber(f.part) or i)
+      jobs[i] = function()
+        return files.save(client, { link = link_for(f.id), path = base .. ".json", size = f.size,
+          label = "export " .. export.id .. " part " .. tostring(f.part),
+          progress = function(n) report(f, n) end,
+          rename = function(tmp) return files.is_gzip(tmp) and base .. ".json.gz" or base .. ".json" end })
+      end
+    end
+    local paths, first_err = {}, nil
+    for i, res in ipairs(scheduler.gather(jobs, opts.parallel)) do
+      if res[1] and res[2] then
+        paths[i] = res[2]
+      elseif not first_err then
+        first_err = res[1] and res[3] or errors.new("network", tostring(res[2]))
+      end
+    end
+    if first_err then return nil, first_err end
+    return paths
+  end
+
+  --- exports.wait_for(id, opts) -> the export once SUCCESS, or nil, err
+  -- (export_failed once ERROR, timeout past opts.timeout).
+  function api.wait_for(...)
+    local id, opts = args(...)
+    return require("batchexport.wait").export(client, api, id, opts)
   end
 
   return api

@@ -1,0 +1,120 @@
+--- batchexport.files: saving exported files to disk safely. Bytes go to a
+-- temporary file in the target folder, written by the C core straight from
+-- the network; it is synced, checked against the expected size, then renamed
+-- to its final name, so a final name only ever holds a whole file. A dropped
+-- connection resumes with Range from the bytes on disk; an expired link (403
+-- from storage) is replaced by a fresh one; both within the retry policy.
+local core = require("batchexport.core")
+local errors = require("batchexport.errors")
+local request = require("batchexport.request")
+local scheduler = require("batchexport.scheduler")
+
+local M = {}
+
+--- A file name made only of characters safe anywhere, whatever the server sent.
+function M.safe_name(s)
+  s = tostring(s):gsub("[^%w%._%-]", "_"):gsub("^%.+", "_")
+  if s == "" then s = "_" end
+  return s:sub(1, 200)
+end
+
+local function size_on_disk(path)
+  local f = io.open(path, "rb")
+  if not f then return 0 end
+  local n = f:seek("end")
+  f:close()
+  return n or 0
+end
+
+local function starts_with_gzip_magic(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local head = f:read(2)
+  f:close()
+  return head == "\31\139"
+end
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+local function temp_name(final)
+  return string.format("%s/.%s.%08x.part", dirname(final), final:match("([^/]*)$"),
+    math.random(0, 0x7fffffff))
+end
+
+-- One attempt: GET the link into the temporary file from `offset` on.
+local function fetch(client, url, tmp, offset, tick)
+  local transfer = client.core:request({ method = "GET", url = url, auth = "none", sink = "file",
+    path = tmp, append = offset > 0, resume_from = offset > 0 and offset or nil })
+  scheduler.own(transfer)
+  scheduler.await(transfer, tick and function() tick(offset + transfer:progress()) end)
+  local res = transfer:result()
+  transfer:close()
+  return res
+end
+
+--- files.save(client, opts) -> path written, or nil, err.
+--   opts.link()     -> a fresh storage URL, or nil, err
+--   opts.path       final path (its folder must exist)
+--   opts.size       expected bytes, or nil when unknown
+--   opts.rename     function(tmp) -> final path, to pick the name once the
+--                   bytes are known (e.g. .json vs .json.gz); default opts.path
+--   opts.progress   function(bytes_done) called as bytes arrive
+--   opts.label      for messages
+function M.save(client, opts)
+  local label = opts.label or opts.path
+  local tmp = temp_name(opts.path)
+  local attempts, mark, url = 0, 0, nil
+  local function give_up(err)
+    os.remove(tmp)
+    err.message = label .. ": " .. err.message
+    err.attempts = err.attempts or attempts
+    return nil, err
+  end
+  while true do
+    if not url then
+      local err
+      url, err = opts.link()
+      if not url then return give_up(err) end
+    end
+    local offset = size_on_disk(tmp)
+    local res = fetch(client, url, tmp, offset, opts.progress)
+    local done = size_on_disk(tmp)
+    if res.error == nil and (res.status == 200 or res.status == 206) then
+      if opts.size and done ~= opts.size then
+        return give_up(errors.new("decode", "downloaded " .. done .. " bytes, " .. opts.size .. " expected",
+          { status = res.status }))
+      end
+      local final = opts.rename and opts.rename(tmp) or opts.path
+      local ok, why = os.rename(tmp, final)
+      if not ok then return give_up(errors.new("config", "cannot rename into place: " .. tostring(why))) end
+      core.sync_dir(dirname(final))
+      return final
+    end
+    if done > mark then mark, attempts = done, 0 end    -- progress resets the count
+    attempts = attempts + 1
+    local err
+    if res.error and res.error.kind == "range_ignored" then
+      return give_up(errors.new("network", "the storage server ignored the Range request, so the download cannot resume at byte " .. offset, { status = res.status }))
+    elseif res.error and res.error.kind == "write" then
+      return give_up(errors.new("config", "cannot write " .. tmp .. ": " .. res.error.message))
+    elseif res.status == 403 then
+      url = nil
+      err = errors.new("http", "storage refused the link (expired?)", { status = 403, retryable = true })
+    else
+      err = request.check(res, "GET", {}) or errors.new("network", "transfer failed", { retryable = true })
+    end
+    client:log("warn", string.format("%s: %s at byte %d (attempt %d)", label, err.message, done, attempts))
+    if not err.retryable or attempts >= client.policy.max_attempts then
+      err.request = nil
+      return give_up(err)
+    end
+    scheduler.sleep(request.backoff(client.policy, attempts))
+  end
+end
+
+M.size_on_disk = size_on_disk
+M.is_gzip = starts_with_gzip_magic
+
+return M

@@ -1,0 +1,178 @@
+--- batchexport.stream: a reader on one exported file, streamed. It asks for
+-- a download link, fetches the file from storage without any credential
+-- (storage is another origin), and hands out records, rows or bytes while
+-- the C reader keeps memory bounded. A dropped connection is resumed with a
+-- Range request from the last byte read; an expired link (403 from storage)
+-- is replaced by a fresh one; both within the client's retry policy.
+--
+--   stream.open(client, {
+--     link = function() return url end | nil, err,   -- a fresh storage URL
+--     format = "json" | "csv" | "raw",
+--     size = bytes expected (checked at the end) or nil,
+--     label = "export X part 2",                      -- for error messages
+--   }) -> reader
+--   reader:records() / reader:lines() / reader:rows() / reader:read(n) / reader:close()
+local core = require("batchexport.core")
+local errors = require("batchexport.errors")
+local json = require("batchexport.json")
+local request = require("batchexport.request")
+local scheduler = require("batchexport.scheduler")
+
+local M = {}
+
+local Reader = {}
+Reader.__index = Reader
+Reader.__name = "batchexport.reader"
+
+function Reader:__tostring()
+  return "batchexport.reader (" .. self.label .. ")"
+end
+
+local function fail(self, kind, message, fields)
+  fields = fields or {}
+  self.failed = errors.new(kind, self.label .. ": " .. message, fields)
+  return nil, self.failed
+end
+
+-- Starts (or resumes, from the bytes already read) the storage transfer.
+local function start(self)
+  if not self.url then
+    local url, err = self.link()
+    if not url then return nil, err end
+    self.url = url
+  end
+  local offset = self.core:consumed()
+  local transfer = self.client.core:request({ method = "GET", url = self.url, auth = "none",
+    sink = "stream", resume_from = offset > 0 and offset or nil })
+  scheduler.own(transfer)
+  self.core:attach(transfer)
+  self.transfer = transfer
+  return true
+end
+
+-- The transfer ended before the file did: decide whether to go on.
+local function recover(self)
+  local res = self.transfer:result()
+  local progress = self.core:consumed()
+  if progress > self.progress_mark then     -- bytes came since the last failure
+    self.progress_mark, self.attempts = progress, 0
+  end
+  self.attempts = self.attempts + 1
+  local err
+  if res.error and res.error.kind == "range_ignored" then
+    return fail(self, "network", "the storage server ignored the Range request, so the file cannot resume at byte "
+      .. progress, { status = res.status, attempts = self.attempts })
+  elseif res.status == 403 then
+    self.url = nil                           -- the link expired: ask for a fresh one
+    err = errors.new("http", "storage refused the link (expired?)", { status = 403, retryable = true })
+  else
+    err = request.check(res, "GET", { [200] = true, [206] = true })
+      or errors.new("network", "the connection closed before the end of the file", { retryable = true })
+  end
+  self.client:log("warn", string.format("%s: %s at byte %d (attempt %d)", self.label, err.message,
+    progress, self.attempts))
+  if not err.retryable or self.attempts >= self.client.policy.max_attempts then
+    err.message = self.label .. ": " .. err.message .. " at byte " .. progress
+    err.attempts = self.attempts
+    self.failed = err
+    return nil, err
+  end
+  scheduler.sleep(request.backoff(self.client.policy, self.attempts))
+  return start(self)
+end
+
+-- Pulls the next value from the C reader, waiting, resuming and refreshing
+-- as needed. Returns the value, or nil at the end, or nil, err.
+local function pull(self, method, arg)
+  if self.failed then return nil, self.failed end
+  if self.closed then return nil, errors.new("validation", self.label .. ": reader is closed") end
+  if not self.transfer then
+    local ok, err = start(self)
+    if not ok then self.failed = err return nil, err end
+  end
+  local rd = self.core
+  while true do
+    local value, kind, message = rd[method](rd, arg)
+    if value then return value end
+    if value == false then
+      local transfer = self.transfer
+      scheduler.wait_until(function() return transfer:done() or transfer:pending() > 0 end)
+    elseif kind == nil then
+      local got = rd:consumed()
+      if self.size and got ~= self.size then
+        return fail(self, "decode", "the file is " .. got .. " bytes, " .. self.size .. " expected")
+      end
+      return nil
+    elseif kind == "source" then
+      local ok, err = recover(self)
+      if not ok then return nil, err end
+    else
+      return fail(self, "decode", message)
+    end
+  end
+end
+
+--- reader:read([n]) -> up to n bytes of the file (decompressed), nil at the
+-- end, or nil, err.
+function Reader:read(n)
+  return pull(self, "read", n)
+end
+
+--- reader:lines() -> iterator over raw records (JSON text of each record);
+-- raises err on failure.
+function Reader:lines()
+  return function()
+    local line, err = pull(self, "next")
+    if err then errors.raise(err) end
+    return line
+  end
+end
+
+--- reader:records() -> iterator over records decoded to tables (JSON), or
+-- rows (CSV: arrays of fields); raises err on failure.
+function Reader:records()
+  if self.format == "csv" then return self:lines() end
+  return function()
+    local line, err = pull(self, "next")
+    if err then errors.raise(err) end
+    if line == nil then return nil end
+    local record, why = json.decode(line)
+    if record == nil and why then
+      local n = self.core:count()
+      fail(self, "decode", "record " .. n .. " is not valid JSON: " .. why, { record = n })
+      errors.raise(self.failed)
+    end
+    return record
+  end
+end
+
+--- reader:count() -> records (or rows) read so far
+function Reader:count()
+  return self.core:count()
+end
+
+--- reader:close(): frees the transfer and buffers now.
+function Reader:close()
+  if not self.closed then
+    self.closed = true
+    self.core:close()
+    self.transfer = nil
+  end
+end
+Reader.__close = Reader.close
+Reader.__gc = Reader.close
+
+function M.open(client, opts)
+  return setmetatable({
+    client = client,
+    link = opts.link,
+    format = opts.format or "json",
+    size = opts.size,
+    label = opts.label or "file",
+    attempts = 0,
+    progress_mark = 0,
+    core = core.reader({ format = opts.format or "json", max_record = client.max_record }),
+  }, Reader)
+end
+
+return M
