@@ -13,6 +13,19 @@ typedef struct {
     size_t max;
 } jcfg;
 
+/* Linked with -Wl,--wrap=realloc (see Makefile) to record the largest
+ * buffer jsonsplit ever asks for. */
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+static size_t g_max_realloc;
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    if (n > g_max_realloc)
+        g_max_realloc = n;
+    return __real_realloc(p, n);
+}
+
 static const char *code_name(int rc)
 {
     switch (rc) {
@@ -336,6 +349,40 @@ static void test_long_record(void)
     free(want);
 }
 
+/* Growing the straddle buffer must stop at the cap, not double past it. */
+static void test_alloc_cap(void)
+{
+    static const size_t caps[] = { 1000, 4096, 5000, 70000 };
+    size_t k;
+
+    for (k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+        size_t cap = caps[k], n = 3 * cap, off = 0, used, rlen;
+        char *doc = malloc(n);
+        jsonsplit *s = jsonsplit_new(cap);
+        const char *rec;
+        int rc = 0, fits = 0;
+
+        memset(doc, 'x', n);
+        memcpy(doc, "{\"k\":\"", 6);
+        /* One record of exactly cap bytes, then one far over it. */
+        memcpy(doc + cap - 2, "\"}{\"", 4);
+        g_max_realloc = 0;
+        while (off < n && rc >= 0) {
+            size_t len = n - off < 97 ? n - off : 97;
+
+            rc = jsonsplit_next(s, doc + off, len, &used, &rec, &rlen);
+            if (rc == JSONSPLIT_RECORD)
+                fits = rlen == cap;
+            off += used;
+        }
+        check(fits && rc == JSONSPLIT_ERR_TOO_LARGE && g_max_realloc <= cap,
+              "buffer stays within cap %zu (largest request %zu, rc %d)", cap,
+              g_max_realloc, rc);
+        jsonsplit_free(s);
+        free(doc);
+    }
+}
+
 int main(void)
 {
     test_layouts();
@@ -344,6 +391,7 @@ int main(void)
     test_zero_copy();
     test_sticky_and_counters();
     test_long_record();
+    test_alloc_cap();
     if (g_failed == 0 && g_passed == 0)
         fail_case("no tests ran");
     printf("jsonsplit: %lu parses over all split points\n", g_feeds);
