@@ -11,7 +11,8 @@ local concat, fmt = table.concat, string.format
 local M = {}
 
 local FIRST = { "Zoë", "Jürgen", "Ana María", "李雷", "Søren", "Renée", "O'Brien", "Łukasz", "Фёдор",
-  "Ngozi", "Aoife", "محمد", "José", "Émilie", "Kai 🚀", "Camille", "Noah", "Léa", "Hiroshi", "Priya" }
+  "Ngozi", "Aoife", "محمد", "José", "Émilie", "Kai 🚀", "Camille", "Noah", "Léa", "Hiroshi", "Priya",
+  'Zoé "Zo" Martin', "Anne-Marie\nDupont", "{Bob}", "back\\slash Al" }
 local TRICKY = { 'He said "hi"', "{braces} and [brackets]", "line one\nline two", "tab\tseparated",
   "back\\slash", "emoji 🎉 ok", "ünïcödé", "semi;colon", "</script>", "", "plain value", "comma, separated",
   "quote at end\"", "\\n is not a newline", "null", "{\"json\": \"in a string\"}" }
