@@ -195,6 +195,15 @@ void bx_transfer_finish(bx_transfer *t, CURLcode result)
         return;
     t->result = result;
     t->state = BX_T_DONE;
+    /* curl answers CURLE_RANGE_ERROR to any reply to a Range request that is
+     * not a 206: a 200 means the server cannot resume; an error status is
+     * reported as that status. */
+    if (result == CURLE_RANGE_ERROR) {
+        if (is_success(transfer_status(t)))
+            t->range_ignored = 1;
+        else
+            t->result = CURLE_OK;
+    }
     bx_loop_detach(t);
     close_file(t, result == CURLE_OK && is_success(transfer_status(t)));
 }

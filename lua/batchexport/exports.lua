@@ -226,8 +226,9 @@ function M.bind(client)
     local id = type(file) == "table" and file.id or file
     local err = M.check_id(id, "file id") or needs_keys()
     if err then return nil, err end
+    local part = type(file) == "table" and tonumber(file.part)
     local label = (export_id and ("export " .. export_id .. " ") or "") ..
-      (type(file) == "table" and file.part and ("part " .. file.part) or ("file " .. id))
+      (part and string.format("part %d", part) or ("file " .. id))
     return stream.open(client, { link = link_for(id), format = "json", label = label,
       size = type(file) == "table" and math.type(file.size) == "integer" and file.size or nil })
   end
@@ -288,7 +289,7 @@ function M.bind(client)
       local base = opts.dir .. "/" .. files.safe_name(export.id) .. "-" .. math.floor(tonumber(f.part) or i)
       jobs[i] = function()
         return files.save(client, { link = link_for(f.id), path = base .. ".json", size = f.size,
-          label = "export " .. export.id .. " part " .. tostring(f.part),
+          label = string.format("export %s part %d", export.id, tonumber(f.part) or i),
           progress = function(n) report(f, n) end,
           rename = function(tmp) return files.is_gzip(tmp) and base .. ".json.gz" or base .. ".json" end })
       end
