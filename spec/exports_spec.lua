@@ -26,6 +26,11 @@ local function api_requests(path_part)
   return out
 end
 
+-- Lua 5.3+ must see true integers; LuaJIT has only one number type.
+local function assert_integer(v)
+  if math.type then assert.equal("integer", math.type(v)) else assert.equal(math.floor(v), v) end
+end
+
 local ATTRS = { export_type = "ATTRIBUTES", attributes = { "$email_address", "plan" }, identifiers = { "custom_id" } }
 
 setup(function() m = mock.start({ workers = 1 }) end)
@@ -162,8 +167,8 @@ describe("exports.view", function()
     assert.equal("SUCCESS", got.status)
     assert.equal(2, #got.files)
     for i, f in ipairs(got.files) do
-      assert.equal("integer", math.type(f.part))
-      assert.equal("integer", math.type(f.size))
+      assert_integer(f.part)
+      assert_integer(f.size)
       assert.equal(i, f.part)
     end
     m:fault({ path = "/2.11/exports/view", status = 200,
@@ -309,7 +314,7 @@ describe("exports.list and exports.pages", function()
     local first, saved = {}, nil
     local n = 0
     for page in c.exports.pages({ limit = 7 }) do
-      assert.equal("integer", math.type(page.count))
+      assert_integer(page.count)
       assert.equal(#page.exports, page.count)
       for _, e in ipairs(page.exports) do first[#first + 1] = e.id end
       n = n + 1

@@ -167,24 +167,35 @@ describe("exports.records", function()
 end)
 
 describe("exports.open", function()
-  it("reads raw bytes with read(n) and closes with <close>", function()
+  it("reads raw bytes with read(n), decompressed, and close() frees the transfer", function()
     local c = new_client()
     local e = m:create_export({ status = "SUCCESS", parts = 1, part_size = 10000, gzip = true })
     local chunks = {}
-    do
-      local rd <close> = c.exports.open(e.files[1].id)
-      while true do
-        local s, err = rd:read(4096)
-        assert.is_nil(err)
-        if not s then break end
-        assert.is_true(#s <= 4096)
-        chunks[#chunks + 1] = s
-      end
+    local rd = c.exports.open(e.files[1].id)
+    while true do
+      local s, err = rd:read(4096)
+      assert.is_nil(err)
+      if not s then break end
+      assert.is_true(#s <= 4096)
+      chunks[#chunks + 1] = s
     end
+    rd:close()
     local text = table.concat(chunks)
     assert.equal("{", text:sub(1, 1))          -- inflated, not gzip bytes
     assert.is_true(#text > 5000)
     assert.equal(0, scheduler.loop:count())
+  end)
+
+  it("close() in the middle of a file stops its transfer", function()
+    local c = new_client()
+    local e = m:create_export({ status = "SUCCESS", parts = 1, part_size = 5 * 1024 * 1024 })
+    local rd = c.exports.open(e.files[1])
+    assert.is_string(rd:lines()())
+    assert.equal(1, scheduler.loop:count())
+    rd:close()
+    assert.equal(0, scheduler.loop:count())
+    local _, err = rd:read(10)
+    assert.equal("validation", err.kind)
   end)
 
   it("never sends credentials to storage", function()

@@ -230,7 +230,7 @@ function M.bind(client)
     local label = (export_id and ("export " .. export_id .. " ") or "") ..
       (part and string.format("part %d", part) or ("file " .. id))
     return stream.open(client, { link = link_for(id), format = "json", label = label,
-      size = type(file) == "table" and math.type(file.size) == "integer" and file.size or nil })
+      size = type(file) == "table" and type(file.size) == "number" and file.size or nil })
   end
 
   --- exports.open(file) -> reader on one file (an entry of export.files, or
