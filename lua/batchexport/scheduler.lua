@@ -215,11 +215,20 @@ function Task:wait(timeout)
   return self:result()
 end
 
+-- Whose tasks a step() runs. In nginx each request (or timer) has its own:
+-- a request's run() never resumes another request's coroutines. Elsewhere
+-- there is one owner, the process.
+local PROCESS = {}
+local function owner()
+  if in_nginx() then return ngx.ctx end
+  return PROCESS
+end
+
 --- scheduler.spawn(fn, ...) -> task. The task starts at the next step().
 function M.spawn(fn, ...)
   assert(type(fn) == "function", "spawn: expected a function")
   local args = pack(...)
-  local task = setmetatable({ state = "ready", transfers = weak_set() }, Task)
+  local task = setmetatable({ state = "ready", transfers = weak_set(), owner = owner() }, Task)
   task.co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
   task_of[task.co] = task
   tasks[#tasks + 1] = task
@@ -245,10 +254,18 @@ local function resume(task)
   end
 end
 
-local function run_ready()
+-- The live tasks a step() here may run.
+local function mine()
+  local who, out = owner(), {}
+  for _, task in ipairs(tasks) do
+    if task.owner == who then out[#out + 1] = task end
+  end
+  return out
+end
+
+local function run_ready(list)
   local now, ran = core.now(), 0
-  local snapshot = { unpack(tasks) }
-  for _, task in ipairs(snapshot) do
+  for _, task in ipairs(list) do
     if not FINISHED[task.state] and runnable(task, now) then
       resume(task)
       ran = ran + 1
@@ -257,9 +274,9 @@ local function run_ready()
   return ran
 end
 
-local function next_timer()
+local function next_timer(list)
   local soonest
-  for _, task in ipairs(tasks) do
+  for _, task in ipairs(list) do
     if task.wake_at and (soonest == nil or task.wake_at < soonest) then
       soonest = task.wake_at
     end
@@ -277,18 +294,19 @@ function step(timeout)
   timeout = timeout or 0
   local deadline = core.now() + timeout
   loop:perform()
-  local ran = run_ready()
+  local ran = run_ready(mine())
   local nap
-  while ran == 0 and #tasks > 0 do
+  while true do
+    local list = mine()
+    if ran > 0 or #list == 0 then return #list end
     local now = core.now()
-    if now >= deadline then break end
+    if now >= deadline then return #list end
     local wait = deadline - now
-    local timer = next_timer()
+    local timer = next_timer(list)
     if timer then wait = math.max(0, math.min(wait, timer - now)) end
     nap = block(wait, nap)
-    ran = run_ready()
+    ran = run_ready(list)
   end
-  return #tasks
 end
 M.step = step
 
@@ -298,14 +316,14 @@ function M.run()
   while step(3600) > 0 do end
 end
 
---- scheduler.count() -> number of live tasks
+--- scheduler.count() -> number of live tasks (in nginx: of this request)
 function M.count()
-  return #tasks
+  return #mine()
 end
 
---- scheduler.tasks() -> a list of the live tasks
+--- scheduler.tasks() -> a list of the live tasks (in nginx: of this request)
 function M.tasks()
-  return { unpack(tasks) }
+  return mine()
 end
 
 ---------------------------------------------------------------------------

@@ -1,0 +1,208 @@
+-- batchexport inside a real nginx with the Lua module (Debian's nginx-light +
+-- libnginx-mod-http-lua, LuaJIT): the example configuration in
+-- examples/openresty/ is started on a free port with ONE worker; a handler
+-- creates an export on the mock and waits for it, and meanwhile a second
+-- request to the same worker must be answered within milliseconds.
+local socket = require("socket")
+local mock = require("spec.support.mock")
+
+local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function repo_root()
+  local p = io.popen("pwd")
+  local dir = p:read("l")
+  p:close()
+  return dir
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function write_file(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+local function free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+-- The sanitizer runtime some test modes preload must not reach nginx or make.
+local CLEAN_ENV = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS "
+
+local NGINX = "/usr/sbin/nginx"
+local MODULES = { "/usr/share/nginx/modules/ndk_http_module.so", "/usr/share/nginx/modules/ngx_http_lua_module.so" }
+
+-- A request sent now, read later: returns an object whose :finish() gives
+-- status, body and the time the response was complete.
+local function send(port, path)
+  local c = assert(socket.tcp())
+  c:settimeout(30)
+  assert(c:connect("127.0.0.1", port))
+  assert(c:send("GET " .. path .. " HTTP/1.0\r\nHost: localhost\r\n\r\n"))
+  local started = socket.gettime()
+  return {
+    started = started,
+    finish = function()
+      local data, err, partial = c:receive("*a")
+      local at = socket.gettime()
+      c:close()
+      data = data or partial
+      assert(data and data ~= "", "no response: " .. tostring(err))
+      local status = tonumber(data:match("^HTTP/1%.%d (%d+)"))
+      local body = data:match("\r\n\r\n(.*)$")
+      return status, body, at
+    end,
+  }
+end
+
+local function get(port, path)
+  local r = send(port, path)
+  local status, body, at = r.finish()
+  return status, body, at - r.started
+end
+
+local function json_field(body, name)
+  return body:match('"' .. name .. '":"?([^",}]*)')
+end
+
+describe("OpenResty (nginx + lua module, one worker)", function()
+  local m, prefix, port, root
+
+  setup(function()
+    assert(io.open(NGINX), "nginx is not installed (make deps installs nginx-light and libnginx-mod-http-lua)")
+    for _, mod in ipairs(MODULES) do assert(io.open(mod), mod .. " is missing") end
+    root = repo_root()
+    -- The LuaJIT build of the core (Lua 5.1 API), as nginx loads it.
+    assert(os.execute(CLEAN_ENV .. "make -s build-jit >/dev/null"), "make build-jit failed")
+    m = mock.start()
+    port = free_port()
+    prefix = os.tmpname()
+    os.remove(prefix)
+    assert(os.execute("mkdir -p " .. sh_quote(prefix .. "/logs")))
+    -- The example's own configuration, with its port, the repository's
+    -- paths and (as root) the workers' user filled in.
+    local conf = assert(read_file(root .. "/examples/openresty/nginx.conf"))
+    conf = conf:gsub("127%.0%.0%.1:8089", "127.0.0.1:" .. port)
+    conf = conf:gsub("%$prefix/%.%./%.%.", root)
+    conf = conf:gsub("%$prefix/%?%.lua", root .. "/examples/openresty/?.lua")
+    -- A negative control for the spec only: a handler that does block the
+    -- worker (a bare curl_multi_poll), to show the ping timing would see it.
+    conf = conf:gsub("(location = /ping {)", [[location = /blocking {
+            content_by_lua_block { require("batchexport.scheduler").loop:poll(1) ngx.say("done") }
+        }
+        %1]])
+    local id = io.popen("id -u")
+    if id:read("l") == "0" then conf = "user root root;\n" .. conf end
+    id:close()
+    write_file(prefix .. "/nginx.conf", conf)
+    local env = string.format("MOCK_API_URL=%s BATCH_REST_KEY=%s BATCH_PROJECT_KEY=%s BATCH_API_KEY=%s ",
+      sh_quote(m.api_url), sh_quote(m.rest_key), sh_quote(m.project_key), sh_quote(m.api_key))
+    local ok = os.execute(CLEAN_ENV .. env .. NGINX .. " -p " .. sh_quote(prefix) .. " -c nginx.conf -g 'error_log "
+      .. prefix .. "/logs/error.log info;' 2>" .. sh_quote(prefix .. "/start.err"))
+    assert(ok, "nginx did not start: " .. tostring(read_file(prefix .. "/start.err")))
+    local deadline = socket.gettime() + 10
+    while true do
+      local c = socket.tcp()
+      c:settimeout(0.2)
+      local connected = c:connect("127.0.0.1", port)
+      c:close()
+      if connected then break end
+      assert(socket.gettime() < deadline, "nginx is not listening: " .. tostring(read_file(prefix .. "/logs/error.log")))
+      socket.sleep(0.02)
+    end
+  end)
+
+  teardown(function()
+    if prefix then
+      os.execute(CLEAN_ENV .. NGINX .. " -p " .. sh_quote(prefix) .. " -c nginx.conf -s stop 2>/dev/null")
+      local deadline = socket.gettime() + 5
+      while io.open(prefix .. "/logs/nginx.pid") and socket.gettime() < deadline do socket.sleep(0.02) end
+      os.execute("rm -rf " .. sh_quote(prefix))
+    end
+    if m then m:stop() end
+  end)
+
+  before_each(function() m:reset() end)
+
+  it("loads the module and answers", function()
+    local status, body = get(port, "/ping")
+    assert.equal(200, status)
+    assert.equal("pong\n", body)
+    status, body = get(port, "/stats")
+    assert.equal(200, status)
+    assert.equal("0", json_field(body, "transfers"))
+  end)
+
+  it("waits for an export in a handler while the same worker answers another request within milliseconds", function()
+    m:plan({ duration = 2 })
+    -- Every status check is slow too: the worker is mid-transfer as often as mid-sleep.
+    m:fault({ path = "/2.11/exports/view", delay = 0.3, times = 100 })
+    local waiting = send(port, "/export?interval=0.2&max_interval=0.4")
+    socket.sleep(0.1)
+    local worst, pings = 0, 0
+    while socket.gettime() - waiting.started < 1.8 do
+      local status, body, took = get(port, "/ping")
+      assert.equal(200, status)
+      assert.equal("pong\n", body)
+      worst = math.max(worst, took)
+      pings = pings + 1
+      socket.sleep(0.03)
+    end
+    local status, body, done_at = waiting.finish()
+    assert.equal(200, status, body)
+    assert.equal("SUCCESS", json_field(body, "status"))
+    local waited = tonumber(json_field(body, "waited"))
+    print(string.format("\n  nginx: export waited %.2f s in a handler; %d pings meanwhile, slowest %.1f ms",
+      waited, pings, worst * 1000))
+    assert.is_true(waited >= 2)
+    assert.is_true(done_at - waiting.started >= 2)
+    assert.is_true(pings >= 20)
+    assert.is_true(worst < 0.1, string.format("a ping took %.1f ms", worst * 1000))
+    local _, stats = get(port, "/stats")
+    assert.equal("0", json_field(stats, "transfers"))
+  end)
+
+  it("(control) sees a ping delayed when a handler does block the worker", function()
+    local blocking = send(port, "/blocking")
+    socket.sleep(0.1)
+    local status, _, took = get(port, "/ping")
+    assert.equal(200, status)
+    assert.equal(200, (blocking.finish()))
+    assert.is_true(took > 0.5, string.format("ping took %.1f ms", took * 1000))
+  end)
+
+  it("runs tasks in a handler; two such requests in one worker keep their tasks apart", function()
+    for i = 1, 6 do m:plan({ duration = 0.3 + 0.1 * i }) end
+    local a = send(port, "/tasks?n=3&interval=0.1&max_interval=0.2")
+    local b = send(port, "/tasks?n=3&interval=0.1&max_interval=0.2")
+    local _, _, ping = get(port, "/ping")
+    local sa, ba = a.finish()
+    local sb, bb = b.finish()
+    assert.equal(200, sa, ba)
+    assert.equal(200, sb, bb)
+    assert.equal('{"results":["SUCCESS","SUCCESS","SUCCESS"]}\n', ba)
+    assert.equal('{"results":["SUCCESS","SUCCESS","SUCCESS"]}\n', bb)
+    assert.is_true(ping < 0.1)
+    local _, stats = get(port, "/stats")
+    assert.equal("0", json_field(stats, "transfers"))
+  end)
+
+  it("logs no error; resty.core loads from Debian's lua-resty-core", function()
+    local log = read_file(prefix .. "/logs/error.log") or ""
+    for line in log:gmatch("[^\n]+") do
+      if line:match("%[warn%]") then print("\n  nginx warned: " .. line:gsub("^.-%[warn%]", "")) end
+      assert.is_nil(line:match("%[error%]") or line:match("%[alert%]") or line:match("%[emerg%]"), line)
+    end
+    assert.is_nil(log:match("failed to load the 'resty.core' module"))
+  end)
+end)
