@@ -67,7 +67,7 @@ bench: deps build
 	@bash bench/run.sh
 
 install: build
-	luarocks make --deps-mode=none batchexport-scm-1.rockspec
+	luarocks --lua-version 5.4 make --deps-mode=none batchexport-scm-1.rockspec
 
 clean:
 	rm -rf build build-jit build-asan

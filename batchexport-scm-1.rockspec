@@ -1,0 +1,53 @@
+package = "batchexport"
+version = "scm-1"
+source = {
+  url = "git+file:///dev/null", -- built from a checkout: luarocks make
+}
+description = {
+  summary = "A client for Batch's Export APIs (v2 Exports and legacy 1.0), with a libcurl C core",
+  detailed = [[
+    Create, list, view and wait for export requests; stream their records with
+    bounded memory or save their files safely. Non-blocking inside coroutine
+    tasks, game loops and OpenResty handlers.
+  ]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.1",
+  "lua-cjson",
+}
+-- libcurl and zlib come from the system (Debian: libcurl4-openssl-dev, zlib1g-dev).
+build = {
+  type = "builtin",
+  modules = {
+    ["batchexport.core"] = {
+      sources = {
+        "csrc/client.c",
+        "csrc/core.c",
+        "csrc/csvparse.c",
+        "csrc/jsonsplit.c",
+        "csrc/jsonvalue.c",
+        "csrc/loop.c",
+        "csrc/pager.c",
+        "csrc/parsers.c",
+        "csrc/reader.c",
+        "csrc/strbuf.c",
+        "csrc/transfer.c",
+      },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      libraries = { "curl", "z" },
+    },
+    batchexport = "lua/batchexport/init.lua",
+    ["batchexport.client"] = "lua/batchexport/client.lua",
+    ["batchexport.errors"] = "lua/batchexport/errors.lua",
+    ["batchexport.exports"] = "lua/batchexport/exports.lua",
+    ["batchexport.files"] = "lua/batchexport/files.lua",
+    ["batchexport.json"] = "lua/batchexport/json.lua",
+    ["batchexport.legacy"] = "lua/batchexport/legacy.lua",
+    ["batchexport.request"] = "lua/batchexport/request.lua",
+    ["batchexport.scheduler"] = "lua/batchexport/scheduler.lua",
+    ["batchexport.stream"] = "lua/batchexport/stream.lua",
+    ["batchexport.validate"] = "lua/batchexport/validate.lua",
+    ["batchexport.wait"] = "lua/batchexport/wait.lua",
+  },
+}
