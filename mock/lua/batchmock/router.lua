@@ -6,6 +6,7 @@ local faults = require("batchmock.faults")
 local M = {}
 
 function M.handle()
+  require("batchmock.log").begin()
   local uri = ngx.var.uri
   local api_key, legacy_rest = uri:match("^/1%.0/([^/]+)/export/(.*)$")
   local family = api_key and "legacy" or "v2"

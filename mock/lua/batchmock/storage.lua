@@ -89,6 +89,7 @@ local function serve_lua(path, name, f)
 end
 
 function M.access()
+  require("batchmock.log").begin()
   local uri = ngx.var.uri
   local fid, name = uri:match("^/exports/([^/]+)/([^/]+)$")
   local f = faults.take("storage")
@@ -134,6 +135,7 @@ function M.access()
 end
 
 function M.not_found()
+  require("batchmock.log").begin()
   local f = faults.take("storage")
   if f and f.close then return ngx.exit(444) end
   return xml_error(404, "NoSuchKey", "The specified key does not exist.")
