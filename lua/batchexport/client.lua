@@ -185,6 +185,7 @@ function M.new(options)
     max_body = s.max_body,
   })
   self.exports = require("batchexport.exports").bind(self)
+  self.legacy = require("batchexport.legacy").bind(self)
   return self
 end
 
