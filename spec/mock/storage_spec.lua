@@ -69,6 +69,20 @@ describe("storage", function()
     assert.truthy(info.records > 10)
   end)
 
+  it("generates the same bytes for the same seed, request and plan", function()
+    local req = { export_type = "ATTRIBUTES", attributes = { "$region", "nickname" }, identifiers = { "custom_id" } }
+    local a = m:create_export({ status = "SUCCESS", part_size = 20000, request = req })
+    local sha_a = m:file_sha256(a.files[1].id)
+    m:reset()
+    local b = m:create_export({ status = "SUCCESS", part_size = 20000, request = req })
+    assert.not_equal(a.files[1].id, b.files[1].id)
+    assert.equal(sha_a, (m:file_sha256(b.files[1].id)))
+    local other = mock.start({ seed = 2, history = 0, legacy_history = 0 })
+    finally(function() other:stop() end)
+    local c = other:create_export({ status = "SUCCESS", part_size = 20000, request = req })
+    assert.not_equal(sha_a, (other:file_sha256(c.files[1].id)))
+  end)
+
   it("serves a part beyond 100 MB from disk with the exact advertised size", function()
     local size = 100 * 1024 * 1024 + 4097
     local t0 = mock.gettime()

@@ -113,9 +113,11 @@ function M.start(opts)
   return m
 end
 
+-- MOCK_KEEP=1 in the environment keeps every prefix (conf, logs) for debugging.
 function Mock:stop(keep)
   if self.stopped then return end
   self.stopped = true
+  keep = keep or (os.getenv("MOCK_KEEP") or "") ~= ""
   os.execute(sh_quote(M.bin) .. " stop --prefix " .. sh_quote(self.prefix) .. (keep and " --keep" or ""))
 end
 
