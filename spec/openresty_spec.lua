@@ -149,25 +149,31 @@ describe("OpenResty (nginx + lua module, one worker)", function()
     m:fault({ path = "/2.11/exports/view", delay = 0.3, times = 100 })
     local waiting = send(port, "/export?interval=0.2&max_interval=0.4")
     socket.sleep(0.1)
-    local worst, pings = 0, 0
+    local worst, pings, times = 0, 0, {}
     while socket.gettime() - waiting.started < 1.8 do
       local status, body, took = get(port, "/ping")
       assert.equal(200, status)
       assert.equal("pong\n", body)
       worst = math.max(worst, took)
       pings = pings + 1
+      times[pings] = took
       socket.sleep(0.03)
     end
+    table.sort(times)
+    local median = times[math.ceil(pings / 2)]
     local status, body, done_at = waiting.finish()
     assert.equal(200, status, body)
     assert.equal("SUCCESS", json_field(body, "status"))
     local waited = tonumber(json_field(body, "waited"))
-    print(string.format("\n  nginx: export waited %.2f s in a handler; %d pings meanwhile, slowest %.1f ms",
-      waited, pings, worst * 1000))
+    print(string.format("\n  nginx: export waited %.2f s in a handler; %d pings meanwhile, median %.1f ms, slowest %.1f ms",
+      waited, pings, median * 1000, worst * 1000))
     assert.is_true(waited >= 2)
     assert.is_true(done_at - waiting.started >= 2)
     assert.is_true(pings >= 20)
-    assert.is_true(worst < 0.1, string.format("a ping took %.1f ms", worst * 1000))
+    -- A worker blocked by a status check would hold a ping for up to 300 ms
+    -- (each check is delayed that long); the bound leaves room for a busy machine.
+    assert.is_true(median < 0.02, string.format("median ping %.1f ms", median * 1000))
+    assert.is_true(worst < 0.15, string.format("a ping took %.1f ms", worst * 1000))
     local _, stats = get(port, "/stats")
     assert.equal("0", json_field(stats, "transfers"))
   end)
