@@ -69,18 +69,22 @@ describe("storage", function()
     assert.truthy(info.records > 10)
   end)
 
-  it("generates the same bytes for the same seed, request and plan", function()
+  it("generates the same bytes for the same seed, request, plan and creation time", function()
     local req = { export_type = "ATTRIBUTES", attributes = { "$region", "nickname" }, identifiers = { "custom_id" } }
-    local a = m:create_export({ status = "SUCCESS", part_size = 20000, request = req })
+    local when = os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(m:now()) - 3600)
+    local spec = { status = "SUCCESS", part_size = 20000, request = req, request_date = when }
+    local a = m:create_export(spec)
     local sha_a = m:file_sha256(a.files[1].id)
     m:reset()
-    local b = m:create_export({ status = "SUCCESS", part_size = 20000, request = req })
+    local b = m:create_export(spec)
     assert.not_equal(a.files[1].id, b.files[1].id)
     assert.equal(sha_a, (m:file_sha256(b.files[1].id)))
+    -- another instance with its own data dir writes the file anew: same bytes
+    local same = mock.start({ seed = 1, history = 0, legacy_history = 0 })
     local other = mock.start({ seed = 2, history = 0, legacy_history = 0 })
-    finally(function() other:stop() end)
-    local c = other:create_export({ status = "SUCCESS", part_size = 20000, request = req })
-    assert.not_equal(sha_a, (other:file_sha256(c.files[1].id)))
+    finally(function() same:stop() other:stop() end)
+    assert.equal(sha_a, (same:file_sha256(same:create_export(spec).files[1].id)))
+    assert.not_equal(sha_a, (other:file_sha256(other:create_export(spec).files[1].id)))
   end)
 
   it("serves a part beyond 100 MB from disk with the exact advertised size", function()

@@ -86,8 +86,10 @@ function M.create(opts)
   local with_files = (opts.frozen == nil and plan.outcome == "SUCCESS") or opts.frozen == "SUCCESS"
   if with_files and not plan.empty then
     for part = 1, plan.parts do
+      -- contents depend on the seed, the request, the plan and the creation
+      -- second (relative dates such as `"to": "now"` resolve against it)
       local key = util.hash(cfg.seed, opts.scope, opts.request_text, plan.format, plan.gzip,
-        plan.part_size, part, plan.parts)
+        plan.part_size, part, plan.parts, math.floor(rec.created))
       local spec = {
         id = util.id("file_", id, part),
         kind = "v2",

@@ -147,7 +147,7 @@ function M.create(opts)
     filename = filename(opts.kind, id),
     inflight = opts.inflight,
   }
-  local key = util.hash(cfg.seed, "legacy", opts.kind, opts.token, opts.request_text, opts.plan.rows)
+  local key = util.hash(cfg.seed, "legacy", opts.kind, opts.token, opts.request_text, opts.plan.rows, math.floor(created))
   local spec = {
     id = "lfile_" .. id,
     kind = "legacy",
