@@ -31,8 +31,17 @@ local OPTION_FLAGS = {
   port = "--port", storage_port = "--storage-port", data = "--data", seed = "--seed", speed = "--speed",
   link_ttl = "--link-ttl", history = "--history", legacy_history = "--legacy-history", workers = "--workers",
   rest_key = "--rest-key", project_key = "--project-key", api_key = "--api-key", created = "--created",
-  pending = "--pending", running = "--running", prefix = "--prefix",
+  pending = "--pending", running = "--running", prefix = "--prefix", watch_pid = "--watch-pid",
 }
+
+-- This process's pid, so an instance can stop itself if the runner dies.
+local function self_pid()
+  local fh = io.open("/proc/self/stat", "rb")
+  if not fh then return nil end
+  local pid = tonumber((fh:read("a") or ""):match("^(%d+)"))
+  fh:close()
+  return pid
+end
 
 -- Low-level HTTP: returns status, headers (lowercased names), body.
 -- opts: method, url, headers, body, cafile (for https), redirect (default false)
@@ -68,9 +77,12 @@ Mock.__index = Mock
 
 -- Start an instance. opts: tls, port, storage_port, data, seed, speed, link_ttl,
 -- history, legacy_history, workers, rest_key, project_key, api_key, created,
--- pending, running, prefix.
+-- pending, running, prefix, watch_pid (default: this process, so a killed
+-- runner leaves nothing behind; false to turn off).
 function M.start(opts)
   opts = opts or {}
+  if opts.watch_pid == nil then opts.watch_pid = self_pid() end
+  if opts.watch_pid == false then opts.watch_pid = nil end
   local args = { sh_quote(M.bin), "start" }
   if opts.tls then args[#args + 1] = "--tls" end
   for k, flag in pairs(OPTION_FLAGS) do
