@@ -100,6 +100,19 @@ describe("batchexport-mock start/stop", function()
     assert.matches("MOCK_STATUS=stopped", out)
   end)
 
+  it("stops by itself once the watched process is gone", function()
+    local p = io.popen("sleep 30 >/dev/null 2>&1 & echo $!")
+    local watched = tonumber(p:read("l"))
+    p:close()
+    local m = mock.start({ history = 3, watch_pid = watched })
+    finally(function() m:stop() end)
+    assert.is_true(m:alive())
+    os.execute("kill " .. watched)
+    local deadline = mock.gettime() + 6
+    while m:alive() and mock.gettime() < deadline do mock.sleep(0.1) end
+    assert.is_false(m:alive())
+  end)
+
   it("rejects unknown options with usage", function()
     local out, code = run(mock.sh_quote(mock.bin) .. " start --bogus")
     assert.equal(2, code)
