@@ -304,12 +304,20 @@ describe("v2 list", function()
     assert.not_equal(page.exports[1].id, next_page.exports[1].id)
   end)
 
-  it("is deterministic for a seed", function()
-    local _, a = json_of(m:v2("GET", "/exports/list?limit=3"))
+  it("is deterministic for a seed (dates hang off the reset time)", function()
+    local function shape(page)
+      local out = {}
+      for i, e in ipairs(page.exports) do
+        local req = {}
+        for k, v in pairs(e.request) do if k ~= "from" and k ~= "to" then req[k] = v end end
+        out[i] = { e.id, e.scope, e.status, #e.files, req }
+      end
+      return out
+    end
+    local _, a = json_of(m:v2("GET", "/exports/list?limit=20"))
     m:reset()
-    local _, b = json_of(m:v2("GET", "/exports/list?limit=3"))
-    assert.equal(a.exports[1].id, b.exports[1].id)
-    assert.same(a.exports[3].request, b.exports[3].request)
+    local _, b = json_of(m:v2("GET", "/exports/list?limit=20"))
+    assert.same(shape(a), shape(b))
   end)
 end)
 

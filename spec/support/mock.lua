@@ -184,7 +184,7 @@ function Mock:create_legacy(t) return checked(self, "POST", "/_mock/legacy/reque
 function Mock:file(file_id) return checked(self, "GET", "/_mock/files/" .. file_id) end
 function Mock:file_sha256(file_id)
   local r = checked(self, "GET", "/_mock/files/" .. file_id .. "/sha256")
-  return r.sha256, math.tointeger(r.size) or r.size
+  return r.sha256, math.tointeger and math.tointeger(r.size) or r.size
 end
 
 -- Authenticated v2 call with plain HTTP: status, headers, body (raw text).
