@@ -100,7 +100,7 @@ Options (anywhere on the line):
                       ~/.config/batchexport/config)
   --json              machine-readable output on stdout
   -q, --quiet         no progress and no notes; errors only
-  -v, --verbose       log every request to stderr (keys masked)
+  -v, --verbose       log every request, retry and status check to stderr (keys masked)
   --no-progress       no live progress line even on a terminal
   -h, --help          help; --version prints the version
 
@@ -493,12 +493,12 @@ function Ctx:client()
     proxy = conf.proxy,
   }
   local p = self.progress
-  local verbose = o.verbose
-  settings.logger = function(level, line)
-    if level == "debug" then
-      if verbose then p:alert("batchexport: " .. line) end
-    elseif not o.quiet or verbose then
-      p:alert("batchexport: " .. level .. ": " .. line)
+  -- --verbose: every request, retry, resumed transfer and status check, as
+  -- the library logs them (keys masked by the C core). Otherwise nothing:
+  -- the final error, if any, is the one line that matters.
+  if o.verbose then
+    settings.logger = function(level, line)
+      p:alert("batchexport: " .. (level == "debug" and "" or (level .. ": ")) .. line)
     end
   end
   local client, err = batchexport.new(settings)
@@ -753,15 +753,16 @@ function run.list(ctx, args, o)
   local client = ctx:client()
   local limit, cursor = o.limit, o.from
   local got, all, next_from = 0, {}, nil
-  local text = not o.json
-  if text then
-    ctx:outln(string.format("%-40s %-8s %-18s %-20s %s", "ID", "STATUS", "SCOPE", "REQUESTED", "FILES"))
-  end
+  local text, header = not o.json, false
   while true do
     local want = limit and math.min(100, limit - got) or 100
     local pages = client.exports.pages({ limit = want, from = cursor })
     local page = pages()
     if not page then break end
+    if text and not header then
+      header = true
+      ctx:outln(string.format("%-40s %-8s %-18s %-20s %s", "ID", "STATUS", "SCOPE", "REQUESTED", "FILES"))
+    end
     for _, e in ipairs(page.exports or {}) do
       got = got + 1
       if text then
