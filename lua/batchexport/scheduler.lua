@@ -115,9 +115,15 @@ end
 
 --- scheduler.own(transfer): ties a transfer to the running task (and to the
 -- tasks it runs in), so that cancelling the task closes it.
+-- A transfer started by a task already cancelled (code that ran on after
+-- the cancel, in a child of gather say) is closed at once.
 function M.own(transfer)
   local task = current_task()
   while task do
+    if task.state == "cancelled" then
+      transfer:close()
+      error(task.err, 0)
+    end
     task.transfers[transfer] = true
     task = task.parent
   end
@@ -127,6 +133,18 @@ local function close_transfers(task)
   for transfer in pairs(task.transfers) do
     pcall(transfer.close, transfer)
     task.transfers[transfer] = nil
+  end
+end
+
+-- Raises the cancel error if the task or one it runs in was cancelled
+-- (after closing the transfers of `child`, if given).
+local function check_cancelled(task, child)
+  while task do
+    if task.state == "cancelled" then
+      if child then close_transfers(child) end
+      error(task.err, 0)
+    end
+    task = task.parent
   end
 end
 
@@ -187,7 +205,9 @@ function Task:cancel()
   self.ready, self.wake_at = nil, nil
   remove_task(self)
   local status = coroutine.status(self.co)
-  if status == "running" then
+  local here = current_task()
+  while here and here ~= self do here = here.parent end
+  if here then
     error(self.err, 0)          -- unwinds the task; resume() sees it cancelled
   elseif status == "suspended" and coroutine.close then
     coroutine.close(self.co)
@@ -330,8 +350,8 @@ end
 -- Children: functions run as coroutines on behalf of the caller, which waits
 -- for them as it would for one call (yielding in a task, blocking elsewhere).
 
-local function new_child(fn, parent, transfers)
-  local child = { state = "ready", parent = parent, transfers = transfers or weak_set() }
+local function new_child(fn, parent)
+  local child = { state = "ready", parent = parent, transfers = weak_set() }
   child.co = coroutine.create(fn)
   task_of[child.co] = child
   return child
@@ -346,6 +366,7 @@ function M.limit(deadline, fn, ...)
   local parent = current_task()
   local child = new_child(fn, parent)
   local res = pack(coroutine.resume(child.co, ...))
+  check_cancelled(parent, child)
   while true do
     if coroutine.status(child.co) == "dead" then
       if res[1] then return true, unpack(res, 2, res.n) end
@@ -364,6 +385,7 @@ function M.limit(deadline, fn, ...)
       return nil
     end
     res = pack(coroutine.resume(child.co))
+    check_cancelled(parent, child)
   end
 end
 
@@ -374,7 +396,6 @@ end
 function M.gather(fns, parallel)
   parallel = parallel or #fns
   local parent = current_task()
-  local transfers = parent and parent.transfers or weak_set()
   local results, running, started = {}, {}, 0
   local function any_runnable()
     local now = core.now()
@@ -386,7 +407,7 @@ function M.gather(fns, parallel)
   while true do
     while #running < parallel and started < #fns do
       started = started + 1
-      local child = new_child(fns[started], parent and parent.parent, transfers)
+      local child = new_child(fns[started], parent)
       child.index = started
       running[#running + 1] = child
     end
@@ -397,6 +418,7 @@ function M.gather(fns, parallel)
       if runnable(child, now) then
         child.state = "waiting"
         local res = pack(coroutine.resume(child.co))
+        check_cancelled(parent)   -- cancelled meanwhile (by a child, say): stop here
         if coroutine.status(child.co) == "dead" then
           table.remove(running, i)
           results[child.index] = res
