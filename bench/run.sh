@@ -7,6 +7,8 @@
 #                                      and built in a temporary folder (so edits
 #                                      in progress elsewhere in the tree cannot
 #                                      change what is measured mid-run)
+#   BENCH_ROOT=DIR bash bench/run.sh   the library (DIR/lua, DIR/build) and mock of
+#                                      another tree, e.g. a candidate change
 #   BENCH_ROUNDS=5 BENCH_LIST_PASSES=50 BENCH_DIR=/var/tmp   (defaults)
 #
 # Needs: lua5.4, lua-cjson, lua-socket, curl, coreutils (sha256sum, sync), the
@@ -25,7 +27,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -n "${BENCH_SNAPSHOT:-}" ]; then
+if [ -n "${BENCH_ROOT:-}" ]; then
+  root=$(cd "$BENCH_ROOT" && pwd)
+  echo "bench: library and mock of $root"
+elif [ -n "${BENCH_SNAPSHOT:-}" ]; then
   root=$work/tree
   mkdir -p "$root"
   git archive HEAD | tar -x -C "$root"
