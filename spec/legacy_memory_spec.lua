@@ -45,7 +45,10 @@ describe("legacy.rows memory", function()
     f:write(CHILD)
     f:close()
     local root = repo_root()
+    -- The child runs the normal build, without a sanitizer runtime the
+    -- parent may have preloaded (its shadow memory would count as RSS).
     local cmd = table.concat({
+      "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS",
       "LUA_PATH=" .. mock.sh_quote(root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;;"),
       "LUA_CPATH=" .. mock.sh_quote(root .. "/build/?.so;;"),
       "MOCK_API_URL=" .. mock.sh_quote(m.api_url),

@@ -144,7 +144,7 @@ function M.bind(client)
       if n then err.code = n end
       err.name = err.name or NAME_OF_CODE[n]
     end
-    if err.status == 409 and (err.kind == "api" or err.kind == "http") then
+    if err.status == 409 and (err.kind == "api" or err.kind == "http") and not err.conflict then
       err.conflict = true
       err.message = "409 Conflict: an identical export is already being processed; wait for it to finish"
         .. " or change the request (server said: " .. tostring(err.message) .. ")"
