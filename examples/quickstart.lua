@@ -8,7 +8,7 @@ local batchexport = require("batchexport")
 local client = assert(batchexport.new({
   rest_key = os.getenv("BATCH_REST_KEY"),
   project_key = os.getenv("BATCH_PROJECT_KEY"),
-  base_url = os.getenv("MOCK_API_URL") or "https://api.batch.com",
+  base_url = os.getenv("MOCK_API_URL") or os.getenv("BATCH_BASE_URL"),   -- nil: https://api.batch.com
 }))
 
 local id = assert(client.exports.create({
