@@ -6,6 +6,7 @@ local mock = require("spec.support.mock")
 local cjson = require("cjson")
 
 local sh_quote = mock.sh_quote
+local unpack = table.unpack or unpack
 local BIN = "bin/batchexport"
 
 local function slurp(path)
@@ -105,12 +106,12 @@ describe("bin/batchexport", function()
       for _, cmd in ipairs({ { "list" }, { "view" }, { "create" }, { "wait" }, { "download" }, { "cat" },
         { "export" }, { "legacy" }, { "legacy", "create" }, { "legacy", "status" }, { "legacy", "wait" },
         { "legacy", "download" }, { "legacy", "rows" } }) do
-        local args = { table.unpack(cmd) }
+        local args = { unpack(cmd) }
         args[#args + 1] = "--help"
         local code, out = run(args)
         assert.equal(0, code, table.concat(cmd, " "))
         assert.truthy(out:find("usage: batchexport " .. table.concat(cmd, " "), 1, true), table.concat(cmd, " "))
-        local code2, out2 = run({ "help", table.unpack(cmd) })
+        local code2, out2 = run({ "help", unpack(cmd) })
         assert.equal(0, code2)
         assert.equal(out, out2)
       end

@@ -11,7 +11,7 @@ describe("examples", function()
   local m, tmp
 
   local function run(script, args)
-    local env = { "LUA_PATH='lua/?.lua;lua/?/init.lua;;'", "LUA_CPATH='build/?.so;;'" }
+    local env = {}                                   -- LUA_PATH/LUA_CPATH: the suite's own (build/ or build-jit/)
     for _, k in ipairs({ "MOCK_API_URL", "BATCH_REST_KEY", "BATCH_PROJECT_KEY", "BATCH_API_KEY" }) do
       env[#env + 1] = k .. "=" .. sh_quote(m.env[k])
     end
