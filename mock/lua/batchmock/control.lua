@@ -194,6 +194,9 @@ function M.handle()
     return reply(201, { id = f.id })
   elseif path == "/log" then
     if method == "DELETE" then log.clear(); return reply(200, { ok = true }) end
+    -- Let the event loop run once first: a request whose response the client
+    -- has just read may not have reached its log phase yet.
+    ngx.sleep(0.01)
     return reply(200, { requests = log.entries() })
   elseif path == "/plan" or path == "/legacy/plan" then
     local list = path == "/plan" and "plans" or "lplans"
