@@ -38,6 +38,8 @@ build = {
       libraries = { "curl", "z" },
     },
     batchexport = "lua/batchexport/init.lua",
+    ["batchexport.cli"] = "lua/batchexport/cli.lua",
+    ["batchexport.cli.progress"] = "lua/batchexport/cli/progress.lua",
     ["batchexport.client"] = "lua/batchexport/client.lua",
     ["batchexport.errors"] = "lua/batchexport/errors.lua",
     ["batchexport.exports"] = "lua/batchexport/exports.lua",
@@ -49,5 +51,8 @@ build = {
     ["batchexport.stream"] = "lua/batchexport/stream.lua",
     ["batchexport.validate"] = "lua/batchexport/validate.lua",
     ["batchexport.wait"] = "lua/batchexport/wait.lua",
+  },
+  install = {
+    bin = { batchexport = "bin/batchexport" },
   },
 }

@@ -20,7 +20,7 @@ describe("batchexport-scm-1.rockspec", function()
   local rockspec = read("batchexport-scm-1.rockspec")
 
   it("lists every Lua module and every C source", function()
-    for _, path in ipairs(ls("lua/batchexport/*.lua")) do
+    for _, path in ipairs(ls("lua/batchexport/*.lua lua/batchexport/*/*.lua")) do
       assert.truthy(rockspec:find('"' .. path .. '"', 1, true), path .. " missing from the rockspec")
     end
     for _, path in ipairs(ls("csrc/*.c")) do
@@ -28,7 +28,7 @@ describe("batchexport-scm-1.rockspec", function()
     end
   end)
 
-  it("builds and installs with luarocks make into a tree that loads", function()
+  it("builds and installs with luarocks make into a tree that loads, with the command", function()
     local tree = os.tmpname()
     os.remove(tree)
     local q = mock.sh_quote
@@ -40,7 +40,13 @@ describe("batchexport-scm-1.rockspec", function()
       " lua5.4 -e 'local b = require(\"batchexport\"); io.write(b._VERSION, \" \", package.searchpath(\"batchexport.core\", package.cpath))'"))
     local out = p:read("a")
     p:close()
+    local cli = io.popen("env LUA_PATH=" .. q(tree .. "/share/lua/5.4/?.lua;" .. tree .. "/share/lua/5.4/?/init.lua;;") ..
+      " LUA_CPATH=" .. q(tree .. "/lib/lua/5.4/?.so;;") .. " " .. q(tree .. "/bin/batchexport") .. " --help 2>&1")
+    local help = cli:read("a")
+    cli:close()
     os.execute("rm -rf " .. q(tree))
+    assert.matches("batchexport", help)
+    assert.matches("download", help)
     assert.matches("^batchexport %d+%.%d+%.%d+ " .. tree:gsub("%p", "%%%0") .. "/lib/lua/5.4/batchexport/core.so$", out)
   end)
 end)
