@@ -36,14 +36,19 @@ build-jit/batchexport/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUAJIT_INC) -o $@ $(CORE_SRC) $(LIBS)
 
-# AddressSanitizer + UndefinedBehaviorSanitizer build, loaded into lua5.4
-# with the runtime preloaded (scripts/test.sh asan).
-build-asan: build-asan/batchexport/core.so
+# AddressSanitizer + UndefinedBehaviorSanitizer build of the core, and a Lua
+# interpreter linked with the same runtime to load it (scripts/test.sh asan).
+SANITIZE     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+build-asan: build-asan/batchexport/core.so build-asan/lua5.4-asan
 
 build-asan/batchexport/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
-	$(CC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	  $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ $(CORE_SRC) $(LIBS)
+	$(CC) $(SANITIZE) $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ $(CORE_SRC) $(LIBS)
+
+build-asan/lua5.4-asan: tests/asan/lua.c
+	@mkdir -p $(@D)
+	$(CC) $(SANITIZE) $(WARN) -I$(LUA_INC) -o $@ $< -llua5.4 -lm
 
 # Every test: the spec suite, the same suite under ASan/UBSan, the C parser
 # tests and a bounded fuzzing run; ends with one "N passed, N failed" line.
