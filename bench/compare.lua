@@ -255,8 +255,8 @@ print(string.format("| 2 | records streamed vs `io.lines` + `cjson.decode` on lo
   r_ours, r_lines, r_ours / r_lines, verdict(r_ours / r_lines >= 0.9)))
 print(string.format("| 3 | records streamed vs socket.http + ltn12 line sink + cjson | %.1f MB/s | %.1f MB/s | %.2f | (reported) |",
   r_ours, r_sock, r_ours / r_sock))
-print(string.format("| 4 | peak RSS streaming the 100 MiB part (VmHWM, max of %d) | %.1f MiB | - | - | < 40 MB: %s |",
-  ROUNDS, peak_kb / 1024, verdict(peak_kb * 1024 < 40e6)))
+print(string.format("| 4 | peak RSS streaming the 100 MiB part (VmHWM, max of %d; %.1f MiB once the client is made) | %.1f MiB | - | - | < 40 MB: %s |",
+  ROUNDS, median(field(mem.memory.kvs, "hwm_before_kb")) / 1024, peak_kb / 1024, verdict(peak_kb * 1024 < 40e6)))
 print(string.format("| 5 | list, %d passes: requests/s (connections opened) | %.0f req/s (%d conn / %d req) | %.0f req/s (%d conn / %d req) | %.2f | (reported) |",
   PASSES, rps(lst["exports.list"]), last(lst["exports.list"], "log_connections"), last(lst["exports.list"], "log_requests"),
   rps(lst.luasocket), last(lst.luasocket, "log_connections"), last(lst.luasocket, "log_requests"),
