@@ -5,6 +5,7 @@
 #   specs  the spec suite on the normal build (build/)
 #   asan   the same suite with the core built with ASan+UBSan (build-asan/)
 #   jit    the client specs on LuaJIT with the core built for it (build-jit/)
+#   valgrind  the core and the parsers under valgrind (scripts/valgrind.sh)
 #   fuzz   the parsers' libFuzzer targets, for FUZZ_SECONDS each
 #   all    all of the above
 set -uo pipefail
@@ -70,6 +71,18 @@ jit() {
     run_busted jit luajit build-jit -- "${files[@]}"
 }
 
+valgrind_run() {
+  echo "== valgrind"
+  if bash scripts/valgrind.sh >"$logs/valgrind.out" 2>&1; then
+    tail -n 3 "$logs/valgrind.out"
+    passed=$((passed + 1))
+  else
+    cat "$logs/valgrind.out"
+    echo "valgrind: invalid access or leak (above)"
+    failed=$((failed + 1))
+  fi
+}
+
 fuzz() {
   echo "== fuzz"
   if make -s -C tests/c fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}" >"$logs/fuzz.out" 2>&1; then
@@ -86,9 +99,10 @@ case "$mode" in
   specs) specs ;;
   asan) asan ;;
   jit) jit ;;
+  valgrind) valgrind_run ;;
   fuzz) fuzz ;;
-  all) specs; asan; jit; fuzz ;;
-  *) echo "usage: scripts/test.sh [specs|asan|jit|fuzz|all]" >&2; exit 2 ;;
+  all) specs; asan; jit; valgrind_run; fuzz ;;
+  *) echo "usage: scripts/test.sh [specs|asan|jit|valgrind|fuzz|all]" >&2; exit 2 ;;
 esac
 
 echo "$passed passed, $failed failed"
