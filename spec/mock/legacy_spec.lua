@@ -195,6 +195,13 @@ describe("legacy create", function()
     local s4 = decode(m:legacy("POST", route[1], body))
     assert.equal(202, s4)
   end)
+
+  it("sees the same body with its keys in another order as the same export", function()
+    local a = '{"ids":["install_id"],"from":"now","to":"now","events":["push_sent"]}'
+    local b = '{"to":"now","events":["push_sent"],"ids":["install_id"],"from":"now"}'
+    assert.equal(202, (decode(m:legacy("POST", "campaign/tok1/ids", a))))
+    assert.equal(409, (decode(m:legacy("POST", "campaign/tok1/ids", b))))
+  end)
 end)
 
 describe("legacy status", function()

@@ -215,6 +215,21 @@ local function retention_gone(rec)
   return clock.now() - rec.created > state.cfg().legacy_retention_days * 86400
 end
 
+-- JSON text with object keys sorted, so equal bodies give equal text.
+local function canonical(v)
+  if type(v) ~= "table" or v == json.null then return json.encode(v) end
+  local parts = {}
+  if json.is_array(v) or #v > 0 then
+    for i = 1, #v do parts[i] = canonical(v[i]) end
+    return "[" .. table.concat(parts, ",") .. "]"
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for i, k in ipairs(keys) do parts[i] = json.encode(k) .. ":" .. canonical(v[k]) end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
 local function create_route(kind, token)
   if not http.is_json_content_type() then
     return http.legacy_error("MALFORMED_JSON_BODY", "Content-Type must be application/json")
@@ -226,8 +241,9 @@ local function create_route(kind, token)
   local e = M.validate(kind, body, token)
   if e then return http.legacy_error(e.name, e.message) end
   local text = json.encode(body)
-  -- "the same export": same route and same body, still CREATED or PENDING
-  local inflight = "l:inflight:" .. util.hash(kind, token, text)
+  -- "the same export": same route and same body, still CREATED or PENDING;
+  -- the body compared with its keys sorted, as clients order them freely
+  local inflight = "l:inflight:" .. util.hash(kind, token, canonical(body))
   local prev = state.dict:get(inflight)
   if prev then
     local prec = M.get(prev)
