@@ -46,7 +46,7 @@ local function err(name, msg) return { name = name, message = msg } end
 function M.validate(kind, body, token)
   local k = KINDS[kind]
   if not json.is_object(body) then return err("MALFORMED_JSON_BODY", "the request body must be a JSON object") end
-  if token ~= nil and not token:match("^[%w_%-%.]+$") then
+  if token ~= nil and not token:match("^[%w_%-%.~]+$") then
     return err("MALFORMED_PARAMETER", "the campaign token or group id in the path is malformed")
   end
   local allowed = { ids = true }
