@@ -16,9 +16,9 @@ local validate = require("batchexport.validate")
 
 local M = {}
 
-local OK_CREATE = { [200] = true, [201] = true, [202] = true }
-local OK_GET = { [200] = true }
-local OK_REDIRECT = { [302] = true, [303] = true, [307] = true, [308] = true }
+local OK_CREATE = request.OK_CREATE
+local OK_GET = request.OK_GET
+local OK_REDIRECT = request.OK_REDIRECT
 
 --- The link a download answer points to, checked: absolute http(s), and no
 -- downgrade from https to plain http.
@@ -102,13 +102,8 @@ local function list_options(opts)
 end
 
 function M.bind(client)
-  local api = {}
-
-  -- Both client.exports.view(id) and client.exports:view(id) work.
-  local function args(first, ...)
-    if first == api then return ... end
-    return first, ...
-  end
+  -- Both api.f(x) and api:f(x) work.
+  local api, args = request.api_table()
 
   local function needs_keys()
     return client:need("rest_key", "project_key")

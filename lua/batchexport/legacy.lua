@@ -34,9 +34,9 @@ local validate = require("batchexport.validate")
 
 local M = {}
 
-local OK_CREATE = { [200] = true, [201] = true, [202] = true }
-local OK_GET = { [200] = true }
-local OK_REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+local OK_CREATE = request.OK_CREATE
+local OK_GET = request.OK_GET
+local OK_REDIRECT = request.OK_REDIRECT
 
 --- Batch's documented 1.0 errors: name -> { HTTP status, numeric code }.
 M.ERRORS = {
@@ -117,13 +117,8 @@ function M.result_url(client, file_url)
 end
 
 function M.bind(client)
-  local api = {}
-
-  -- Both client.legacy.status(id) and client.legacy:status(id) work.
-  local function args(first, ...)
-    if first == api then return ... end
-    return first, ...
-  end
+  -- Both api.f(x) and api:f(x) work.
+  local api, args = request.api_table()
 
   local function needs_keys()
     return client:need("rest_key", "api_key")

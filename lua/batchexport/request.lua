@@ -10,6 +10,22 @@ local scheduler = require("batchexport.scheduler")
 
 local M = {}
 
+--- Statuses the calls accept.
+M.OK_GET = { [200] = true }
+M.OK_CREATE = { [200] = true, [201] = true, [202] = true }
+M.OK_REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+
+--- A table for an API's functions, and the helper that lets them be called
+-- both as api.view(id) and api:view(id).
+function M.api_table()
+  local api = {}
+  local function args(first, ...)
+    if first == api then return ... end
+    return first, ...
+  end
+  return api, args
+end
+
 local RETRY_GET = { [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
 local RETRY_POST = { [429] = true, [503] = true }
 
