@@ -57,6 +57,7 @@ struct bx_transfer {
     size_t rpos;                            /* stream sink: bytes of body already read */
     int body_overflow;
     int paused;                             /* stream sink: consumer is behind */
+    size_t paused_need;                     /* bytes of the chunk curl holds back */
     int fd;                                 /* file sink */
     int write_errno;
     int cancelled;

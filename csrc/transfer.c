@@ -18,6 +18,7 @@
 #define HEADERS_LIMIT (64 * 1024)
 #define ERRBODY_LIMIT (64 * 1024)
 #define STREAM_BUFFER_DEFAULT (1024 * 1024)
+#define CURL_CHUNK (256 * 1024)                 /* curl's receive buffer for files */
 
 bx_transfer *bx_checktransfer(lua_State *L, int i)
 {
@@ -94,6 +95,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
         }
         if (n > t->body.limit - (t->body.len - t->rpos)) {
             t->paused = 1;
+            t->paused_need = n;
             return CURL_WRITEFUNC_PAUSE;
         }
         if (n > t->body.limit - t->body.len)
@@ -249,7 +251,10 @@ void bx_transfer_consume(bx_transfer *t, size_t n)
     t->rpos += n < unread ? n : unread;
     if (t->rpos == t->body.len)
         t->rpos = t->body.len = 0;
-    if (t->paused && t->state == BX_T_RUNNING && t->easy) {
+    /* Unpause only once the chunk curl held back fits: each unpause makes
+     * curl offer (and copy) that whole chunk again. */
+    if (t->paused && t->state == BX_T_RUNNING && t->easy &&
+        t->body.limit - (t->body.len - t->rpos) >= t->paused_need) {
         t->paused = 0;
         curl_easy_pause(t->easy, CURLPAUSE_CONT);   /* may call on_write at once */
     }
@@ -405,10 +410,12 @@ static void set_sink(lua_State *L, bx_transfer *t, int spec)
             curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
         return;
     }
-    curl_easy_setopt(t->easy, CURLOPT_BUFFERSIZE, 256L * 1024);
+    curl_easy_setopt(t->easy, CURLOPT_BUFFERSIZE, (long)CURL_CHUNK);
     if (t->sink == BX_SINK_STREAM) {
         lua_Integer cap = spec_integer(L, spec, "buffer_size", STREAM_BUFFER_DEFAULT);
-        t->body.limit = cap >= 16384 ? (size_t)cap : 16384;
+        /* At least two of curl's chunks, so a held-back chunk always fits
+         * once the consumer has caught up. */
+        t->body.limit = cap >= 2 * CURL_CHUNK ? (size_t)cap : 2 * CURL_CHUNK;
         /* A paused transfer must not be killed by the low-speed guard; the
          * consumer, not the network, is slow. */
         curl_easy_setopt(t->easy, CURLOPT_LOW_SPEED_LIMIT, 0L);
