@@ -28,6 +28,7 @@ struct jsonsplit {
     unsigned char mode, where, kind, bom;
     unsigned char in_value; /* a value started in an earlier chunk */
     unsigned char in_string, escape;
+    unsigned char scalars;  /* the current value holds a number or null */
 };
 
 static const unsigned char k_bom[3] = { 0xEF, 0xBB, 0xBF };
@@ -42,6 +43,14 @@ static const unsigned char k_str_stop[256] = { ['"'] = 1, ['\\'] = 1 };
 /* Bytes that matter between strings inside an object or array. */
 static const unsigned char k_nest_stop[256] = {
     ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1
+};
+
+/* The same, until the value shows a number or a null (2): the first one is
+ * noted (jsonsplit_scalars), then scanning goes on with k_nest_stop. */
+static const unsigned char k_nest_stop_scalar[256] = {
+    ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1,
+    ['-'] = 2, ['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2,
+    ['5'] = 2, ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2, ['n'] = 2
 };
 
 /* For bare literals (numbers, true, false, null) in array mode: 1 ends the
@@ -76,6 +85,7 @@ void jsonsplit_free(jsonsplit *s)
 }
 
 uint64_t jsonsplit_records(const jsonsplit *s) { return s->records; }
+int jsonsplit_scalars(const jsonsplit *s) { return s->scalars; }
 uint64_t jsonsplit_offset(const jsonsplit *s) { return s->offset; }
 size_t jsonsplit_max_record(const jsonsplit *s) { return s->max; }
 
@@ -135,6 +145,7 @@ static const unsigned char *scan_nested(jsonsplit *s, const unsigned char *p,
 {
     size_t depth = s->depth;
     int in_string = s->in_string;
+    const unsigned char *stop = s->scalars ? k_nest_stop : k_nest_stop_scalar;
 
     if (s->escape) {
         if (p == lim)
@@ -161,10 +172,16 @@ static const unsigned char *scan_nested(jsonsplit *s, const unsigned char *p,
                 goto done;
             continue;
         }
-        while (p < lim && !k_nest_stop[*p])
+        while (p < lim && !stop[*p])
             p++;
         if (p == lim)
             break;
+        if (stop[*p] == 2) {
+            s->scalars = 1;
+            stop = k_nest_stop;
+            p++;
+            continue;
+        }
         switch (*p++) {
         case '"':
             in_string = 1;
@@ -342,6 +359,7 @@ static const unsigned char *start_value(jsonsplit *s, const unsigned char *p)
     s->depth = 0;
     s->in_string = 0;
     s->escape = 0;
+    s->scalars = 0;
     s->kind = V_NESTED;
     switch (*p) {
     case '{':
@@ -353,6 +371,7 @@ static const unsigned char *start_value(jsonsplit *s, const unsigned char *p)
         return p + 1;
     default:
         s->kind = V_LITERAL;
+        s->scalars = *p != 't' && *p != 'f';
         return p;
     }
 }

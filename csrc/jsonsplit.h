@@ -74,6 +74,10 @@ int jsonsplit_next(jsonsplit *s, const char *data, size_t len,
  * byte that has already been seen. */
 int jsonsplit_finish(jsonsplit *s);
 
+/* Whether the record just returned holds a number or a null outside its
+ * strings: a decoder that must treat those specially can skip the others. */
+int jsonsplit_scalars(const jsonsplit *s);
+
 /* Records returned so far; the failing record of an error is this + 1. */
 uint64_t jsonsplit_records(const jsonsplit *s);
 /* Stream bytes consumed so far; after an error, the offset of the byte
