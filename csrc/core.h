@@ -53,8 +53,9 @@ struct bx_transfer {
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
     int sink;
-    strbuf body;                            /* buffer and stream sinks */
-    size_t rpos;                            /* stream sink: bytes of body already read */
+    strbuf body;                            /* buffer sink; error pages of the others */
+    char *ring;                             /* stream sink: a ring of ring_cap bytes */
+    size_t ring_cap, ring_start, ring_count;
     int body_overflow;
     int paused;                             /* stream sink: consumer is behind */
     size_t paused_need;                     /* bytes of the chunk curl holds back */
@@ -99,6 +100,7 @@ void bx_pushescaped(lua_State *L, const char *s, size_t n);
 
 /* jsonvalue.c */
 void bx_normalize(lua_State *L, int idx);
+void bx_normalize_top(lua_State *L);
 int bx_open_jsonvalue(lua_State *L);
 
 /* reader.c */

@@ -62,24 +62,31 @@ void bx_normalize(lua_State *L, int idx)
         normalize(L, idx, 0);
 }
 
+/* Normalizes the value on top of the stack, replacing it when it is a
+ * scalar (null, a whole number). */
+void bx_normalize_top(lua_State *L)
+{
+#if LUA_VERSION_NUM >= 503
+    lua_Integer n;
+    if (whole(L, -1, &n)) {
+        lua_pop(L, 1);
+        lua_pushinteger(L, n);
+        return;
+    }
+#endif
+    if (is_null(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        return;
+    }
+    bx_normalize(L, -1);
+}
+
 /* core.normalize(v) -> v, with nulls removed and whole numbers as integers */
 static int l_normalize(lua_State *L)
 {
     lua_settop(L, 1);
-    if (is_null(L, 1)) {
-        lua_pushnil(L);
-        return 1;
-    }
-#if LUA_VERSION_NUM >= 503
-    {
-        lua_Integer n;
-        if (whole(L, 1, &n)) {
-            lua_pushinteger(L, n);
-            return 1;
-        }
-    }
-#endif
-    bx_normalize(L, 1);
+    bx_normalize_top(L);
     return 1;
 }
 

@@ -36,6 +36,7 @@ typedef struct bx_reader {
     size_t out_len, out_pos;/* ... and how far the parser got in them */
     bx_transfer *src;
     int src_ref;
+    int decode_ref;         /* a JSON decoder returning value or nil, message */
     lua_Integer consumed;   /* bytes taken from sources: where a resume starts */
     lua_Integer records;
     int ended;
@@ -230,10 +231,9 @@ static int finish(lua_State *L, bx_reader *r)
     return 1;
 }
 
-/* reader:next() -> record | false | nil [, kind, message] */
-static int l_next(lua_State *L)
+/* The next raw record: pushes it (1 result), false, or nil [, kind, message]. */
+static int next_raw(lua_State *L, bx_reader *r)
 {
-    bx_reader *r = checkreader(L);
     if (r->ended) {
         lua_pushnil(L);
         return 1;
@@ -268,6 +268,44 @@ static int l_next(lua_State *L)
         }
         if (rc < 0)
             return parse_error(L, r, rc);
+    }
+}
+
+/* reader:next() -> record text | false | nil [, kind, message] */
+static int l_next(lua_State *L)
+{
+    return next_raw(L, checkreader(L));
+}
+
+/* reader:record() -> the next record decoded | false | nil [, kind, message].
+ * Only records the splitter saw a number or null in are normalized: the
+ * others have nothing to change. */
+static int l_record(lua_State *L)
+{
+    bx_reader *r = checkreader(L);
+    int n;
+    if (r->format != FORMAT_JSON || r->decode_ref == LUA_NOREF)
+        return luaL_error(L, "reader:record() needs a JSON reader made with a decoder");
+    while (1) {
+        n = next_raw(L, r);
+        if (n != 1 || lua_type(L, -1) != LUA_TSTRING)
+            return n;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->decode_ref);
+        lua_insert(L, -2);
+        lua_call(L, 1, 2);
+        if (lua_isnil(L, -2) && !lua_isnil(L, -1)) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "record %lld is not valid JSON: %s",
+                     (long long)r->records, lua_tostring(L, -1));
+            set_error(r, "decode", msg);
+            return push_failure(L, r, INFLATE_FAILED);
+        }
+        lua_pop(L, 1);
+        if (jsonsplit_scalars(r->json))
+            bx_normalize_top(L);
+        if (!lua_isnil(L, -1))
+            return 1;
+        lua_pop(L, 1);      /* a null record has nothing to give: skip it */
     }
 }
 
@@ -345,7 +383,8 @@ static int l_close(lua_State *L)
     if (r->src)
         bx_transfer_close(r->src);
     luaL_unref(L, LUA_REGISTRYINDEX, r->src_ref);
-    r->src_ref = LUA_NOREF;
+    luaL_unref(L, LUA_REGISTRYINDEX, r->decode_ref);
+    r->src_ref = r->decode_ref = LUA_NOREF;
     r->src = NULL;
     jsonsplit_free(r->json);
     csvparse_free(r->csv);
@@ -369,7 +408,7 @@ static int l_tostring(lua_State *L)
 }
 
 /* core.reader{format = "json"|"csv"|"raw", compression = "auto"|"gzip"|"none",
- *             separator = ";", max_record = bytes} */
+ *             separator = ";", max_record = bytes, decode = function} */
 static int l_new(lua_State *L)
 {
     static const char *const formats[] = {"json", "csv", "raw", NULL};
@@ -387,6 +426,9 @@ static int l_new(lua_State *L)
     max = luaL_optinteger(L, -1, (lua_Integer)JSONSPLIT_DEFAULT_MAX_RECORD);
     lua_getfield(L, 1, "separator");
     sep = luaL_optstring(L, -1, ";");
+    lua_getfield(L, 1, "decode");
+    luaL_argcheck(L, lua_isnil(L, -1) || lua_isfunction(L, -1), 1, "decode must be a function");
+    lua_insert(L, -5);                  /* kept below the four options */
     lua_pop(L, 4);
     luaL_argcheck(L, max > 0, 1, "max_record must be positive");
     luaL_argcheck(L, strlen(sep) == 1, 1, "separator must be one character");
@@ -394,8 +436,12 @@ static int l_new(lua_State *L)
     r = bx_newuserdata(L, sizeof *r);
     memset(r, 0, sizeof *r);
     r->format = -1;                     /* closed until built */
-    r->src_ref = LUA_NOREF;
+    r->src_ref = r->decode_ref = LUA_NOREF;
     luaL_setmetatable(L, BX_READER_MT);
+    if (!lua_isnil(L, -2)) {
+        lua_pushvalue(L, -2);
+        r->decode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     r->format = format;
     r->compression = compression;
     r->out = malloc(INFLATE_CHUNK);
@@ -414,7 +460,7 @@ int bx_open_reader(lua_State *L)
         {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
     };
     static const luaL_Reg methods[] = {
-        {"next", l_next}, {"read", l_read}, {"attach", l_attach}, {"consumed", l_consumed},
+        {"next", l_next}, {"record", l_record}, {"read", l_read}, {"attach", l_attach}, {"consumed", l_consumed},
         {"count", l_count}, {"gzip", l_gzip}, {"close", l_close}, {NULL, NULL}
     };
     bx_newclass(L, BX_READER_MT, meta, methods);

@@ -15,6 +15,10 @@ function M.decode(text)
   return normalize(value)
 end
 
+--- json.decode_raw(text) -> value as lua-cjson gives it, or nil, message.
+-- For the C reader, which normalizes only the records that need it.
+M.decode_raw = decode
+
 --- json.encode(value) -> text, or nil, message
 function M.encode(value)
   return cjson.encode(value)

@@ -11,7 +11,7 @@
 --     size = bytes expected (checked at the end) or nil,
 --     label = "export X part 2",                      -- for error messages
 --   }) -> reader
---   reader:records() / reader:lines() / reader:rows() / reader:read(n) / reader:close()
+--   reader:records() / reader:lines() / reader:read(n) / reader:count() / reader:close()
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
 local json = require("batchexport.json")
@@ -129,19 +129,19 @@ function Reader:lines()
 end
 
 --- reader:records() -> iterator over records decoded to tables (JSON), or
--- rows (CSV: arrays of fields); raises err on failure.
+-- rows (CSV: arrays of fields); raises err on failure. A JSON record that
+-- is null is skipped.
 function Reader:records()
   if self.format == "csv" then return self:lines() end
+  local rd = self.core
   return function()
-    local line, err = pull(self, "next")
-    if err then errors.raise(err) end
-    if line == nil then return nil end
-    local record, why = json.decode(line)
-    if record == nil and why then
-      local n = self.core:count()
-      fail(self, "decode", "record " .. n .. " is not valid JSON: " .. why, { record = n })
-      errors.raise(self.failed)
+    -- The common case, a record already buffered, straight from C.
+    if self.transfer and not self.closed then
+      local record = rd:record()
+      if record then return record end
     end
+    local record, err = pull(self, "record")
+    if err then errors.raise(err) end
     return record
   end
 end
@@ -171,7 +171,8 @@ function M.open(client, opts)
     label = opts.label or "file",
     attempts = 0,
     progress_mark = 0,
-    core = core.reader({ format = opts.format or "json", max_record = client.max_record }),
+    core = core.reader({ format = opts.format or "json", max_record = client.max_record,
+      decode = (opts.format or "json") == "json" and json.decode_raw or nil }),
   }, Reader)
 end
 
