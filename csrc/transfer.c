@@ -53,16 +53,16 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Moves the unread bytes of a stream buffer to its start. Done only when an
- * append would not fit, so each byte moves at most once per buffer length. */
-static void stream_compact(bx_transfer *t)
+/* Appends to the stream ring (the caller checked it fits). A ring, not a
+ * buffer compacted as it is read: the reader takes bytes in whatever
+ * contiguous runs it gets, so nothing is ever moved. */
+static void ring_put(bx_transfer *t, const char *p, size_t n)
 {
-    size_t unread = t->body.len - t->rpos;
-    if (t->rpos == 0)
-        return;
-    memmove(t->body.data, t->body.data + t->rpos, unread);
-    t->body.len = unread;
-    t->rpos = 0;
+    size_t end = (t->ring_start + t->ring_count) % t->ring_cap;
+    size_t first = t->ring_cap - end < n ? t->ring_cap - end : n;
+    memcpy(t->ring + end, p, first);
+    memcpy(t->ring, p + first, n - first);
+    t->ring_count += n;
 }
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -93,17 +93,12 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
             t->range_ignored = 1;
             return 0;
         }
-        if (n > t->body.limit - (t->body.len - t->rpos)) {
+        if (n > t->ring_cap - t->ring_count) {
             t->paused = 1;
             t->paused_need = n;
             return CURL_WRITEFUNC_PAUSE;
         }
-        if (n > t->body.limit - t->body.len)
-            stream_compact(t);
-        if (strbuf_append(&t->body, ptr, n) != 0) {
-            t->body_overflow = 1;
-            return 0;
-        }
+        ring_put(t, ptr, n);
         break;
     case BX_SINK_FILE:
         if (t->resume_from > 0 && transfer_status(t) != 206) {
@@ -130,7 +125,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         strbuf_reset(&t->headers);
         if (t->sink == BX_SINK_FILE || t->sink == BX_SINK_STREAM) {
             strbuf_reset(&t->body);
-            t->rpos = 0;
+            t->ring_start = t->ring_count = 0;
         }
         return n;
     }
@@ -229,6 +224,9 @@ void bx_transfer_close(bx_transfer *t)
     t->req_headers = NULL;
     strbuf_free(&t->body);
     strbuf_free(&t->headers);
+    free(t->ring);
+    t->ring = NULL;
+    t->ring_cap = t->ring_start = t->ring_count = 0;
     free(t->display_url);
     t->display_url = NULL;
     t->state = BX_T_CLOSED;
@@ -236,25 +234,29 @@ void bx_transfer_close(bx_transfer *t)
 
 const char *bx_transfer_peek(bx_transfer *t, size_t *len)
 {
+    size_t run;
     /* An error page is never content. */
-    if (t->sink != BX_SINK_STREAM || !is_success(transfer_status(t))) {
+    if (t->sink != BX_SINK_STREAM || t->ring == NULL || !is_success(transfer_status(t))) {
         *len = 0;
         return NULL;
     }
-    *len = t->body.len - t->rpos;
-    return t->body.data ? t->body.data + t->rpos : NULL;
+    run = t->ring_cap - t->ring_start;
+    *len = t->ring_count < run ? t->ring_count : run;
+    return t->ring + t->ring_start;
 }
 
 void bx_transfer_consume(bx_transfer *t, size_t n)
 {
-    size_t unread = t->body.len - t->rpos;
-    t->rpos += n < unread ? n : unread;
-    if (t->rpos == t->body.len)
-        t->rpos = t->body.len = 0;
+    if (n > t->ring_count)
+        n = t->ring_count;
+    t->ring_start = (t->ring_start + n) % t->ring_cap;
+    t->ring_count -= n;
+    if (t->ring_count == 0)
+        t->ring_start = 0;              /* longer contiguous runs from here */
     /* Unpause only once the chunk curl held back fits: each unpause makes
      * curl offer (and copy) that whole chunk again. */
     if (t->paused && t->state == BX_T_RUNNING && t->easy &&
-        t->body.limit - (t->body.len - t->rpos) >= t->paused_need) {
+        t->ring_cap - t->ring_count >= t->paused_need) {
         t->paused = 0;
         curl_easy_pause(t->easy, CURLPAUSE_CONT);   /* may call on_write at once */
     }
@@ -415,7 +417,11 @@ static void set_sink(lua_State *L, bx_transfer *t, int spec)
         lua_Integer cap = spec_integer(L, spec, "buffer_size", STREAM_BUFFER_DEFAULT);
         /* At least two of curl's chunks, so a held-back chunk always fits
          * once the consumer has caught up. */
-        t->body.limit = cap >= 2 * CURL_CHUNK ? (size_t)cap : 2 * CURL_CHUNK;
+        t->ring_cap = cap >= 2 * CURL_CHUNK ? (size_t)cap : 2 * CURL_CHUNK;
+        t->ring = malloc(t->ring_cap);
+        if (t->ring == NULL)
+            luaL_error(L, "out of memory");
+        t->body.limit = ERRBODY_LIMIT;
         /* A paused transfer must not be killed by the low-speed guard; the
          * consumer, not the network, is slow. */
         curl_easy_setopt(t->easy, CURLOPT_LOW_SPEED_LIMIT, 0L);
