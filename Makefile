@@ -16,7 +16,7 @@ CORE_HDR     := $(wildcard csrc/*.h)
 export LUA_PATH  := lua/?.lua;lua/?/init.lua;./?.lua;;
 export LUA_CPATH := build/?.so;;
 
-.PHONY: all deps build build-jit build-asan test test-fast asan fuzz ctest demo bench clean install
+.PHONY: all deps build build-jit build-asan test test-fast asan valgrind fuzz demo bench clean install
 
 all: build
 
@@ -55,12 +55,16 @@ build-asan/lua5.4-asan: tests/asan/lua.c
 test: deps build build-jit build-asan
 	@bash scripts/test.sh all
 
-# Just the spec suite on the normal build (quick feedback while developing).
-test-fast: build
+# Just the spec suite on the normal build (quick feedback while developing;
+# the OpenResty spec loads the LuaJIT build).
+test-fast: build build-jit
 	@bash scripts/test.sh specs
 
 asan: build-asan
 	@bash scripts/test.sh asan
+
+valgrind: build
+	@bash scripts/test.sh valgrind
 
 fuzz:
 	@bash scripts/test.sh fuzz
