@@ -148,6 +148,31 @@ describe("exports.create", function()
     assert.is_true(os.time() >= t0)
   end)
 
+  it("honours Retry-After given as an HTTP-date", function()
+    local c = new_client()
+    m:fault({ path = "/2.11/exports/view", status = 503, retry_after_date = 2,
+      body = '{"error_message":"maintenance","error_code":"MAINTENANCE"}' })
+    local e = assert(m:create_export({ status = "SUCCESS" }))
+    local core = require("batchexport.core")
+    local started = core.now()
+    assert.equal(e.id, assert(c.exports.view(e.id)).id)
+    -- an HTTP-date has whole seconds: "2 s from now" is at least 1 s away
+    assert.is_true(core.now() - started >= 1.0)
+    assert.equal(2, #api_requests("/exports/view"))
+  end)
+
+  it("returns a Retry-After longer than max_retry_after instead of waiting", function()
+    local c = new_client({ max_retry_after = 5 })
+    m:fault({ path = "/2.11/exports/view", status = 429, retry_after = "3600",
+      body = '{"error_message":"slow down","error_code":"TOO_MANY_REQUESTS"}' })
+    local e, err = c.exports.view("export_x")
+    assert.is_nil(e)
+    assert.equal(429, err.status)
+    assert.is_true(err.retryable)
+    assert.equal(3600, err.retry_after)
+    assert.equal(1, err.attempts)
+  end)
+
   it("does not repeat a POST whose connection closed after it was sent", function()
     local c = new_client()
     m:fault({ method = "POST", path = "/2.11/profiles/export", close = true })
