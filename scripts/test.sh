@@ -20,7 +20,8 @@ trap 'rm -rf "$logs"' EXIT
 # count NAME FILE: adds busted's "N successes / N failures / N errors" line.
 count() {
   local line s f e
-  line=$(grep -E '^[0-9]+ successes / [0-9]+ failures / [0-9]+ errors / [0-9]+ pending' "$2" | tail -n 1)
+  # busted says "1 success", "2 successes", "1 failure", "1 error"...
+  line=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$2" | tail -n 1)
   if [ -z "$line" ]; then
     echo "test.sh: $1 printed no busted summary (crashed?)"
     failed=$((failed + 1))
