@@ -496,10 +496,10 @@ local function check_unknown_fields(P, path, t, allowed, forbidden)
   end
 end
 
--- A v2 RFC 3339 field.  Returns seconds or nil.
-local function check_rfc3339_field(P, name, v, allow_now, now)
-  local what = allow_now and ('must be "now" or an RFC 3339 date-time (e.g. ' .. RFC3339_EXAMPLE .. ")")
-    or ("must be an RFC 3339 date-time (e.g. " .. RFC3339_EXAMPLE .. ")")
+-- A date field: required, a string, "now" where allowed, else what parse()
+-- accepts. Returns seconds or nil. hint(v) may sharpen the message for a
+-- value of the wrong form.
+local function check_date_field(P, name, v, what, allow_now, now, parse, hint)
   if v == nil then
     add(P, name, "is required")
     return nil
@@ -513,43 +513,31 @@ local function check_rfc3339_field(P, name, v, allow_now, now)
     return nil
   end
   if allow_now and v == "now" then return now end
-  local t, err, syntax = parse_rfc3339(v)
+  local t, err, syntax = parse(v)
   if t then return t end
   if syntax then
-    add(P, name, what)
+    add(P, name, what .. (hint and hint(v) or ""))
   else
     add(P, name, "invalid date-time " .. show(v) .. ": " .. err)
   end
   return nil
 end
 
+-- A v2 RFC 3339 field.
+local function check_rfc3339_field(P, name, v, allow_now, now)
+  local what = allow_now and ('must be "now" or an RFC 3339 date-time (e.g. ' .. RFC3339_EXAMPLE .. ")")
+    or ("must be an RFC 3339 date-time (e.g. " .. RFC3339_EXAMPLE .. ")")
+  return check_date_field(P, name, v, what, allow_now, now, parse_rfc3339)
+end
+
+-- A legacy YYYY-MM-ddTHH:mm:ss field.
+local function legacy_hint(v)
+  if v:find("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d.") then return "; no fraction or time zone: the time is UTC" end
+end
+
 local function check_legacy_date_field(P, name, v, now)
   local what = 'must be "now" or a UTC date-time as YYYY-MM-ddTHH:mm:ss (e.g. ' .. LEGACY_EXAMPLE .. ")"
-  if v == nil then
-    add(P, name, "is required")
-    return nil
-  end
-  if type(v) ~= "string" then
-    add(P, name, what .. ", got " .. describe(v))
-    return nil
-  end
-  if has_ctl(v) then
-    add(P, name, CTL_MSG)
-    return nil
-  end
-  if v == "now" then return now end
-  local t, err, syntax = parse_legacy_date(v)
-  if t then return t end
-  if syntax then
-    if v:find("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d.") then
-      add(P, name, what .. "; no fraction or time zone: the time is UTC")
-    else
-      add(P, name, what)
-    end
-  else
-    add(P, name, "invalid date-time " .. show(v) .. ": " .. err)
-  end
-  return nil
+  return check_date_field(P, name, v, what, true, now, parse_legacy_date, legacy_hint)
 end
 
 local function check_lookback(P, from_t, now, days)
