@@ -211,6 +211,8 @@ describe("exports.view", function()
     assert.equal(404, err.status)
     assert.is_false(err.retryable)
     assert.matches("/exports/view%?id=export_doesnotexist", tostring(err))
+    assert.matches("^%x+$", err.request_id)
+    assert.matches("request id " .. err.request_id, tostring(err), 1, true)
     remember(err)
   end)
 

@@ -9,6 +9,7 @@
 --   retryable  whether trying again later may succeed
 --   attempts   how many requests were made
 --   request    "GET https://host/2.11/exports/view?id=..." with secrets shown as ***
+--   request_id the server's id for the failed request (X-Request-Id), when it sent one
 --   export     the export table (export_failed) or status table (expired)
 --   problems   every problem found (validation)
 local M = {}
@@ -24,6 +25,7 @@ function Error.__tostring(e)
   local line = head .. ": " .. e.message
   local notes = {}
   if e.request then notes[#notes + 1] = e.request end
+  if e.request_id then notes[#notes + 1] = "request id " .. e.request_id end
   if e.attempts and e.attempts > 1 then notes[#notes + 1] = e.attempts .. " attempts" end
   if #notes > 0 then line = line .. " (" .. table.concat(notes, ", ") .. ")" end
   return line

@@ -127,6 +127,7 @@ function M.perform(client, spec, expect, tick)
       res.time * 1000, attempt, res.reused and not err and ", reused connection" or ""))
     if not err then return res, attempt end
     err.request = describe(method, res)
+    err.request_id = res.headers and (res.headers["x-request-id"] or res.headers["x-batch-request-id"])
     err.message = client.core:redact(err.message)
     local wait = err.retryable and M.retry_after(res.headers and res.headers["retry-after"])
     if err.retryable and attempt < policy.max_attempts and (not wait or wait <= policy.max_retry_after) then
