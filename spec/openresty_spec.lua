@@ -178,6 +178,32 @@ describe("OpenResty (nginx + lua module, one worker)", function()
     assert.equal("0", json_field(stats, "transfers"))
   end)
 
+  it("closes a request's transfers at once when its client hangs up (abandon via ngx.on_abort)", function()
+    m:plan({ duration = 60 })
+    m:fault({ path = "/2.11/exports/view", stall = 10, times = 5 })
+    local c = assert(socket.tcp())
+    c:settimeout(5)
+    assert(c:connect("127.0.0.1", port))
+    assert(c:send("GET /export?interval=0.2 HTTP/1.0\r\nHost: localhost\r\n\r\n"))
+    -- wait until the handler's status check is in flight (stalled by the mock)
+    local deadline = socket.gettime() + 3
+    local _, stats = get(port, "/stats")
+    while json_field(stats, "transfers") ~= "1" and socket.gettime() < deadline do
+      socket.sleep(0.02)
+      _, stats = get(port, "/stats")
+    end
+    assert.equal("1", json_field(stats, "transfers"))
+    c:close()
+    -- well before the 10 s stall ends, nothing of that request is left
+    deadline = socket.gettime() + 2
+    repeat
+      socket.sleep(0.05)
+      _, stats = get(port, "/stats")
+    until json_field(stats, "transfers") == "0" or socket.gettime() > deadline
+    assert.equal("0", json_field(stats, "transfers"))
+    assert.equal("0", json_field(stats, "tasks"))
+  end)
+
   it("(control) sees a ping delayed when a handler does block the worker", function()
     local blocking = send(port, "/blocking")
     socket.sleep(0.1)

@@ -49,8 +49,19 @@ local function wait_options(args)
   }
 end
 
+-- If the client hangs up, stop at once: close this request's transfers and
+-- tasks rather than leave them on the worker's loop (needs
+-- `lua_check_client_abort on`, see nginx.conf).
+local function stop_on_abort()
+  ngx.on_abort(function()
+    batchexport.abandon()
+    ngx.exit(499)
+  end)
+end
+
 --- GET /export[?interval=s&timeout=s]: create an export, wait for it, say how it went.
 function M.export()
+  stop_on_abort()
   local c, err = get_client()
   if not c then return fail(err) end
   local started = ngx.now()
@@ -67,6 +78,7 @@ end
 
 --- GET /tasks?n=N: N exports created and waited for side by side, as tasks.
 function M.tasks()
+  stop_on_abort()
   local c, err = get_client()
   if not c then return fail(err) end
   local args = ngx.req.get_uri_args()

@@ -15,6 +15,7 @@ local M = {
 
 M.new = client.new
 M.spawn = scheduler.spawn
+M.abandon = scheduler.abandon
 M.step = scheduler.step
 M.run = scheduler.run
 M.sleep = scheduler.sleep

@@ -118,6 +118,12 @@ end
 -- A transfer started by a task already cancelled (code that ran on after
 -- the cancel, in a child of gather say) is closed at once.
 function M.own(transfer)
+  if in_nginx() then
+    -- Also the request's own, for abandon() when the client hangs up.
+    local ctx = ngx.ctx
+    ctx.batchexport_transfers = ctx.batchexport_transfers or weak_set()
+    ctx.batchexport_transfers[transfer] = true
+  end
   local task = current_task()
   while task do
     if task.state == "cancelled" then
@@ -242,6 +248,20 @@ local PROCESS = {}
 local function owner()
   if in_nginx() then return ngx.ctx end
   return PROCESS
+end
+
+--- scheduler.abandon(): in an nginx request, closes every transfer it
+-- started and cancels every task it spawned, at once. For ngx.on_abort
+-- (with `lua_check_client_abort on`): a client that hangs up leaves nothing
+-- running on the worker's loop. Elsewhere it does nothing.
+function M.abandon()
+  if not in_nginx() then return end
+  local ctx = ngx.ctx
+  for _, task in ipairs({ unpack(tasks) }) do
+    if task.owner == ctx then task:cancel() end
+  end
+  for transfer in pairs(ctx.batchexport_transfers or {}) do transfer:close() end
+  ctx.batchexport_transfers = nil
 end
 
 --- scheduler.spawn(fn, ...) -> task. The task starts at the next step().
