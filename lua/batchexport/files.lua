@@ -65,52 +65,40 @@ end
 function M.save(client, opts)
   local label = opts.label or opts.path
   local tmp = temp_name(opts.path)
-  local attempts, mark, url = 0, 0, nil
+  local resume = request.resumer(client, label)
+  local url
   local function give_up(err)
     os.remove(tmp)
-    err.message = label .. ": " .. err.message
-    err.attempts = err.attempts or attempts
     return nil, err
   end
   while true do
     if not url then
       local err
       url, err = opts.link()
-      if not url then return give_up(err) end
+      if not url then
+        err.message = label .. ": " .. err.message
+        return give_up(err)
+      end
     end
     local offset = size_on_disk(tmp)
     local res = fetch(client, url, tmp, offset, opts.progress)
     local done = size_on_disk(tmp)
     if res.error == nil and (res.status == 200 or res.status == 206) then
       if opts.size and done ~= opts.size then
-        return give_up(errors.new("decode", "downloaded " .. done .. " bytes, " .. opts.size .. " expected",
-          { status = res.status }))
+        return give_up(errors.new("decode", label .. ": downloaded " .. done .. " bytes, " .. opts.size ..
+          " expected", { status = res.status }))
       end
       local final = opts.rename and opts.rename(tmp) or opts.path
       local ok, why = os.rename(tmp, final)
-      if not ok then return give_up(errors.new("config", "cannot rename into place: " .. tostring(why))) end
+      if not ok then
+        return give_up(errors.new("config", label .. ": cannot rename into place: " .. tostring(why)))
+      end
       core.sync_dir(dirname(final))
       return final
     end
-    if done > mark then mark, attempts = done, 0 end    -- progress resets the count
-    attempts = attempts + 1
-    local err
-    if res.error and res.error.kind == "range_ignored" then
-      return give_up(errors.new("network", "the storage server ignored the Range request, so the download cannot resume at byte " .. offset, { status = res.status }))
-    elseif res.error and res.error.kind == "write" then
-      return give_up(errors.new("config", "cannot write " .. tmp .. ": " .. res.error.message))
-    elseif res.status == 403 then
-      url = nil
-      err = errors.new("http", "storage refused the link (expired?)", { status = 403, retryable = true })
-    else
-      err = request.check(res, "GET", {}) or errors.new("network", "transfer failed", { retryable = true })
-    end
-    client:log("warn", string.format("%s: %s at byte %d (attempt %d)", label, err.message, done, attempts))
-    if not err.retryable or attempts >= client.policy.max_attempts then
-      err.request = nil
-      return give_up(err)
-    end
-    scheduler.sleep(request.backoff(client.policy, attempts))
+    local next_step, err = resume(res, done)
+    if not next_step then return give_up(err) end
+    if next_step == "refresh" then url = nil end
   end
 end
 

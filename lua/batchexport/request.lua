@@ -140,6 +140,42 @@ function M.perform(client, spec, expect, tick)
   end
 end
 
+--- request.resumer(client, label) -> resume(res, bytes): the retry policy
+-- for the storage transfers of one file, which resume where they stopped.
+-- Call resume() after a transfer that did not deliver the whole file, with
+-- its result and the bytes of the file held so far. It returns "resume"
+-- (go on from those bytes), "refresh" (the link expired: get a fresh one,
+-- then go on), or nil, err once it is no use trying again. Bytes gained
+-- since the last failure reset the count of attempts.
+function M.resumer(client, label)
+  local attempts, mark = 0, 0
+  return function(res, bytes)
+    if bytes > mark then mark, attempts = bytes, 0 end
+    attempts = attempts + 1
+    local e, err, refresh = res.error, nil, false
+    if e and e.kind == "range_ignored" then
+      err = errors.new("network", "the storage server ignored the Range request, so the file cannot resume",
+        { status = res.status })
+    elseif e and e.kind == "write" then
+      err = errors.new("config", "cannot write the file: " .. e.message)
+    elseif res.status == 403 then
+      refresh = true
+      err = errors.new("http", "storage refused the link (expired?)", { status = 403, retryable = true })
+    else
+      err = M.check(res, "GET", { [200] = true, [206] = true })
+        or errors.new("network", "the connection closed before the end of the file", { retryable = true })
+    end
+    err.message = label .. ": " .. err.message .. " at byte " .. bytes
+    client:log("warn", string.format("%s (attempt %d)", err.message, attempts))
+    if not err.retryable or attempts >= client.policy.max_attempts then
+      err.attempts = attempts
+      return nil, err
+    end
+    scheduler.sleep(M.backoff(client.policy, attempts))
+    return refresh and "refresh" or "resume"
+  end
+end
+
 --- request.json(client, spec, expect) -> decoded body, or nil, err
 function M.json(client, spec, expect)
   local res, attempts = M.perform(client, spec, expect)

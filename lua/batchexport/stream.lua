@@ -50,34 +50,14 @@ local function start(self)
   return true
 end
 
--- The transfer ended before the file did: decide whether to go on.
+-- The transfer ended before the file did: go on, or give up.
 local function recover(self)
-  local res = self.transfer:result()
-  local progress = self.core:consumed()
-  if progress > self.progress_mark then     -- bytes came since the last failure
-    self.progress_mark, self.attempts = progress, 0
-  end
-  self.attempts = self.attempts + 1
-  local err
-  if res.error and res.error.kind == "range_ignored" then
-    return fail(self, "network", "the storage server ignored the Range request, so the file cannot resume at byte "
-      .. progress, { status = res.status, attempts = self.attempts })
-  elseif res.status == 403 then
-    self.url = nil                           -- the link expired: ask for a fresh one
-    err = errors.new("http", "storage refused the link (expired?)", { status = 403, retryable = true })
-  else
-    err = request.check(res, "GET", { [200] = true, [206] = true })
-      or errors.new("network", "the connection closed before the end of the file", { retryable = true })
-  end
-  self.client:log("warn", string.format("%s: %s at byte %d (attempt %d)", self.label, err.message,
-    progress, self.attempts))
-  if not err.retryable or self.attempts >= self.client.policy.max_attempts then
-    err.message = self.label .. ": " .. err.message .. " at byte " .. progress
-    err.attempts = self.attempts
+  local next_step, err = self.resume(self.transfer:result(), self.core:consumed())
+  if not next_step then
     self.failed = err
     return nil, err
   end
-  scheduler.sleep(request.backoff(self.client.policy, self.attempts))
+  if next_step == "refresh" then self.url = nil end
   return start(self)
 end
 
@@ -169,8 +149,7 @@ function M.open(client, opts)
     format = opts.format or "json",
     size = opts.size,
     label = opts.label or "file",
-    attempts = 0,
-    progress_mark = 0,
+    resume = request.resumer(client, opts.label or "file"),
     core = core.reader({ format = opts.format or "json", max_record = client.max_record,
       decode = (opts.format or "json") == "json" and json.decode_raw or nil }),
   }, Reader)
