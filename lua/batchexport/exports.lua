@@ -34,29 +34,19 @@ function M.location(client, res)
   return loc
 end
 
-local function download_options(opts)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then
-    return nil, errors.new("validation", "expected a table of options, got " .. type(opts))
-  end
-  local problems = {}
-  for k, v in pairs(opts) do
-    if k == "dir" then
-      if type(v) ~= "string" or v == "" then problems[#problems + 1] = "dir: expected a folder name" end
-    elseif k == "progress" then
-      if type(v) ~= "function" then problems[#problems + 1] = "progress: expected a function" end
-    elseif k == "parallel" then
-      if type(v) ~= "number" or v ~= math.floor(v) or v < 1 or v > 16 then
-        problems[#problems + 1] = "parallel: must be a whole number from 1 to 16"
-      end
-    else
-      problems[#problems + 1] = 'unknown option "' .. tostring(k) .. '"'
-    end
-  end
-  if #problems > 0 then
-    table.sort(problems)
-    return nil, errors.new("validation", table.concat(problems, "; "), { problems = problems })
-  end
+local function whole_in(lo, hi)
+  return function(v) return v == math.floor(v) and v >= lo and v <= hi end
+end
+
+local DOWNLOAD_OPTIONS = {
+  dir = { "string", function(v) return v ~= "" end, "a folder name" },
+  progress = { "function", nil, "a function" },
+  parallel = { "number", whole_in(1, 16), "a whole number from 1 to 16" },
+}
+
+local function download_options(options)
+  local opts, err = errors.options(options, DOWNLOAD_OPTIONS)
+  if not opts then return nil, err end
   return { dir = opts.dir or ".", progress = opts.progress, parallel = opts.parallel or 2 }
 end
 
@@ -77,28 +67,16 @@ local function v2_url(client, path, query)
   return url
 end
 
-local function list_options(opts)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then
-    return nil, errors.new("validation", "expected a table of options, got " .. type(opts))
-  end
-  local problems = {}
-  for k in pairs(opts) do
-    if k ~= "limit" and k ~= "from" then problems[#problems + 1] = 'unknown option "' .. tostring(k) .. '"' end
-  end
-  local limit = opts.limit or 100
-  if type(limit) ~= "number" or limit ~= math.floor(limit) or limit < 1 or limit > 100 then
-    problems[#problems + 1] = "limit: must be a whole number from 1 to 100"
-  end
-  if opts.from ~= nil then
-    local err = M.check_id(opts.from, "from")
-    if err then problems[#problems + 1] = err.message end
-  end
-  if #problems > 0 then
-    table.sort(problems)
-    return nil, errors.new("validation", table.concat(problems, "; "), { problems = problems })
-  end
-  return core.pager(math.floor(limit), opts.from)
+local LIST_OPTIONS = {
+  limit = { "number", whole_in(1, 100), "a whole number from 1 to 100" },
+  from = { "string", function(v) return M.check_id(v) == nil end,
+    "a cursor of 1 to 256 printable characters without spaces" },
+}
+
+local function list_options(options)
+  local opts, err = errors.options(options, LIST_OPTIONS)
+  if not opts then return nil, err end
+  return core.pager(math.floor(opts.limit or 100), opts.from)
 end
 
 function M.bind(client)

@@ -260,27 +260,6 @@ function M.bind(client)
     return "legacy export request " .. tostring(s.id)
   end
 
-  local function check_options(opts, known)
-    if opts == nil then return {} end
-    if type(opts) ~= "table" then
-      return nil, errors.new("validation", "expected a table of options, got " .. type(opts))
-    end
-    local problems = {}
-    for k, v in pairs(opts) do
-      local want = known[k]
-      if not want then
-        problems[#problems + 1] = 'unknown option "' .. tostring(k) .. '"'
-      elseif type(v) ~= want[1] or (want[2] and not want[2](v)) then
-        problems[#problems + 1] = tostring(k) .. ": expected " .. want[3]
-      end
-    end
-    if #problems > 0 then
-      table.sort(problems)
-      return nil, errors.new("validation", table.concat(problems, "; "), { problems = problems })
-    end
-    return opts
-  end
-
   local ROWS_OPTIONS = {
     header = { "boolean", nil, "a boolean" },
     strict = { "boolean", nil, "a boolean" },
@@ -291,7 +270,7 @@ function M.bind(client)
   -- for loop of Lua 5.4 closes the transfer when it is left early.
   function api.rows(...)
     local target, options = args(...)
-    local opts, err = check_options(options, ROWS_OPTIONS)
+    local opts, err = errors.options(options, ROWS_OPTIONS)
     if not opts then errors.raise(err) end
     local header = opts.header ~= false
     local s, tmpl = finished(target)
@@ -355,7 +334,7 @@ function M.bind(client)
   -- progress(bytes_done) is called as bytes arrive.
   function api.download(...)
     local target, options = args(...)
-    local opts, err = check_options(options, DOWNLOAD_OPTIONS)
+    local opts, err = errors.options(options, DOWNLOAD_OPTIONS)
     if not opts then return nil, err end
     local s, tmpl = finished(target)
     if not s then return nil, tmpl end
