@@ -10,6 +10,7 @@
 -- stdout carries the result (ids, tables, paths, records, JSON with --json);
 -- stderr carries progress, notes and the one-line error.
 local batchexport = require("batchexport")
+local errors = require("batchexport.errors")
 local progress = require("batchexport.cli.progress")
 
 local M = {}
@@ -735,8 +736,8 @@ end
 local function finished_export(ctx, id)
   local export = check(ctx:client().exports.view(id))
   if export.status == "ERROR" then
-    error(setmetatable({ kind = "export_failed", message = "export " .. id .. " failed (status ERROR): it has no files",
-      export = export }, { __tostring = function(e) return "batchexport: export_failed: " .. e.message end }), 0)
+    error(errors.new("export_failed", "export " .. id .. " failed (status ERROR): it has no files",
+      { export = export }), 0)
   elseif export.status ~= "SUCCESS" then
     usage(nil, "export " .. id .. " is " .. tostring(export.status) ..
       ", not SUCCESS: its files are not ready (batchexport wait " .. id .. ")")
