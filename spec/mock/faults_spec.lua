@@ -56,6 +56,25 @@ describe("faults", function()
     assert.equal(1, e.code)
   end)
 
+  it("adds the fault's own headers, such as a hostile Location", function()
+    m:fault({ path = "/2.11/exports/download", status = 307, headers = { Location = "http://127.0.0.1:9/{api_key}" } })
+    local status, h = m:v2("GET", "/exports/download?id=x")
+    assert.equal(307, status)
+    assert.equal("http://127.0.0.1:9/{api_key}", h["location"])
+  end)
+
+  it("refuses headers that are not strings", function()
+    local _, status = m:control("POST", "/_mock/faults", { status = 500, headers = { X = 1 } })
+    assert.equal(400, status)
+  end)
+
+  it("sends an endless body until the client hangs up", function()
+    m:fault({ host = "storage", status = 500, endless = true })
+    local out = mock.curl("-s --max-filesize 0 --max-time 1 -o /dev/null -w '%{size_download}' "
+      .. mock.sh_quote(m.storage_url .. "/exports/a/b"))
+    assert.is_true(tonumber(out:match("%d+")) > 4 * 1024 * 1024)
+  end)
+
   it("delays a response", function()
     m:fault({ path = LIST, delay = 0.4 })
     local t = mock.gettime()

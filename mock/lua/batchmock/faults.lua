@@ -11,6 +11,7 @@ local ACTIONS = {
   status = "integer", body = "string", retry_after = "retry", retry_after_date = "number",
   delay = "number", stall = "number", close = "boolean", cut_after = "integer",
   malformed_json = "boolean", truncate_json = "boolean", content_type = "string", ignore_range = "boolean",
+  headers = "table", endless = "boolean",
 }
 local MATCHERS = { host = true, method = true, path = true, times = true }
 
@@ -32,13 +33,19 @@ function M.add(spec)
       if kind == "integer" then ok = type(v) == "number" and v >= 0 and v % 1 == 0
       elseif kind == "number" then ok = type(v) == "number" and v >= 0
       elseif kind == "retry" then ok = type(v) == "string" or (type(v) == "number" and v >= 0)
+      elseif kind == "table" then
+        ok = type(v) == "table"
+        for hk, hv in pairs(ok and v or {}) do
+          if type(hk) ~= "string" or type(hv) ~= "string" then ok = false end
+        end
       else ok = type(v) == kind end
-      if not ok then return nil, "fault field '" .. k .. "' must be " .. (kind == "retry" and "a string or a number" or ("a non-negative " .. kind)) end
+      if not ok then return nil, "fault field '" .. k .. "' must be " .. (kind == "retry" and "a string or a number"
+        or kind == "table" and "an object of header names to strings" or ("a non-negative " .. kind)) end
       if v ~= false then any = true end
       f[k] = v
     end
   end
-  if not any then return nil, "a fault needs at least one of: " .. "status, body, retry_after, retry_after_date, delay, stall, close, cut_after, malformed_json, truncate_json, content_type, ignore_range" end
+  if not any then return nil, "a fault needs at least one of: " .. "status, body, retry_after, retry_after_date, delay, stall, close, cut_after, malformed_json, truncate_json, content_type, ignore_range, headers, endless" end
   if f.status and (f.status < 100 or f.status > 599) then return nil, "status must be an HTTP status (100..599)" end
   if type(f.retry_after) == "number" then f.retry_after = tostring(math.floor(f.retry_after)) end
   f.id = state.incr("fault:seq")
@@ -86,6 +93,29 @@ function M.take(host)
     end
   end
   return nil
+end
+
+-- The headers a faulted answer carries: Retry-After and the fault's own.
+function M.headers(f)
+  local h = { ["Retry-After"] = M.retry_after(f) }
+  for k, v in pairs(f.headers or {}) do h[k] = v end
+  return h
+end
+
+-- A body that never ends (a hostile server): the status and headers, then
+-- 64 KiB chunks of f.body (or "x") until the client goes away. Bounded at
+-- 64 GiB so a client that reads forever still ends the request one day.
+function M.send_endless(f)
+  ngx.status = f.status or 200
+  for k, v in pairs(M.headers(f)) do ngx.header[k] = v end
+  ngx.header["Content-Type"] = f.content_type or "application/octet-stream"
+  local unit = f.body and f.body ~= "" and f.body or "x"
+  local chunk = unit:rep(math.ceil(65536 / #unit)):sub(1, 65536)
+  for _ = 1, 1024 * 1024 do
+    ngx.print(chunk)
+    if not ngx.flush(true) then break end
+  end
+  return ngx.exit(ngx.OK)
 end
 
 function M.retry_after(f)

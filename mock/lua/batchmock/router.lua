@@ -16,8 +16,9 @@ function M.handle()
     ngx.ctx.fault = f
     if f.delay then ngx.sleep(f.delay) end
     if f.close then return ngx.exit(444) end
+    if f.endless then return faults.send_endless(f) end
     if f.status then
-      local headers = { ["Retry-After"] = faults.retry_after(f) }
+      local headers = faults.headers(f)
       if f.body then
         headers["Content-Type"] = "application/json; charset=utf-8"
         return http.send(f.status, f.body, headers)

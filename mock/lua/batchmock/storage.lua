@@ -96,18 +96,19 @@ function M.access()
   if f then
     if f.delay then ngx.sleep(f.delay) end
     if f.close then return ngx.exit(444) end
+    if f.endless then return faults.send_endless(f) end
     if f.status then
       local ra = faults.retry_after(f)
       if f.body then
         ngx.status = f.status
         ngx.header["Content-Type"] = f.content_type or "text/plain"
-        if ra then ngx.header["Retry-After"] = ra end
+        for k, v in pairs(faults.headers(f)) do ngx.header[k] = v end
         ngx.header["Content-Length"] = #f.body
         ngx.print(f.body)
         return ngx.exit(f.status)
       end
       local codes = { [403] = "AccessDenied", [404] = "NoSuchKey", [429] = "SlowDown", [500] = "InternalError", [503] = "ServiceUnavailable" }
-      return xml_error(f.status, codes[f.status] or "Error", "Injected fault", { ["Retry-After"] = ra })
+      return xml_error(f.status, codes[f.status] or "Error", "Injected fault", faults.headers(f))
     end
   end
   if not fid then return xml_error(404, "NoSuchKey", "The specified key does not exist.") end
