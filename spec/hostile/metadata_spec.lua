@@ -64,7 +64,7 @@ before_each(function() m:reset() end)
 
 -- Each: a name, how to spoil a good export document, the field the error names.
 local EXPORT_CASES = {
-  { "files[1].size is a string", function(d) d.files[1].size = tostring(d.files[1].size) end,
+  { "files[1].size is a string", function(d) d.files[1].size = string.format("%d", d.files[1].size) end,
     'files%[1%]%.size: expected a whole number >= 0, got "%d+"' },
   { "files[2].part is a string", function(d) d.files[2].part = "2" end,
     'files%[2%]%.part: expected a whole number >= 1, got "2"' },
