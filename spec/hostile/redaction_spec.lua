@@ -159,6 +159,32 @@ describe("redaction", function()
     assert_no_leak(err)
   end)
 
+  it("masks a key's head cut off at the end of a text, and its tail at the start", function()
+    local c = new_client()
+    local key = KEYS.project_key
+    assert.equal("see ***", c:redact("see " .. key:sub(1, 9)))
+    assert.equal("*** was cut", c:redact(key:sub(-6) .. " was cut"))
+    assert.equal("x " .. key:sub(1, 3), c:redact("x " .. key:sub(1, 3)))   -- 3 characters say nothing
+    assert.equal("*** and ***", c:redact(key:sub(-4) .. " and " .. key:sub(1, 4)))
+  end)
+
+  it("scrubs every string field of an error, nested tables and keys included", function()
+    local c = new_client()
+    local errors = require("batchexport.errors")
+    local mine = { note = "caller's own " .. KEYS.rest_key }
+    local inner = errors.new("api", "inner " .. KEYS.api_key, { code = KEYS.api_key })
+    local err = errors.new("http", "outer " .. KEYS.rest_key, {
+      code = KEYS.project_key, request = "GET /x?k=" .. KEYS.rest_key, request_id = KEYS.rest_key,
+      name = KEYS.api_key:sub(1, 12), problems = { "a " .. KEYS.rest_key, "b" }, export = mine,
+      last_error = inner, fields = { [KEYS.project_key] = "v" },
+    })
+    assert.equal(err, c:scrub(err))
+    assert_no_leak(err)
+    assert.equal("caller's own " .. KEYS.rest_key, mine.note)   -- copied, not changed
+    assert.equal("caller's own ***", err.export.note)
+    assert.equal("b", err.problems[2])
+  end)
+
   it("masks a key in an error raised by an iterator", function()
     m:fault({ path = "/2.11/exports/list", status = 400,
       body = cjson.encode({ error_code = KEYS.project_key, error_message = KEYS.rest_key }) })
