@@ -18,7 +18,7 @@ local NULL = require("cjson.safe").null
 local M = {}
 
 M.MAX_TOKEN = 256               -- ids and cursors, as exports.check_id takes them
-M.MAX_PART = 2 ^ 31 - 1
+M.MAX_PART = 0x7fffffff
 M.MAX_SIZE = 2 ^ 53             -- bytes: beyond, a double no longer counts them
 
 --- documents.token(v) -> whether v is an id or cursor the library can send

@@ -102,7 +102,7 @@ local function pull(self, method, arg)
   return value
 end
 
-M.MAX_READ = 2 ^ 31 - 1
+M.MAX_READ = 0x7fffffff
 
 --- reader:read([n]) -> up to n bytes of the file (decompressed), nil at the
 -- end, or nil, err. n is a whole number from 1 to 2^31 - 1.
