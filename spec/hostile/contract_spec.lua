@@ -140,6 +140,23 @@ describe("a client closed in the middle of a walk", function()
   end)
 end)
 
+describe("a call's own options", function()
+  it("refuse a NUL byte in a string (download's dir, legacy download's path)", function()
+    local e = m:create_export({ status = "SUCCESS", parts = 1, part_size = 4096 })
+    local r = m:create_legacy({ kind = "userbase", status = "SUCCESS", rows = 3 })
+    local c = new_client()
+    local base = os.tmpname()
+    os.remove(base)
+    local err = assert_nil_err({ validation = true }, c.exports.download, e.id, { dir = base .. "\0x" })
+    assert.matches("dir:", err.message, 1, true)
+    err = assert_nil_err({ validation = true }, c.legacy.download, r.id, { path = base .. "\0x.csv" })
+    assert.matches("path:", err.message, 1, true)
+    local created = io.open(base, "rb")
+    if created then created:close() os.execute("rm -rf " .. mock.sh_quote(base)) end
+    assert.is_nil(created)                    -- nothing made under the cut-short name
+  end)
+end)
+
 describe("reader:read(n)", function()
   for _, bad in ipairs({ { "-1", -1 }, { "0", 0 }, { "1.5", 1.5 }, { "NaN", 0 / 0 }, { "inf", math.huge },
     { "a string", "10" }, { "a table", {} } }) do
