@@ -201,7 +201,8 @@ end
 --- client:scrub(err) -> err with this client's secrets masked in every
 -- string it holds (code, message, request, request_id, problems, the export
 -- table...). The one place errors are cleaned before they leave the
--- client: the API tables' functions and iterators, and readers, call it.
+-- client: the API tables' functions (guarded below), the iterators
+-- (client:raise) and readers call it.
 function Client:scrub(err)
   if type(err) == "string" then return self:redact(err) end
   if not errors.is(err) then return err end
@@ -209,13 +210,11 @@ function Client:scrub(err)
   return masked(err, redact, {}, err)
 end
 
--- An iterator whose errors are scrubbed on their way out.
-local function guard_iterator(self, it)
-  return function(state, control)
-    local ok, value, extra = pcall(it, state, control)
-    if not ok then errors.raise(self:scrub(value)) end
-    return value, extra
-  end
+--- client:raise(err): how the iterators of this client's calls raise an
+-- error: scrubbed, then as errors.raise. (An iterator is not wrapped in a
+-- pcall of its own: that would cost every record.)
+function Client:raise(err)
+  errors.raise(self:scrub(err))
 end
 
 local function deliver(self, ok, first, ...)
@@ -224,12 +223,12 @@ local function deliver(self, ok, first, ...)
     local err = ...
     return nil, self:scrub(err)
   end
-  if type(first) == "function" then return guard_iterator(self, first), ... end
   return first, ...
 end
 
--- The API table with each function guarded: what it returns or raises, and
--- what the iterators it returns raise, passes through client:scrub.
+-- The API table with each function guarded: what it returns or raises
+-- passes through client:scrub. The iterators it returns raise through
+-- client:raise.
 local function guarded(self, api)
   for name, f in pairs(api) do
     if type(f) == "function" then

@@ -130,21 +130,21 @@ function M.bind(client)
   -- Fetches the page the pager asks for and feeds it; raises on failure.
   local function fetch_page(pager)
     local doc, res = get("/exports/list", pager:query())
-    if not doc then errors.raise(res) end
+    if not doc then client:raise(res) end
     local checked, err = documents.page(doc)
     if not checked then
       err.status = res.status
-      errors.raise(err)
+      client:raise(err)
     end
     local page, why = pager:feed(checked)
-    if not page then errors.raise(errors.new("decode", why, { status = res.status })) end
+    if not page then client:raise(errors.new("decode", why, { status = res.status })) end
     return page
   end
 
   local function start(opts)
     local pager, err = list_options(opts)
     err = err or needs_keys()
-    if err then errors.raise(err) end
+    if err then client:raise(err) end
     return pager
   end
 
@@ -223,7 +223,7 @@ function M.bind(client)
   -- file, parts in order, decoded; raises err on failure.
   function api.records(...)
     local export, parts = finished_export(args(...))
-    if not export then errors.raise(parts) end
+    if not export then client:raise(parts) end
     local i, reader, it = 0, nil, nil
     return function()
       while true do
@@ -237,7 +237,7 @@ function M.bind(client)
         if i > #parts then return nil end
         local err
         reader, err = open_file(parts[i], export.id)
-        if not reader then errors.raise(err) end
+        if not reader then client:raise(err) end
         it = reader:records()
       end
     end

@@ -271,10 +271,10 @@ function M.bind(client)
   function api.rows(...)
     local target, options = args(...)
     local opts, err = errors.options(options, ROWS_OPTIONS)
-    if not opts then errors.raise(err) end
+    if not opts then client:raise(err) end
     local header = opts.header ~= false
     local s, tmpl = finished(target)
-    if not s then errors.raise(tmpl) end
+    if not s then client:raise(tmpl) end
     local reader = stream.open(client, { link = link_for(tmpl), format = "csv", label = label(s) })
     local it = reader:records()
     local keys, width, n = nil, nil, 0
@@ -283,7 +283,7 @@ function M.bind(client)
       local ok, row = pcall(it)
       if not ok then
         reader:close()
-        errors.raise(fix(row))
+        client:raise(fix(row))
       end
       if row == nil then reader:close() end
       return row
@@ -308,7 +308,7 @@ function M.bind(client)
       n = n + 1
       if opts.strict and #row ~= width then
         reader:close()
-        errors.raise(errors.new("decode", label(s) .. ": row " .. n .. " has " .. #row ..
+        client:raise(errors.new("decode", label(s) .. ": row " .. n .. " has " .. #row ..
           " fields, the header names " .. width, { row = n, fields = row }))
       end
       local t = {}

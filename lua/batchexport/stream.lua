@@ -119,7 +119,7 @@ end
 function Reader:lines()
   return function()
     local line, err = pull(self, "next")
-    if err then errors.raise(err) end
+    if err then self.client:raise(err) end
     return line
   end
 end
@@ -137,7 +137,7 @@ function Reader:records()
       if record then return record end
     end
     local record, err = pull(self, "record")
-    if err then errors.raise(err) end
+    if err then self.client:raise(err) end
     return record
   end
 end
