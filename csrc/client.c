@@ -18,7 +18,9 @@
 #define MAX_LONG_OPTION 2147483647L
 #define MAX_SECONDS (LONG_MAX / 1000 < 31536000L ? LONG_MAX / 1000 : 31536000L)
 
-/* The shortest piece of a key masked where text was cut inside the key. */
+/* The shortest key, and the shortest piece of one cut off at the end of a
+ * text, that masking looks for: anything shorter is told apart from plain
+ * text by nothing. client.lua refuses shorter keys (core.min_secret). */
 #define MIN_PIECE 4
 
 bx_client *bx_checkclient(lua_State *L, int i)
@@ -239,7 +241,7 @@ static void mask_one(luaL_Buffer *b, const char *s, size_t n, const char *secret
 {
     size_t k = secret ? strlen(secret) : 0, i = 0;
     while (i < n) {
-        if (k >= 4 && n - i >= k && memcmp(s + i, secret, k) == 0) {
+        if (k >= MIN_PIECE && n - i >= k && memcmp(s + i, secret, k) == 0) {
             luaL_addstring(b, "***");
             i += k;
         } else {
@@ -350,5 +352,7 @@ int bx_open_client(lua_State *L)
     lua_setfield(L, -2, "max_seconds");
     lua_pushinteger(L, (lua_Integer)MAX_LONG_OPTION);
     lua_setfield(L, -2, "max_long");
+    lua_pushinteger(L, MIN_PIECE);
+    lua_setfield(L, -2, "min_secret");
     return 0;
 }

@@ -10,7 +10,9 @@ local scheduler = require("batchexport.scheduler")
 
 local M = {}
 
-M.MAX_SECRET = 256            -- bytes of a key: Batch's are 32 to 40
+-- Bytes of a key: Batch's are 32 to 40. Masking cannot tell a shorter
+-- one than core.min_secret (4) from plain text.
+M.MIN_SECRET, M.MAX_SECRET = core.min_secret, 256
 
 -- Each option: its type, and a check returning an error message or nil.
 -- Numbers must be finite and in range: NaN fails every comparison, so each
@@ -28,8 +30,8 @@ local non_negative = rule(function(v) return v >= 0 and v <= MAX_SECONDS end,
 local whole = rule(function(v) return whole_in(v, 1, MAX_LONG) end, "a whole number from 1 to " .. MAX_LONG)
 local bytes_per_second = rule(function(v) return whole_in(v, 0, MAX_LONG) end,
   "a whole number of bytes per second from 0 to " .. MAX_LONG)
-local secret = rule(function(v) return #v >= 1 and #v <= M.MAX_SECRET and not v:find("[%c%s]") end,
-  "1 to " .. M.MAX_SECRET .. " characters, no spaces or control characters")
+local secret = rule(function(v) return #v >= M.MIN_SECRET and #v <= M.MAX_SECRET and not v:find("[%c%s]") end,
+  M.MIN_SECRET .. " to " .. M.MAX_SECRET .. " characters, no spaces or control characters")
 -- Strings that end up in a request header or a URL.
 local header_text = rule(function(v) return #v <= 1024 and not v:find("%c") end,
   "at most 1024 characters, no control characters")

@@ -66,12 +66,13 @@ describe("batchexport.new never raises", function()
     { "proxy", "a\0b", "NUL" }, { "proxy", "http://p:1\r\nX: y", "CR LF" }, { "ca_file", "/etc/ssl\0/x.pem", "NUL" },
     { "api_version", "2.11\0", "NUL" }, { "base_url", "http://127.0.0.1:1\0/x", "NUL" },
     { "rest_key", "k\0k", "NUL" }, { "rest_key", string.rep("k", 5000), "5000 characters" },
+    { "api_key", "abc", "3 characters (too short to be masked)" }, { "project_key", "", "nothing" },
   }
   for _, case in ipairs(STRINGS) do
     it("and refuses " .. case[1] .. " with " .. case[3] .. ": a config error naming it, not echoing it", function()
       local err = assert_nil_err(CONFIG, batchexport.new, { base_url = "http://127.0.0.1:1", [case[1]] = case[2] })
       assert.matches(case[1] .. ":", err.message, 1, true)
-      assert.is_nil(err.message:find(case[2], 1, true))
+      if case[2] ~= "" then assert.is_nil(err.message:find(case[2], 1, true)) end
     end)
   end
 
