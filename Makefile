@@ -38,7 +38,7 @@ build-jit/batchexport/core.so: $(CORE_SRC) $(CORE_HDR)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of the core, and a Lua
 # interpreter linked with the same runtime to load it (scripts/test.sh asan).
-SANITIZE     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SANITIZE     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow
 
 build-asan: build-asan/batchexport/core.so build-asan/lua5.4-asan
 

@@ -41,6 +41,7 @@ build = {
     ["batchexport.cli"] = "lua/batchexport/cli.lua",
     ["batchexport.cli.progress"] = "lua/batchexport/cli/progress.lua",
     ["batchexport.client"] = "lua/batchexport/client.lua",
+    ["batchexport.documents"] = "lua/batchexport/documents.lua",
     ["batchexport.errors"] = "lua/batchexport/errors.lua",
     ["batchexport.exports"] = "lua/batchexport/exports.lua",
     ["batchexport.files"] = "lua/batchexport/files.lua",

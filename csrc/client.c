@@ -7,9 +7,21 @@
  */
 #include "core.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The bounds of the numeric options. client.lua checks every option against
+ * these same numbers (core.max_seconds, core.max_long) and answers nil, err;
+ * here they are only asserted. Seconds become milliseconds in a long. */
+#define MAX_LONG_OPTION 2147483647L
+#define MAX_SECONDS (LONG_MAX / 1000 < 31536000L ? LONG_MAX / 1000 : 31536000L)
+
+/* The shortest key, and the shortest piece of one cut off at the end of a
+ * text, that masking looks for: anything shorter is told apart from plain
+ * text by nothing. client.lua refuses shorter keys (core.min_secret). */
+#define MIN_PIECE 4
 
 bx_client *bx_checkclient(lua_State *L, int i)
 {
@@ -58,29 +70,39 @@ static int has_ctl(const char *s)
     return 0;
 }
 
+/* The options table is argument 2 of core.client. Every assertion below
+ * holds for options that passed client.lua: failing one is a bug in the
+ * library, never bad input. */
+static void assert_option(lua_State *L, int ok, const char *name)
+{
+    if (!ok)
+        luaL_argerror(L, 2, lua_pushfstring(L, "option %s not checked by client.lua", name));
+}
+
 static const char *opt_string(lua_State *L, int t, const char *name)
 {
     const char *s = NULL;
+    size_t n = 0;
     lua_getfield(L, t, name);
     if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "option %s: expected a string", name);
-        s = lua_tostring(L, -1);
-        if (strlen(s) != lua_rawlen(L, -1) || has_ctl(s))
-            luaL_error(L, "option %s: must not contain control characters", name);
+        assert_option(L, lua_type(L, -1) == LUA_TSTRING, name);
+        s = lua_tolstring(L, -1, &n);
+        /* A NUL would cut the string short where curl reads it. */
+        assert_option(L, strlen(s) == n && !has_ctl(s), name);
     }
     lua_pop(L, 1);      /* the string stays alive: the caller's table holds it */
     return s;
 }
 
+/* Written as the range accepted, so that NaN, which fails every
+ * comparison, never reaches the cast. */
 static long opt_ms(lua_State *L, int t, const char *name, double dflt)
 {
     double v;
     lua_getfield(L, t, name);
     v = luaL_optnumber(L, -1, dflt);
     lua_pop(L, 1);
-    if (v < 0 || v > 86400.0 * 365)
-        luaL_error(L, "option %s: out of range", name);
+    assert_option(L, v >= 0 && v <= (double)MAX_SECONDS, name);
     return (long)(v * 1000);
 }
 
@@ -90,8 +112,7 @@ static long opt_long(lua_State *L, int t, const char *name, long dflt)
     lua_getfield(L, t, name);
     v = luaL_optnumber(L, -1, (lua_Number)dflt);
     lua_pop(L, 1);
-    if (v < 0 || v > 2147483647.0)
-        luaL_error(L, "option %s: out of range", name);
+    assert_option(L, v >= 0 && v <= (lua_Number)MAX_LONG_OPTION, name);
     return (long)v;
 }
 
@@ -220,7 +241,7 @@ static void mask_one(luaL_Buffer *b, const char *s, size_t n, const char *secret
 {
     size_t k = secret ? strlen(secret) : 0, i = 0;
     while (i < n) {
-        if (k >= 4 && n - i >= k && memcmp(s + i, secret, k) == 0) {
+        if (k >= MIN_PIECE && n - i >= k && memcmp(s + i, secret, k) == 0) {
             luaL_addstring(b, "***");
             i += k;
         } else {
@@ -230,12 +251,59 @@ static void mask_one(luaL_Buffer *b, const char *s, size_t n, const char *secret
     }
 }
 
-/* client:redact(s): s with any credential of this client masked. A last line
- * of defence for text that came from elsewhere (a server's error message, an
- * exception) before it reaches an error object or a log line. */
+/* The length of the longest piece of secret, MIN_PIECE long or more but not
+ * whole, that s starts with (at_end 0: the key's tail, its head cut off) or
+ * ends with (at_end 1: the key's head, its tail cut off); 0 if none. */
+static size_t cut_piece(const char *s, size_t n, const char *secret, int at_end)
+{
+    size_t k = secret ? strlen(secret) : 0;
+    size_t j = n < k ? n : (k > 0 ? k - 1 : 0);
+    for (; j >= MIN_PIECE; j--) {
+        if (at_end ? memcmp(s + n - j, secret, j) == 0 : memcmp(s, secret + k - j, j) == 0)
+            return j;
+    }
+    return 0;
+}
+
+/* Replaces the string on top of the stack by itself with the pieces of
+ * secrets it starts or ends with masked. */
+static void mask_cut_pieces(lua_State *L, const char *const *secrets, int count)
+{
+    size_t n, head = 0, tail = 0, j;
+    const char *s = lua_tolstring(L, -1, &n);
+    luaL_Buffer b;
+    int i;
+    for (i = 0; i < count; i++) {
+        if ((j = cut_piece(s, n, secrets[i], 0)) > head)
+            head = j;
+        if ((j = cut_piece(s, n, secrets[i], 1)) > tail)
+            tail = j;
+    }
+    if (head == 0 && tail == 0)
+        return;
+    luaL_buffinit(L, &b);
+    if (head + tail >= n) {
+        luaL_addstring(&b, "***");
+    } else {
+        if (head)
+            luaL_addstring(&b, "***");
+        luaL_addlstring(&b, s + head, n - head - tail);
+        if (tail)
+            luaL_addstring(&b, "***");
+    }
+    luaL_pushresult(&b);
+    lua_remove(L, -2);
+}
+
+/* client:redact(s): s with any credential of this client masked: each whole
+ * occurrence, and a piece of one cut off at either end of s (an excerpt's
+ * cut, or a message that ends where a server's text was shortened). The
+ * last line of defence for text that came from elsewhere (a server's error
+ * message, an exception) before it reaches an error object or a log line.
+ * A closed client holds no secret any more, so nothing is masked. */
 static int l_redact(lua_State *L)
 {
-    bx_client *c = bx_checkclient(L, 1);
+    bx_client *c = luaL_checkudata(L, 1, BX_CLIENT_MT);
     const char *secrets[3];
     int i;
     size_t n;
@@ -252,6 +320,7 @@ static int l_redact(lua_State *L)
         luaL_pushresult(&b);
         lua_remove(L, -2);
     }
+    mask_cut_pieces(L, secrets, 3);
     return 1;
 }
 
@@ -279,5 +348,11 @@ int bx_open_client(lua_State *L)
     bx_newclass(L, BX_CLIENT_MT, meta, methods);
     lua_pushcfunction(L, l_new);
     lua_setfield(L, -2, "client");
+    lua_pushinteger(L, (lua_Integer)MAX_SECONDS);
+    lua_setfield(L, -2, "max_seconds");
+    lua_pushinteger(L, (lua_Integer)MAX_LONG_OPTION);
+    lua_setfield(L, -2, "max_long");
+    lua_pushinteger(L, MIN_PIECE);
+    lua_setfield(L, -2, "min_secret");
     return 0;
 }

@@ -1,20 +1,40 @@
 --- batchexport.client: batchexport.new(options) and the client object. The
--- options are checked here, once; the credentials go to the C core and are
--- not kept on the Lua side, so nothing that prints a client can show them.
+-- options are checked here, once, with the bounds the C core works within
+-- (core.max_seconds, core.max_long): the core only asserts them. The
+-- credentials go to the C core and are not kept on the Lua side, so nothing
+-- that prints a client can show them; every error leaving the client's
+-- calls is scrubbed of them (Client:scrub).
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
 local scheduler = require("batchexport.scheduler")
 
 local M = {}
 
+-- Bytes of a key: Batch's are 32 to 40. Masking cannot tell a shorter
+-- one than core.min_secret (4) from plain text.
+M.MIN_SECRET, M.MAX_SECRET = core.min_secret, 256
+
 -- Each option: its type, and a check returning an error message or nil.
-local function positive(v) if not (v > 0) then return "must be greater than 0" end end
-local function non_negative(v) if v < 0 then return "must not be negative" end end
-local function whole(v) if v ~= math.floor(v) or v < 1 then return "must be a whole number >= 1" end end
-local function secret(v)
-  if v == "" then return "must not be empty" end
-  if v:find("[%c%s]") then return "must not contain spaces or control characters" end
+-- Numbers must be finite and in range: NaN fails every comparison, so each
+-- rule is written as what is accepted.
+local function rule(accept, expected)
+  return function(v) if not accept(v) then return "expected " .. expected end end
 end
+local function whole_in(v, lo, hi) return v >= lo and v <= hi and v == math.floor(v) end
+local MAX_SECONDS, MAX_LONG = core.max_seconds, core.max_long
+
+local positive = rule(function(v) return v > 0 and v <= MAX_SECONDS end,
+  "a number of seconds greater than 0, at most " .. MAX_SECONDS)
+local non_negative = rule(function(v) return v >= 0 and v <= MAX_SECONDS end,
+  "a number of seconds from 0 to " .. MAX_SECONDS)
+local whole = rule(function(v) return whole_in(v, 1, MAX_LONG) end, "a whole number from 1 to " .. MAX_LONG)
+local bytes_per_second = rule(function(v) return whole_in(v, 0, MAX_LONG) end,
+  "a whole number of bytes per second from 0 to " .. MAX_LONG)
+local secret = rule(function(v) return #v >= M.MIN_SECRET and #v <= M.MAX_SECRET and not v:find("[%c%s]") end,
+  M.MIN_SECRET .. " to " .. M.MAX_SECRET .. " characters, no spaces or control characters")
+-- Strings that end up in a request header or a URL.
+local header_text = rule(function(v) return #v <= 1024 and not v:find("%c") end,
+  "at most 1024 characters, no control characters")
 
 local OPTIONS = {
   rest_key        = { "string", secret },
@@ -24,7 +44,7 @@ local OPTIONS = {
   api_version     = { "string", function(v) if not v:match("^%d+%.%d+$") then return "must look like 2.11" end end },
   timeout         = { "number", non_negative },
   connect_timeout = { "number", positive },
-  low_speed_limit = { "number", non_negative },
+  low_speed_limit = { "number", bytes_per_second },
   low_speed_time  = { "number", positive },
   max_attempts    = { "number", whole },
   backoff_base    = { "number", non_negative },
@@ -32,8 +52,8 @@ local OPTIONS = {
   max_retry_after = { "number", non_negative },
   ssl_verify      = { "boolean" },
   ca_file         = { "string" },
-  proxy           = { "string" },
-  user_agent      = { "string" },
+  proxy           = { "string", header_text },
+  user_agent      = { "string", header_text },
   logger          = { "function" },
   allow_http      = { "boolean" },
   max_body        = { "number", whole },
@@ -107,6 +127,8 @@ function M.settings(options)
       problems[#problems + 1] = 'unknown option "' .. name .. '"' .. suggest(name)
     elseif type(value) ~= spec[1] then
       problems[#problems + 1] = name .. ": expected a " .. spec[1] .. ", got " .. type(value)
+    elseif type(value) == "string" and value:find("\0", 1, true) then
+      problems[#problems + 1] = name .. ": must not contain a NUL byte"
     elseif spec[2] then
       local why = spec[2](value)
       if why then problems[#problems + 1] = name .. ": " .. why end
@@ -138,20 +160,106 @@ function Client:__tostring()
   return string.format("batchexport.client (%s, API %s)", self.base_url, self.api_version)
 end
 
+--- client:redact(text) -> text with this client's secrets masked as ***:
+-- each whole key, and a piece of 4 or more characters of one cut off at
+-- either end of the text (an excerpt's cut).
+function Client:redact(text)
+  return self.core:redact(text)
+end
+
 --- client:log(level, message): to the user's logger, secrets masked.
 function Client:log(level, message)
-  if self.logger then self.logger(level, self.core:redact(message)) end
+  if self.logger then self.logger(level, self:redact(message)) end
+end
+
+-- v with every string in it redacted: keys and values, nested tables
+-- included. Tables are copied where something changes (they may be the
+-- caller's own, such as an export passed to download), except `into`,
+-- which is changed in place.
+local function masked(v, redact, seen, into)
+  if type(v) == "string" then return redact(v) end
+  if type(v) ~= "table" then return v end
+  if seen[v] then return seen[v] end
+  seen[v] = v
+  local changes = {}
+  for k, x in pairs(v) do
+    local mk, mx = masked(k, redact, seen), masked(x, redact, seen)
+    if mk ~= k or mx ~= x then changes[#changes + 1] = { k, mk, mx } end
+  end
+  if #changes == 0 then return v end
+  local out = into
+  if not out then
+    out = setmetatable({}, getmetatable(v))
+    for k, x in pairs(v) do out[k] = x end
+    seen[v] = out
+  end
+  for _, c in ipairs(changes) do
+    out[c[1]] = nil
+    out[c[2]] = c[3]
+  end
+  return out
+end
+
+--- client:scrub(err) -> err with this client's secrets masked in every
+-- string it holds (code, message, request, request_id, problems, the export
+-- table...). The one place errors are cleaned before they leave the
+-- client: the API tables' functions (guarded below), the iterators
+-- (client:raise) and readers call it.
+function Client:scrub(err)
+  if type(err) == "string" then return self:redact(err) end
+  if not errors.is(err) then return err end
+  local redact = function(s) return self:redact(s) end
+  return masked(err, redact, {}, err)
+end
+
+--- client:raise(err): how the iterators of this client's calls raise an
+-- error: scrubbed, then as errors.raise. (An iterator is not wrapped in a
+-- pcall of its own: that would cost every record.)
+function Client:raise(err)
+  errors.raise(self:scrub(err))
+end
+
+local function deliver(self, ok, first, ...)
+  if not ok then errors.raise(self:scrub(first)) end
+  if first == nil then
+    local err = ...
+    return nil, self:scrub(err)
+  end
+  return first, ...
+end
+
+-- The API table with each function guarded: what it returns or raises
+-- passes through client:scrub. The iterators it returns raise through
+-- client:raise.
+local function guarded(self, api)
+  for name, f in pairs(api) do
+    if type(f) == "function" then
+      api[name] = function(...) return deliver(self, pcall(f, ...)) end
+    end
+  end
+  return api
 end
 
 --- client:close(): ends every transfer and frees the connections now rather
--- than at garbage collection.
+-- than at garbage collection. Every call after it answers nil, err.
 function Client:close()
+  self.closed = true
   self.core:close()
 end
 Client.__close = Client.close
 
---- The error for a call that needs a credential the client was not given.
+--- client:check_open() -> nil, or the error for a call on a closed client.
+function Client:check_open()
+  if self.closed then
+    return errors.new("validation", "the client is closed: client:close() was called")
+  end
+end
+
+--- The error for a call that needs a credential the client was not given,
+-- or that comes after client:close().
 function Client:need(...)
+  local closed = self:check_open()
+  if closed then return closed end
   local missing = {}
   for _, name in ipairs({ ... }) do
     if not self.core:has(name) then missing[#missing + 1] = name end
@@ -184,8 +292,8 @@ function M.new(options)
     low_speed_limit = s.low_speed_limit, low_speed_time = s.low_speed_time,
     max_body = s.max_body,
   })
-  self.exports = require("batchexport.exports").bind(self)
-  self.legacy = require("batchexport.legacy").bind(self)
+  self.exports = guarded(self, require("batchexport.exports").bind(self))
+  self.legacy = guarded(self, require("batchexport.legacy").bind(self))
   return self
 end
 

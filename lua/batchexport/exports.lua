@@ -6,6 +6,7 @@
 --   records(export_or_id) -> iterator over every record of every part
 --   open(file) -> reader on one file       download(export_or_id, opts) -> paths
 local core = require("batchexport.core")
+local documents = require("batchexport.documents")
 local errors = require("batchexport.errors")
 local files = require("batchexport.files")
 local json = require("batchexport.json")
@@ -56,7 +57,7 @@ function M.check_id(id, what)
   if type(id) ~= "string" then
     return errors.new("validation", what .. ": expected a string, got " .. type(id))
   end
-  if id == "" or #id > 256 or id:find("[%c%s]") then
+  if not documents.token(id) then
     return errors.new("validation", what .. ": must be 1 to 256 printable characters without spaces")
   end
 end
@@ -108,10 +109,9 @@ function M.bind(client)
       auth = "v2", body = text, content_type = "application/json",
       headers = { "Accept: application/json" } }, OK_CREATE)
     if not doc then return nil, res end
-    if type(doc.id) ~= "string" or doc.id == "" then
-      return nil, errors.new("decode", "the create response has no export id", { status = res.status })
-    end
-    return doc.id
+    local id, err = documents.created(doc)
+    if not id then err.status = res.status end
+    return id, err
   end
 
   --- exports.view(id) -> export, or nil, err
@@ -121,22 +121,30 @@ function M.bind(client)
     if err then return nil, err end
     local doc, res = get("/exports/view", "id=" .. core.escape(id))
     if not doc then return nil, res end
-    return doc
+    local export
+    export, err = documents.export(doc, id)
+    if not export then err.status = res.status end
+    return export, err
   end
 
   -- Fetches the page the pager asks for and feeds it; raises on failure.
   local function fetch_page(pager)
     local doc, res = get("/exports/list", pager:query())
-    if not doc then errors.raise(res) end
-    local page, why = pager:feed(doc)
-    if not page then errors.raise(errors.new("decode", why, { status = res.status })) end
+    if not doc then client:raise(res) end
+    local checked, err = documents.page(doc)
+    if not checked then
+      err.status = res.status
+      client:raise(err)
+    end
+    local page, why = pager:feed(checked)
+    if not page then client:raise(errors.new("decode", why, { status = res.status })) end
     return page
   end
 
   local function start(opts)
     local pager, err = list_options(opts)
     err = err or needs_keys()
-    if err then errors.raise(err) end
+    if err then client:raise(err) end
     return pager
   end
 
@@ -173,37 +181,36 @@ function M.bind(client)
     end
   end
 
-  -- The export to read: a table as view returns it, or an id to view.
+  -- The export to read: a table as view or list returns it (checked again:
+  -- it may have been changed since), or an id to view. Returns the export
+  -- and its files in part order, or nil, err.
   local function finished_export(export_or_id)
-    local export = export_or_id
-    if type(export_or_id) ~= "table" then
-      local err
+    local export, err = nil, needs_keys()
+    if err then return nil, err end
+    if type(export_or_id) == "table" then
+      export, err = documents.export(export_or_id)
+    else
       export, err = api.view(export_or_id)
-      if not export then return nil, err end
     end
+    if not export then return nil, err end
     if export.status ~= "SUCCESS" then
-      return nil, errors.new("validation", "export " .. tostring(export.id) .. " is " .. tostring(export.status)
+      return nil, errors.new("validation", "export " .. export.id .. " is " .. export.status
         .. ", not SUCCESS: its files are not ready (see exports.wait_for)", { export = export })
     end
     local parts = {}
-    for _, f in ipairs(export.files or {}) do
-      local err = M.check_id(f.id, "file id")
-      if err then return nil, err end
-      parts[#parts + 1] = f
-    end
-    table.sort(parts, function(a, b) return (a.part or 0) < (b.part or 0) end)
+    for i, f in ipairs(export.files) do parts[i] = f end
+    table.sort(parts, function(a, b) return a.part < b.part end)
     return export, parts
   end
 
   local function open_file(file, export_id)
-    local id = type(file) == "table" and file.id or file
-    local err = M.check_id(id, "file id") or needs_keys()
+    local entry, err = { id = file }, nil
+    if type(file) == "table" then entry, err = documents.file(file) end
+    err = err or M.check_id(entry.id, "file id") or needs_keys()
     if err then return nil, err end
-    local part = type(file) == "table" and tonumber(file.part)
     local label = (export_id and ("export " .. export_id .. " ") or "") ..
-      (part and string.format("part %d", part) or ("file " .. id))
-    return stream.open(client, { link = link_for(id), format = "json", label = label,
-      size = type(file) == "table" and type(file.size) == "number" and file.size or nil })
+      (type(entry.part) == "number" and ("part %d"):format(entry.part) or ("file " .. entry.id))
+    return stream.open(client, { link = link_for(entry.id), format = "json", label = label, size = entry.size })
   end
 
   --- exports.open(file) -> reader on one file (an entry of export.files, or
@@ -216,7 +223,7 @@ function M.bind(client)
   -- file, parts in order, decoded; raises err on failure.
   function api.records(...)
     local export, parts = finished_export(args(...))
-    if not export then errors.raise(parts) end
+    if not export then client:raise(parts) end
     local i, reader, it = 0, nil, nil
     return function()
       while true do
@@ -230,7 +237,7 @@ function M.bind(client)
         if i > #parts then return nil end
         local err
         reader, err = open_file(parts[i], export.id)
-        if not reader then errors.raise(err) end
+        if not reader then client:raise(err) end
         it = reader:records()
       end
     end
@@ -259,10 +266,10 @@ function M.bind(client)
     end
     local jobs = {}
     for i, f in ipairs(parts) do
-      local base = opts.dir .. "/" .. files.safe_name(export.id) .. "-" .. math.floor(tonumber(f.part) or i)
+      local base = ("%s/%s-%d"):format(opts.dir, files.safe_name(export.id), f.part)
       jobs[i] = function()
         return files.save(client, { link = link_for(f.id), path = base .. ".json", size = f.size,
-          label = string.format("export %s part %d", export.id, tonumber(f.part) or i),
+          label = ("export %s part %d"):format(export.id, f.part),
           progress = function(n) report(f, n) end,
           rename = function(tmp) return files.is_gzip(tmp) and base .. ".json.gz" or base .. ".json" end })
       end
@@ -275,7 +282,8 @@ function M.bind(client)
         first_err = res[1] and res[3] or errors.new("network", tostring(res[2]))
       end
     end
-    if first_err then return nil, first_err end
+    -- A client closed while the parts were on their way is why they failed.
+    if first_err then return nil, client:check_open() or first_err end
     return paths
   end
 

@@ -24,6 +24,7 @@
 -- the first header name is dropped from that name. With header = false every
 -- row, the header included, is an array of strings, bytes untouched.
 local core = require("batchexport.core")
+local documents = require("batchexport.documents")
 local errors = require("batchexport.errors")
 local exports = require("batchexport.exports")
 local files = require("batchexport.files")
@@ -64,7 +65,7 @@ function M.check_request_id(id)
   if type(id) ~= "string" then
     return errors.new("validation", "request id: expected a string, got " .. type(id))
   end
-  if id == "" or #id > 256 or id:find("[^%w%._~%-]") or id == "." or id == ".." then
+  if not documents.request_id(id) then
     return errors.new("validation", "request id: must be 1 to 256 URL-safe characters (A-Z a-z 0-9 . _ ~ -)")
   end
 end
@@ -128,12 +129,11 @@ function M.bind(client)
     return client.base_url .. "/1.0/{api_key}/export/" .. path
   end
 
-  -- Errors from a 1.0 call: no secret in err.request, the documented name
-  -- of Batch's numeric code, and a 409 said plainly.
+  -- Errors from a 1.0 call: the documented name of Batch's numeric code,
+  -- and a 409 said plainly. (Secrets are masked where every error leaves
+  -- the client: client:scrub.)
   local function fix(err)
     if type(err) ~= "table" then return err end
-    if err.request then err.request = client.core:redact(err.request) end
-    if err.message then err.message = client.core:redact(err.message) end
     if err.code ~= nil then
       local n = integer(err.code)
       if n then err.code = n end
@@ -172,11 +172,9 @@ function M.bind(client)
     local doc, res = request.json(client, { method = "POST", url = url(route), auth = "legacy", body = text,
       content_type = "application/json", headers = { "Accept: application/json" } }, OK_CREATE)
     if not doc then return nil, fix(res) end
-    local id = doc.requestId or doc.request_id or doc.id
-    if type(id) ~= "string" or id == "" then
-      return nil, errors.new("decode", "the create response has no requestId", { status = res.status })
-    end
-    return id
+    local id, derr = documents.legacy_created(doc)
+    if not id then derr.status = res.status end
+    return id, derr
   end
 
   --- legacy.status(request_id) -> status table, or nil, err. The API key in
@@ -187,9 +185,10 @@ function M.bind(client)
     if err then return nil, err end
     local doc, res = get("request/" .. core.escape(id))
     if not doc then return nil, res end
-    if type(doc.status) ~= "string" then
-      return nil, errors.new("decode", "the status response for request " .. id .. " has no status",
-        { status = res.status })
+    doc, err = documents.legacy_status(doc, id)
+    if not doc then
+      err.status = res.status
+      return nil, err
     end
     doc.uri = mask_key(doc.uri)
     doc.file_url = mask_key(doc.file_url)
@@ -215,12 +214,13 @@ function M.bind(client)
   -- The status to read from: a table as status() returns it, or an id to
   -- look up. Returns status, result URL template, or nil, err.
   local function finished(target)
-    local s = target
-    if type(target) ~= "table" then
-      local err
+    local s, err
+    if type(target) == "table" then
+      s, err = documents.legacy_status(target)
+    else
       s, err = api.status(target)
-      if not s then return nil, err end
     end
+    if not s then return nil, err end
     local what = "legacy export request " .. tostring(s.id)
     if s.status == "ERROR" then
       local why = s.error_msg
@@ -234,7 +234,7 @@ function M.bind(client)
       return nil, errors.new("validation", what .. " is " .. tostring(s.status) ..
         ", not SUCCESS: its file is not ready (see legacy.wait_for)", { export = s })
     end
-    local err = needs_keys()
+    err = needs_keys()
     if err then return nil, err end
     local tmpl
     tmpl, err = M.result_url(client, s.file_url)
@@ -271,10 +271,10 @@ function M.bind(client)
   function api.rows(...)
     local target, options = args(...)
     local opts, err = errors.options(options, ROWS_OPTIONS)
-    if not opts then errors.raise(err) end
+    if not opts then client:raise(err) end
     local header = opts.header ~= false
     local s, tmpl = finished(target)
-    if not s then errors.raise(tmpl) end
+    if not s then client:raise(tmpl) end
     local reader = stream.open(client, { link = link_for(tmpl), format = "csv", label = label(s) })
     local it = reader:records()
     local keys, width, n = nil, nil, 0
@@ -283,7 +283,7 @@ function M.bind(client)
       local ok, row = pcall(it)
       if not ok then
         reader:close()
-        errors.raise(fix(row))
+        client:raise(fix(row))
       end
       if row == nil then reader:close() end
       return row
@@ -308,7 +308,7 @@ function M.bind(client)
       n = n + 1
       if opts.strict and #row ~= width then
         reader:close()
-        errors.raise(errors.new("decode", label(s) .. ": row " .. n .. " has " .. #row ..
+        client:raise(errors.new("decode", label(s) .. ": row " .. n .. " has " .. #row ..
           " fields, the header names " .. width, { row = n, fields = row }))
       end
       local t = {}

@@ -83,7 +83,13 @@ local function transport_error(res, method)
   return errors.new(kind, message, { retryable = retryable, status = res.status ~= 0 and res.status or nil })
 end
 
-local function status_error(res, method)
+-- An error body is shown as an excerpt of 200 characters, masked before it
+-- is cut: a key that starts inside the excerpt ends inside the window masked
+-- (the longest key the client takes is MAX_SECRET).
+local EXCERPT = 200
+local MASK_WINDOW = EXCERPT + require("batchexport.client").MAX_SECRET
+
+local function status_error(res, method, client)
   local retry = (method == "POST" and RETRY_POST or RETRY_GET)[res.status] or false
   local found = batch_error(res.body)
   if found then
@@ -91,17 +97,18 @@ local function status_error(res, method)
     if found.name and found.name ~= found.code then message = found.name .. ": " .. message end
     return errors.new("api", message, { status = res.status, code = found.code, retryable = retry })
   end
-  local snippet = res.body and res.body ~= "" and (": " .. printable(res.body, 200)) or ""
+  local snippet = res.body and res.body ~= "" and
+    (": " .. printable(client:redact(res.body:sub(1, MASK_WINDOW)), EXCERPT)) or ""
   return errors.new("http", "unexpected HTTP status " .. res.status .. snippet,
     { status = res.status, retryable = retry })
 end
 
---- Classifies a finished transfer: nil when the status is one the caller
--- expects, else an error object.
-function M.check(res, method, expect)
+--- Classifies a finished transfer of the client's: nil when the status is
+-- one the caller expects, else an error object.
+function M.check(res, method, expect, client)
   if res.error then return transport_error(res, method) end
   if expect[res.status] then return nil end
-  return status_error(res, method)
+  return status_error(res, method, client)
 end
 
 local function describe(method, res)
@@ -116,19 +123,20 @@ function M.perform(client, spec, expect, tick)
   local attempt = 0
   while true do
     attempt = attempt + 1
+    local closed = client:check_open()
+    if closed then return nil, closed end
     local transfer = client.core:request(spec)
     scheduler.own(transfer)
     scheduler.await(transfer, tick and function() tick(transfer) end)
     local res = transfer:result()
     transfer:close()
-    local err = M.check(res, method, expect)
+    local err = M.check(res, method, expect, client)
     client:log(err and "warn" or "debug", string.format("%s -> %s in %.0f ms (attempt %d%s)",
       describe(method, res), err and tostring(err.status or err.message) or res.status,
       res.time * 1000, attempt, res.reused and not err and ", reused connection" or ""))
     if not err then return res, attempt end
     err.request = describe(method, res)
     err.request_id = res.headers and (res.headers["x-request-id"] or res.headers["x-batch-request-id"])
-    err.message = client.core:redact(err.message)
     local wait = err.retryable and M.retry_after(res.headers and res.headers["retry-after"])
     if err.retryable and attempt < policy.max_attempts and (not wait or wait <= policy.max_retry_after) then
       scheduler.sleep(wait or M.backoff(policy, attempt))
@@ -162,7 +170,7 @@ function M.resumer(client, label)
       refresh = true
       err = errors.new("http", "storage refused the link (expired?)", { status = 403, retryable = true })
     else
-      err = M.check(res, "GET", { [200] = true, [206] = true })
+      err = M.check(res, "GET", { [200] = true, [206] = true }, client)
         or errors.new("network", "the connection closed before the end of the file", { retryable = true })
     end
     err.message = label .. ": " .. err.message .. " at byte " .. bytes

@@ -63,9 +63,11 @@ end
 
 -- Pulls the next value from the C reader, waiting, resuming and refreshing
 -- as needed. Returns the value, or nil at the end, or nil, err.
-local function pull(self, method, arg)
+local function next_value(self, method, arg)
   if self.failed then return nil, self.failed end
   if self.closed then return nil, errors.new("validation", self.label .. ": reader is closed") end
+  local closed = self.client:check_open()
+  if closed then return nil, closed end
   if not self.transfer then
     local ok, err = start(self)
     if not ok then self.failed = err return nil, err end
@@ -92,9 +94,23 @@ local function pull(self, method, arg)
   end
 end
 
+-- next_value, its errors scrubbed of secrets: a reader's errors leave the
+-- client here.
+local function pull(self, method, arg)
+  local value, err = next_value(self, method, arg)
+  if err then return nil, self.client:scrub(err) end
+  return value
+end
+
+M.MAX_READ = 0x7fffffff
+
 --- reader:read([n]) -> up to n bytes of the file (decompressed), nil at the
--- end, or nil, err.
+-- end, or nil, err. n is a whole number from 1 to 2^31 - 1.
 function Reader:read(n)
+  if n ~= nil and not (type(n) == "number" and n >= 1 and n <= M.MAX_READ and n == math.floor(n)) then
+    return nil, errors.new("validation", self.label .. ": read(n): n: expected a whole number from 1 to "
+      .. M.MAX_READ .. ", got " .. (type(n) == "number" and tostring(n) or type(n)))
+  end
   return pull(self, "read", n)
 end
 
@@ -103,7 +119,7 @@ end
 function Reader:lines()
   return function()
     local line, err = pull(self, "next")
-    if err then errors.raise(err) end
+    if err then self.client:raise(err) end
     return line
   end
 end
@@ -121,7 +137,7 @@ function Reader:records()
       if record then return record end
     end
     local record, err = pull(self, "record")
-    if err then errors.raise(err) end
+    if err then self.client:raise(err) end
     return record
   end
 end
