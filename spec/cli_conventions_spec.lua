@@ -301,7 +301,7 @@ describe("bin/batchexport conventions", function()
       for _, shell in ipairs({ "zsh", "fish" }) do
         local code, out = run({ "completion", shell })
         assert.equal(0, code)
-        assert.truthy(out:find("--cursor", 1, true), shell)
+        assert.truthy(out:find("cursor", 1, true), shell)
         assert.truthy(out:find("configure", 1, true), shell)
       end
       local code, out, err = run({ "completion", "tcsh" })

@@ -35,28 +35,6 @@ function M.duration(s)
   return string.format("%d:%02d", m, sec)
 end
 
---- Is file descriptor fd (1 or 2) a terminal? One `test -t` in a shell:
--- Lua has no isatty (neither has LuaJIT), and the shell inherits our fds.
-function M.isatty(fd)
-  local ok, _, code = os.execute("test -t " .. math.floor(fd))
-  if type(ok) == "number" then return ok == 0 end   -- Lua 5.1 / LuaJIT without 5.2 compat
-  return ok == true and (code == nil or code == 0)
-end
-
---- The terminal's width: $COLUMNS, else `stty size` on stderr, else 80.
-function M.columns()
-  local c = tonumber(os.getenv("COLUMNS"))
-  if c and c >= 20 then return math.floor(c) end
-  local p = io.popen("stty size 0<&2 2>/dev/null")
-  if p then
-    local text = p:read("*a") or ""
-    p:close()
-    c = tonumber(text:match("%d+%s+(%d+)"))
-    if c and c >= 20 then return c end
-  end
-  return 80
-end
-
 local P = {}
 P.__index = P
 
