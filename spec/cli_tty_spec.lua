@@ -147,6 +147,26 @@ describe("bin/batchexport on a terminal", function()
     assert.falsy(screen:find("\27", 1, true))
   end)
 
+  it("configure asks for the keys without echoing them on the terminal, and turns echo back on", function()
+    -- The keys are typed once each prompt is up (the terminal echoes typed-ahead
+    -- text before the command could turn echo off, as a person's would).
+    local typing = "sleep 2; printf 'typed_rest_key_1\\n'; sleep 1; printf 'typed_project_key_2\\n'; "
+      .. "sleep 1; printf 'typed_api_key_3\\n'; sleep 1"
+    local cmdline = cli({ "configure" }, { XDG_CONFIG_HOME = tmp .. "/xdg" }) .. "; stty -a"
+    local p = assert(io.popen("(" .. typing .. ") | script -qefc " .. sh_quote(cmdline) .. " /dev/null; echo \"exit=$?\""))
+    local screen = p:read("a")
+    p:close()
+    assert.matches("exit=0", screen)
+    assert.matches("REST API key %[none%]: ", screen)
+    for _, secret in ipairs({ "typed_rest_key_1", "typed_project_key_2", "typed_api_key_3" }) do
+      assert.falsy(screen:find(secret, 1, true), secret .. " echoed: " .. screen)
+    end
+    assert.matches("[^-]echo ", screen)                      -- stty -a after it: echo is on again
+    local conf = slurp(tmp .. "/xdg/batchexport/config")
+    assert.matches("rest_key = typed_rest_key_1", conf)
+    assert.matches("api_key = typed_api_key_3", conf)
+  end)
+
   it("off a terminal (both streams pipes): no bar and no control character anywhere", function()
     local e = slow_export()
     local out, err = tmp .. "/o.txt", tmp .. "/e.txt"

@@ -21,7 +21,7 @@ local function ask_secret(prompt)
   io.stderr:write(prompt)
   io.stderr:flush()
   local silenced = term.echo(false)
-  local ok, line = pcall(io.read, "l")
+  local ok, line = pcall(io.read, "*l")
   if silenced then
     term.echo(true)
     io.stderr:write("\n")
