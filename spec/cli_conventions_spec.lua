@@ -258,6 +258,15 @@ describe("bin/batchexport conventions", function()
       assert.matches("acme", err)                            -- names those there are
     end)
 
+    it("a profile name that could not be a [section] is refused before anything is written", function()
+      local code, out, err = run({ "configure", "--profile", "a]b" }, false, "k\n\n\n")
+      usage_error(code, out, err, "--profile a]b")
+      assert.is_nil(slurp(conf_path))
+      code, _, err = run({ "list" }, { BATCH_PROFILE = "a b" })
+      assert.equal(2, code)
+      assert.matches("BATCH_PROFILE", err)
+    end)
+
     it("an empty answer keeps the key already there", function()
       run({ "configure" }, false, "rest_one\nproject_one\napi_one\n")
       local code, _, err = run({ "configure" }, false, "\nproject_two\n\n")
@@ -292,6 +301,7 @@ describe("bin/batchexport conventions", function()
       assert.equal(0, code, out)
       assert.matches("complete .*%-F _batchexport batchexport", out)
       local _, script = run({ "completion", "bash" })
+      assert.matches('opts="%$opts %-h %-%-help %-%-limit %-%-cursor"', script)   -- list: no --from
       for _, word in ipairs({ "configure", "legacy", "--cursor", "--profile", "--allow-http" }) do
         assert.truthy(script:find(word, 1, true), word)
       end

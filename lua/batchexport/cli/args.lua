@@ -91,8 +91,18 @@ function M.usage(path, message)
   error(setmetatable({ path = path, message = message }, M.Usage), 0)
 end
 
+-- Options that mean something in another command, and what to say when
+-- one is given where it has no place.
+local ELSEWHERE = {
+  list = { ["--from"] = "list has no --from (a time, in create events): to resume a listing, give "
+    .. "--cursor CURSOR, the cursor a previous `list --limit` printed" },
+}
+
 local function usage_error(parser, message)
-  M.usage(path_of[parser] or "", message)
+  local path = path_of[parser] or ""
+  local option = message:match("^unknown option '([^']+)'")
+  local hint = option and ELSEWHERE[path] and ELSEWHERE[path][option]
+  M.usage(path, hint or message)
 end
 
 -- Every parser gets -h/--help raising an args.Help for itself, and reports
@@ -162,10 +172,6 @@ List exports, newest first: every one, or at most N from CURSOR on. When --limit
     :description("at most N exports in all (default: every one). Not the library's page size: "
       .. "pages are fetched 100 a request.")
   list:option("--cursor"):argname("CURSOR"):description("start where a previous listing stopped (its next_from).")
-  list:option("--from"):hidden(true):args("?"):action(function()
-    usage_error(list, "list has no --from (a time, in create events): to resume a listing, give "
-      .. "--cursor CURSOR, the cursor a previous `list --limit` printed")
-  end)
 
   local c = command(root, "view", "Show one export.", "Show one export: status, scope, dates, the request and "
     .. "its files. --json: the export object as the API gives it.")
@@ -269,6 +275,10 @@ local function global_options(root)
   root:option("--config"):argname("FILE"):description("config file (default $BATCHEXPORT_CONFIG, else "
     .. "~/.config/batchexport/config).")
   root:option("--profile"):argname("NAME"):description("the config file's [NAME] section (env BATCH_PROFILE).")
+    :convert(function(name)
+      if name:match("^[%w_%.%-]+$") then return name end
+      return nil, "option '--profile' expects a name of letters, digits, '_', '.' or '-', got '" .. name .. "'"
+    end)
   root:flag("--json"):description("machine-readable output on stdout.")
   root:flag("-q --quiet"):description("no progress and no notes; errors only.")
   root:flag("-v --verbose"):description("log every request, retry and status check to stderr (keys masked).")

@@ -124,11 +124,21 @@ local function profile_names(conf)
   return names
 end
 
+--- config.profile(flags) -> the profile's name: --profile, else
+-- BATCH_PROFILE, else "default".
+function M.profile(flags)
+  local name = flags.profile or env("BATCH_PROFILE") or "default"
+  if not name:match("^[%w_%.%-]+$") then
+    fail("BATCH_PROFILE: a profile's name is letters, digits, '_', '.' or '-'")
+  end
+  return name
+end
+
 --- config.settings(flags) -> the options for batchexport.new, and where they
 -- came from ({path, profile}). flags: the parsed command line.
 function M.settings(flags)
   local path, named = M.path(flags.config)
-  local profile = flags.profile or env("BATCH_PROFILE") or "default"
+  local profile = M.profile(flags)
   local conf = path and M.read(path, named)
   local p = conf and conf.profiles[profile]
   if not p then

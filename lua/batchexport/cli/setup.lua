@@ -55,7 +55,7 @@ function run.configure(ctx, o)
   local path = config.path(o.config)
   if not path then error(errors.new("config", "no config file path: set HOME, XDG_CONFIG_HOME or "
     .. "BATCHEXPORT_CONFIG, or give --config FILE"), 0) end
-  local profile = o.profile or env("BATCH_PROFILE") or "default"
+  local profile = config.profile(o)
   local conf = config.read(path, false)
   local saved = conf and conf.profiles[profile] or {}
   io.stderr:write(string.format("Keys for the %s profile, saved in %s (an empty answer keeps the saved key):\n",
