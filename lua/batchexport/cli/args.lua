@@ -17,11 +17,23 @@ M.Usage.__index = M.Usage
 M.Help = {}
 M.Help.__index = M.Help
 
+-- A paragraph written over several lines in the source, as one line (the
+-- help and the man page wrap it to their own width).
+local function prose(text)
+  return (text:gsub("%s*\n%s*", " "):gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
 --- Text shared by `batchexport --help` and the man page.
 M.ABOUT = "batchexport: Batch's Export APIs (v2 Exports and legacy 1.0) from the command line."
 
-M.CREDENTIALS = [[
-Keys come from the environment: BATCH_REST_KEY (both APIs), BATCH_PROJECT_KEY (v2), BATCH_API_KEY (legacy); or from the config file ($BATCHEXPORT_CONFIG, else $XDG_CONFIG_HOME/batchexport/config, else ~/.config/batchexport/config), which `batchexport configure` writes: `key = value` lines (rest_key, project_key, api_key, base_url, api_version, ca_file, proxy, allow_http), a [NAME] section per profile, readable by its owner only (chmod 600). The profile is chosen with --profile or BATCH_PROFILE (default: the keys before any section). The environment overrides the file; flags override both. Keys are never printed.]]
+M.CREDENTIALS = prose([[
+Keys come from the environment: BATCH_REST_KEY (both APIs), BATCH_PROJECT_KEY (v2), BATCH_API_KEY
+(legacy); or from the config file ($BATCHEXPORT_CONFIG, else $XDG_CONFIG_HOME/batchexport/config,
+else ~/.config/batchexport/config), which `batchexport configure` writes: `key = value` lines
+(rest_key, project_key, api_key, base_url, api_version, ca_file, proxy, allow_http), a [NAME]
+section per profile, readable by its owner only (chmod 600). The profile is chosen with --profile or
+BATCH_PROFILE (default: the keys before any section). The environment overrides the file; flags
+override both. Keys are never printed.]])
 
 M.EXIT_STATUS = {
   { "0", "success" },
@@ -166,8 +178,11 @@ M.LEGACY_KINDS = { "campaign_ids", "campaign_events", "transactional_ids", "tran
 -- The command line
 
 local function v2_commands(root)
-  local list = command(root, "list", "List exports, newest first.", [[
-List exports, newest first: every one, or at most N from CURSOR on. When --limit stops before the end, the cursor to resume from is printed on stderr ("next: batchexport list --cursor CURSOR"), and is "next_from" with --json. Text: one export a line (id, status, scope, request date, files). --json: {"exports": [...], "count": n, "next_from": cursor-or-absent}.]])
+  local list = command(root, "list", "List exports, newest first.", prose([[
+List exports, newest first: every one, or at most N from CURSOR on. When --limit stops before the
+end, the cursor to resume from is printed on stderr ("next: batchexport list --cursor CURSOR"), and
+is "next_from" with --json. Text: one export a line (id, status, scope, request date, files).
+--json: {"exports": [...], "count": n, "next_from": cursor-or-absent}.]]))
   list:option("--limit"):argname("N"):convert(positive("--limit", true))
     :description("at most N exports in all (default: every one). Not the library's page size: "
       .. "pages are fetched 100 a request.")
@@ -177,28 +192,37 @@ List exports, newest first: every one, or at most N from CURSOR on. When --limit
     .. "its files. --json: the export object as the API gives it.")
   argument(c, "ID", "id", "the export's id (export_...).")
 
-  c = command(root, "create", "Request an export; print its id.", [[
-Request an export and print its id (--json: {"id": "..."}). The request is checked before it is sent; every problem is reported at once (exit 2).]])
+  c = command(root, "create", "Request an export; print its id.", prose([[
+Request an export and print its id (--json: {"id": "..."}). The request is checked before it is
+sent; every problem is reported at once (exit 2).]]))
   argument(c, "KIND", "kind", "attributes or events (or --body FILE)."):choices(KINDS):args("?")
   create_options(c)
 
-  c = command(root, "wait", "Wait until an export ends; print its final status.", [[
-Wait until the export is SUCCESS (exit 0) or ERROR (exit 3), or --timeout passes (exit 5). On a terminal the status and elapsed time are shown live; elsewhere each status change is a note on stderr. Prints the final status, ERROR included (--json: the export).]])
+  c = command(root, "wait", "Wait until an export ends; print its final status.", prose([[
+Wait until the export is SUCCESS (exit 0) or ERROR (exit 3), or --timeout passes (exit 5). On a
+terminal the status and elapsed time are shown live; elsewhere each status change is a note on
+stderr. Prints the final status, ERROR included (--json: the export).]]))
   argument(c, "ID", "id", "the export's id (export_...).")
   wait_options(c)
 
-  c = command(root, "download", "Save an export's files; print their paths.", [[
-Save every file of a SUCCESS export into DIR (default: the current folder; created if missing) as <id>-<part>.json (.json.gz when the part is gzip) and print their paths (--json: {"id", "status", "files": [{"path", "part", "size"}]}). Each file goes to a hidden temporary file first and is renamed once checked: a final name only ever holds a whole file. Leftover temporary files of this export (from a killed run) are removed first, and on Ctrl-C.]])
+  c = command(root, "download", "Save an export's files; print their paths.", prose([[
+Save every file of a SUCCESS export into DIR (default: the current folder; created if missing) as
+<id>-<part>.json (.json.gz when the part is gzip) and print their paths (--json: {"id", "status",
+"files": [{"path", "part", "size"}]}). Each file goes to a hidden temporary file first and is
+renamed once checked: a final name only ever holds a whole file. Leftover temporary files of this
+export (from a killed run) are removed first, and on Ctrl-C.]]))
   argument(c, "ID", "id", "the export's id (export_...).")
   c:option("-o --output"):argname("DIR"):description("where to save (default: the current folder).")
   parallel_option(c)
 
-  c = command(root, "cat", "Print every record as one JSON line.", [[
-Print every record of every part, in order, as one JSON line each, exactly as Batch wrote it (gzip is inflated; a JSON array is split into its records). Pipe it: batchexport cat ID | jq -r .custom_id]])
+  c = command(root, "cat", "Print every record as one JSON line.", prose([[
+Print every record of every part, in order, as one JSON line each, exactly as Batch wrote it (gzip
+is inflated; a JSON array is split into its records). Pipe it: batchexport cat ID | jq -r .custom_id]]))
   argument(c, "ID", "id", "the export's id (export_...).")
 
-  c = command(root, "export", "Create, wait, then download or cat, in one go.", [[
-Create an export, wait for it (with progress), then download its files into DIR (printing their paths) or, with --cat, print its records as JSON lines. Exit 3 if it fails, 5 past --timeout.]])
+  c = command(root, "export", "Create, wait, then download or cat, in one go.", prose([[
+Create an export, wait for it (with progress), then download its files into DIR (printing their
+paths) or, with --cat, print its records as JSON lines. Exit 3 if it fails, 5 past --timeout.]]))
   argument(c, "KIND", "kind", "attributes or events (or --body FILE)."):choices(KINDS):args("?")
   c:option("-o --output"):argname("DIR"):description("download into DIR.")
   c:flag("--cat"):description("print the records instead.")
@@ -253,12 +277,17 @@ local function legacy_commands(root)
 end
 
 local function setup_commands(root)
-  local c = command(root, "configure", "Save keys in the config file.", [[
-Ask for each key (typed without echo on a terminal; an empty answer keeps the one saved) and write them to the config file, readable by its owner only (0600, in a folder created 0700), under the profile's [NAME] section with --profile. With --verify, one cheap call checks them first; keys Batch refuses are not saved.]])
+  local c = command(root, "configure", "Save keys in the config file.", prose([[
+Ask for each key (typed without echo on a terminal; an empty answer keeps the one saved) and write
+them to the config file, readable by its owner only (0600, in a folder created 0700), under the
+profile's [NAME] section with --profile. With --verify, one cheap call checks them first; keys Batch
+refuses are not saved.]]))
   c:flag("--verify"):description("check the keys with one call before saving them.")
 
-  c = command(root, "completion", "Print a shell completion script.", [[
-Print a completion script for bash, zsh or fish. bash: source <(batchexport completion bash) in ~/.bashrc; zsh: batchexport completion zsh > "${fpath[1]}/_batchexport"; fish: batchexport completion fish > ~/.config/fish/completions/batchexport.fish]])
+  c = command(root, "completion", "Print a shell completion script.", prose([[
+Print a completion script for bash, zsh or fish. bash: source <(batchexport completion bash) in
+~/.bashrc; zsh: batchexport completion zsh > "${fpath[1]}/_batchexport"; fish: batchexport
+completion fish > ~/.config/fish/completions/batchexport.fish]]))
   argument(c, "SHELL", "shell", "bash, zsh or fish."):choices({ "bash", "zsh", "fish" })
 
   c = command(root, "help", "Show help for a command.", "Show this help, or a command's (also: COMMAND --help).")

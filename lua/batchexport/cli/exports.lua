@@ -202,7 +202,7 @@ local function cat_export(ctx, export)
 end
 
 -- A v2 export that must be SUCCESS for download/cat: a clear error if not.
-local function finished_export(ctx, path, id)
+local function finished_export(ctx, id)
   local export = check(ctx:client(NEEDS).exports.view(id))
   if export.status == "ERROR" then
     error(errors.new("export_failed", "export " .. id .. " failed (status ERROR): it has no files",
@@ -311,14 +311,14 @@ function run.wait(ctx, o)
 end
 
 function run.download(ctx, o)
-  local export = finished_export(ctx, "download", o.id)
+  local export = finished_export(ctx, o.id)
   local paths = download_export(ctx, export, folder(o.output), o.parallel)
   print_paths(ctx, export, paths)
   return 0
 end
 
 function run.cat(ctx, o)
-  local export = finished_export(ctx, "cat", o.id)
+  local export = finished_export(ctx, o.id)
   local n = cat_export(ctx, export)
   io.stdout:flush()
   if o.verbose then ctx.progress:note(string.format("%d record(s)", n)) end
