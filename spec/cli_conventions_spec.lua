@@ -330,6 +330,35 @@ describe("bin/batchexport conventions", function()
     end)
   end)
 
+  describe("a hostile server's text on the terminal", function()
+    local function no_control(s, what)
+      assert.falsy(s:gsub("\n", ""):find("%c"), what .. ": " .. s)
+    end
+
+    it("control characters in an export's fields are not written to the terminal (text output)", function()
+      local body = cjson.encode({ id = "export_x\27[2J", status = "RUNNING\27]0;pwned\7", scope = "PROFILE_EVENTS",
+        request_date = "2024-05-01T00:00:00Z\27[31m", files = {} })
+      m:fault({ path = "/2.11/exports/view", status = 200, body = body, times = 2 })
+      local _, out, err = run({ "view", "export_x" })
+      no_control(out .. err, "view")
+      m:fault({ path = "/2.11/exports/list", status = 200, times = 2,
+        body = cjson.encode({ exports = cjson.decode("[" .. body .. "]"), count = 1, has_more = true,
+          next_from = "c\27[2Jc" }) })
+      _, out, err = run({ "list", "--limit", "1" })
+      no_control(out .. err, "list")
+    end)
+
+    it("control characters in an error message are not written to the terminal", function()
+      m:fault({ path = "/2.11/exports/view", status = 400, times = 2,
+        body = '{"error_message":"bad\\u001b[2J\\u0007 request","error_code":"MALFORMED\\u001b[31m"}' })
+      local code, out, err = run({ "view", "export_x" })
+      assert.equal(1, code)
+      assert.equal("", out)
+      no_control(err, "error")
+      assert.matches("bad", err)
+    end)
+  end)
+
   describe("the mismatches of issue #14", function()
     it("wait on an ERROR export prints the final status on stdout (exit 3)", function()
       local e = m:create_export({ status = "ERROR" })

@@ -60,7 +60,7 @@ function M.error_line(err)
   else
     s = "batchexport: internal error: " .. (tostring(err):match("^[^\n]*")) .. " (BATCHEXPORT_DEBUG=1 shows where)"
   end
-  return (s:gsub("[\r\n]+", " "))
+  return progress.printable((s:gsub("[\r\n]+", " ")))
 end
 
 ---------------------------------------------------------------------------
@@ -74,8 +74,10 @@ function M.context(flags)
   return setmetatable({ opts = flags, cleanups = {}, progress = progress.new({ quiet = flags.quiet }) }, Ctx)
 end
 
+--- ctx:outln(s): one line of text output; what a server sent is shown, not
+-- obeyed (control characters as "?").
 function Ctx:outln(s)
-  io.stdout:write(s, "\n")
+  io.stdout:write(progress.printable(s), "\n")
 end
 
 function Ctx:json(v)

@@ -17,6 +17,13 @@ local function now_default()
   return os.clock
 end
 
+--- progress.printable(s) -> s with every control character (C0, DEL and
+-- C1 as UTF-8) shown as "?": text a server sent must not move
+-- the cursor, retitle the window or clear the screen.
+function M.printable(s)
+  return (tostring(s):gsub("[%c\127]", "?"):gsub("\194[\128-\159]", "?"))
+end
+
 --- "1.5 MiB", "512 B"
 function M.bytes(n)
   n = tonumber(n) or 0
@@ -63,6 +70,7 @@ end
 -- Draws `text` as the live line (terminal only).
 function P:draw(text)
   if not self.tty then return end
+  text = M.printable(text)
   local max = self.width - 1
   if #text > max then text = text:sub(1, max) end
   self:write("\r" .. text .. "\27[K")
@@ -82,7 +90,7 @@ function P:note(line)
   if self.quiet then return end
   local redraw = self.shown
   self:clear()
-  self:write(line .. "\n")
+  self:write(M.printable(line) .. "\n")
   if redraw then self:draw(redraw) end
 end
 
@@ -90,7 +98,7 @@ end
 function P:alert(line)
   local redraw = self.shown
   self:clear()
-  self:write(line .. "\n")
+  self:write(M.printable(line) .. "\n")
   if redraw and not self.quiet then self:draw(redraw) end
 end
 
