@@ -258,6 +258,13 @@ describe("bin/batchexport conventions", function()
       assert.matches("acme", err)                            -- names those there are
     end)
 
+    it("no answer at all (stdin empty) writes nothing", function()
+      local code, _, err = run({ "configure" }, false, "")
+      assert.equal(0, code, err)
+      assert.matches("nothing to save", err)
+      assert.is_nil(slurp(conf_path))
+    end)
+
     it("a profile name that could not be a [section] is refused before anything is written", function()
       local code, out, err = run({ "configure", "--profile", "a]b" }, false, "k\n\n\n")
       usage_error(code, out, err, "--profile a]b")

@@ -152,17 +152,27 @@ function M.settings(flags)
     end
     p = {}
   end
-  local s = {
-    rest_key = env("BATCH_REST_KEY") or p.rest_key,
-    project_key = env("BATCH_PROJECT_KEY") or p.project_key,
-    api_key = env("BATCH_API_KEY") or p.api_key,
+  return M.resolve(flags, p, true), { path = path, profile = profile }
+end
+
+--- config.resolve(flags, profile, keys_from_env) -> the options for
+-- batchexport.new from the flags, the environment and a profile's values:
+-- flags > environment > profile; the keys from the environment only when
+-- keys_from_env (configure checks the keys typed, not those).
+function M.resolve(flags, p, keys_from_env)
+  local function key(name)
+    return keys_from_env and env(SECRET[name].env) or p[name]
+  end
+  return {
+    rest_key = key("rest_key"),
+    project_key = key("project_key"),
+    api_key = key("api_key"),
     base_url = flags.base_url or env("BATCH_BASE_URL") or p.base_url,
     api_version = flags.api_version or env("BATCH_API_VERSION") or p.api_version,
     ca_file = flags.ca_file or env("BATCH_CA_FILE") or p.ca_file,
     proxy = p.proxy,
     allow_http = (flags.allow_http or p.allow_http == "true") or nil,
   }
-  return s, { path = path, profile = profile }
 end
 
 local function where_to_set(key, origin)

@@ -149,7 +149,9 @@ local function download_export(ctx, export, dir, parallel)
   local p = ctx:live()
   local match = export_temp_matcher(export.id)
   local stale = M.sweep(dir, match)
-  if stale > 0 then p:note(string.format("removed %d leftover temporary file(s) of %s in %s", stale, export.id, dir)) end
+  if stale > 0 then
+    p:note(string.format("removed %d leftover temporary file(s) of %s in %s", stale, export.id, dir))
+  end
   ctx:on_interrupt(function() M.sweep(dir, match) end)
   local count, total = files_summary(export)
   local m = p:meter(export.id)

@@ -10,22 +10,15 @@ local M = {}
 local run = {}
 M.run = run
 
-local function env(name)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return nil end
-  return v
-end
-
 -- Reads one line from stdin without echo on a terminal; nil at the end.
+-- The line ends on stderr either way (the Enter typed is not echoed).
 local function ask_secret(prompt)
   io.stderr:write(prompt)
   io.stderr:flush()
   local silenced = term.echo(false)
   local ok, line = pcall(io.read, "*l")
-  if silenced then
-    term.echo(true)
-    io.stderr:write("\n")
-  end
+  if silenced then term.echo(true) end
+  io.stderr:write("\n")
   if not ok then error(line, 0) end
   return line and line:match("^%s*(.-)%s*$")
 end
@@ -70,14 +63,7 @@ function run.configure(ctx, o)
     end
   end
   if o.verify then
-    local settings = {
-      rest_key = merged.rest_key, project_key = merged.project_key, api_key = merged.api_key,
-      base_url = o.base_url or env("BATCH_BASE_URL") or merged.base_url,
-      api_version = o.api_version or env("BATCH_API_VERSION") or merged.api_version,
-      ca_file = o.ca_file or env("BATCH_CA_FILE") or merged.ca_file, proxy = merged.proxy,
-      allow_http = (o.allow_http or merged.allow_http == "true") or nil,
-    }
-    local checked, err = verify(settings)
+    local checked, err = verify(config.resolve(o, merged, false))
     if not checked then
       io.stderr:write("batchexport: the keys were not saved: Batch did not accept them\n")
       error(err, 0)
@@ -87,6 +73,10 @@ function run.configure(ctx, o)
     else
       io.stderr:write("verified: Batch accepted the keys (" .. table.concat(checked, ", ") .. ")\n")
     end
+  end
+  if next(values) == nil then
+    io.stderr:write("nothing to save: every answer was empty; " .. path .. " is unchanged\n")
+    return 0
   end
   config.write(path, profile, values)
   io.stderr:write(string.format("saved to %s (mode 600)%s\n", path,
