@@ -192,6 +192,17 @@ describe("bin/batchexport conventions", function()
       assert.falsy(err:find("set allow_http = true", 1, true), err)
     end)
 
+    it("a bad setting names the flag, the variable and the config key that set it", function()
+      local code, out, err = run({ "list", "--api-version", "x" })
+      assert.equal(2, code)
+      assert.equal("", out)
+      assert.matches("%-%-api%-version %(BATCH_API_VERSION, api_version%)", err)
+      code, _, err = run({ "list", "--ca-file", tmp .. "/no-such-ca.pem" })
+      assert.equal(2, code)
+      assert.matches("%-%-ca%-file %(BATCH_CA_FILE, ca_file%): cannot read", err)
+      assert.equal(0, #m:log().requests)
+    end)
+
     it("--allow-http and the allow_http config key let the library's guard pass", function()
       -- ::ffff:127.0.0.1 is this machine: no traffic leaves it.
       local url = m.api_url:gsub("^http://127%.0%.0%.1", "http://[::ffff:127.0.0.1]")

@@ -199,19 +199,30 @@ local PHRASES = {
   { "use https:// or set allow_http = true", "use https://, or --allow-http (allow_http = true in the "
     .. "config file) to send them anyway" },
   { "%(pass it to batchexport%.new%)", "(set it in the environment or the config file: batchexport configure)" },
-  { "^base_url:", "--base-url (BATCH_BASE_URL, base_url):" },
-  { "; base_url:", "; --base-url (BATCH_BASE_URL, base_url):" },
-  { "^ca_file:", "--ca-file (BATCH_CA_FILE, ca_file):" },
+}
+
+-- Where each of batchexport.new's options comes from in the command.
+local SOURCES = {
+  base_url = "--base-url (BATCH_BASE_URL, base_url)",
+  api_version = "--api-version (BATCH_API_VERSION, api_version)",
+  ca_file = "--ca-file (BATCH_CA_FILE, ca_file)",
+  proxy = "proxy (in the config file)",
 }
 
 --- config.advise(err) -> err, its message in the command's terms when it
 -- is a config error from the library.
 function M.advise(err)
   if not errors.is(err, "config") then return err end
-  local message = err.message
-  for _, p in ipairs(PHRASES) do message = message:gsub(p[1], p[2]) end
+  local problems = {}
+  for i, problem in ipairs(err.problems or { err.message }) do
+    for _, p in ipairs(PHRASES) do problem = problem:gsub(p[1], p[2]) end
+    local option, rest = problem:match("^([%w_]+):(.*)$")
+    if option and SOURCES[option] then problem = SOURCES[option] .. ":" .. rest end
+    problems[i] = problem
+  end
+  local message = table.concat(problems, "; ")
   if message == err.message then return err end
-  return errors.new("config", message, { problems = err.problems })
+  return errors.new("config", message, { problems = problems })
 end
 
 ---------------------------------------------------------------------------
