@@ -192,6 +192,15 @@ describe("bin/batchexport conventions", function()
       assert.falsy(err:find("set allow_http = true", 1, true), err)
     end)
 
+    it("a mistyped config key gets a suggestion, its value still unshown", function()
+      local conf = tmp .. "/typo.conf"
+      write(conf, "rest_kee = secret_value_42\n", "600")
+      local code, _, err = run({ "list" }, { BATCHEXPORT_CONFIG = conf })
+      assert.equal(2, code)
+      assert.matches(":1: unknown key \"rest_kee\"; did you mean \"rest_key\"%?", err)
+      assert.falsy(err:find("secret_value_42", 1, true))
+    end)
+
     it("a bad setting names the flag, the variable and the config key that set it", function()
       local code, out, err = run({ "list", "--api-version", "x" })
       assert.equal(2, code)

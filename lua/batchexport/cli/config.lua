@@ -24,6 +24,36 @@ M.SECRETS = {
 local SECRET = {}
 for _, s in ipairs(M.SECRETS) do SECRET[s.key] = s end
 
+-- The number of one-letter edits (insert, delete, replace, swap) between
+-- a and b, counted up to 3.
+local function distance(a, b)
+  if math.abs(#a - #b) > 2 then return 3 end
+  local prev, cur, before = {}, {}, {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      if i > 1 and j > 1 and a:sub(i, i) == b:sub(j - 1, j - 1) and a:sub(i - 1, i - 1) == b:sub(j, j) then
+        cur[j] = math.min(cur[j], before[j - 2] + 1)
+      end
+    end
+    before, prev = prev, cur
+  end
+  return math.min(prev[#b], 3)
+end
+
+-- '; did you mean "rest_key"?' for a key two edits or fewer from a known one.
+local function suggestion(key)
+  local best, best_distance = nil, 3
+  for _, known in ipairs(M.KEYS) do
+    local d = distance(key, known)
+    if d < best_distance then best, best_distance = known, d end
+  end
+  return best and string.format('; did you mean "%s"?', best) or ""
+end
+
 local function fail(message)
   error(errors.new("config", message), 0)
 end
@@ -76,7 +106,8 @@ local function parse_lines(path, text)
         if not key then fail(string.format("%s:%d: expected key = value or [profile]", path, n)) end
         key = key:lower():gsub("-", "_"):gsub("^batch_", "")
         if not KNOWN[key] then
-          fail(string.format("%s:%d: unknown key %q (known: %s)", path, n, key, table.concat(M.KEYS, ", ")))
+          fail(string.format("%s:%d: unknown key %q%s (known: %s)", path, n, key, suggestion(key),
+            table.concat(M.KEYS, ", ")))
         end
         value = value:match('^"(.*)"$') or value:match("^'(.*)'$") or value
         if key == "allow_http" and value ~= "true" and value ~= "false" then
