@@ -78,5 +78,12 @@ bench: deps build
 install: build
 	luarocks --lua-version 5.4 make --deps-mode=none batchexport-scm-1.rockspec
 
+# The man page, from the command's own definitions (lua/batchexport/cli/args.lua);
+# spec/cli_conventions_spec.lua fails when the committed page differs.
+.PHONY: man
+man:
+	$(LUA) -e 'io.write(require("batchexport.cli.manpage").render())' > batchexport.1.tmp
+	mv batchexport.1.tmp batchexport.1
+
 clean:
 	rm -rf build build-jit build-asan

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   gcc make clang libclang-rt-14-dev valgrind      # build, sanitizers, fuzzing
   lua5.4 liblua5.4-dev lua-cjson                  # the module itself
+  lua-argparse man-db groff-base                  # the command: its parser, its man page
   libcurl4-openssl-dev zlib1g-dev                 # HTTP, gzip
   libluajit2-5.1-dev luajit2                      # the OpenResty (LuaJIT) build
   luarocks lua-busted lua-socket lua-sec          # packaging, specs, reference client

@@ -93,13 +93,12 @@ describe("bin/batchexport", function()
       local code, out, err = run({ "--help" })
       assert.equal(0, code)
       assert.equal("", err)
-      for _, word in ipairs({ "list", "view ID", "create attributes|events", "wait ID", "download ID -o DIR",
-        "cat ID", "export attributes|events", "legacy create KIND", "legacy status ID", "legacy wait ID",
-        "legacy download ID", "legacy rows ID", "--base-url", "--json", "--quiet", "--verbose", "BATCH_REST_KEY",
-        "BATCH_PROJECT_KEY", "BATCH_API_KEY", "chmod 600", "130" }) do
+      for _, word in ipairs({ "list", "view", "create", "wait", "download", "cat", "export", "legacy",
+        "configure", "completion", "--base-url", "--json", "--quiet", "--verbose", "--profile", "--allow-http",
+        "BATCH_REST_KEY", "BATCH_PROJECT_KEY", "BATCH_API_KEY", "BATCH_PROFILE", "chmod 600", "130" }) do
         assert.truthy(out:find(word, 1, true), word)
       end
-      for _, c in ipairs({ "0", "1", "2", "3", "4", "5" }) do assert.matches("\n  " .. c .. "%s+%a", out) end
+      for _, c in ipairs({ "0", "1", "2", "3", "4", "5" }) do assert.matches("\n%s+" .. c .. "%s+%a", out) end
     end)
 
     it("each sub-command has its own --help, and `help COMMAND` gives the same", function()
@@ -110,7 +109,7 @@ describe("bin/batchexport", function()
         args[#args + 1] = "--help"
         local code, out = run(args)
         assert.equal(0, code, table.concat(cmd, " "))
-        assert.truthy(out:find("usage: batchexport " .. table.concat(cmd, " "), 1, true), table.concat(cmd, " "))
+        assert.truthy(out:find("Usage: batchexport " .. table.concat(cmd, " "), 1, true), table.concat(cmd, " "))
         local code2, out2 = run({ "help", unpack(cmd) })
         assert.equal(0, code2)
         assert.equal(out, out2)
@@ -127,23 +126,27 @@ describe("bin/batchexport", function()
       local cases = {
         { {}, "which command" },
         { { "lst" }, "unknown command 'lst'" },
-        { { "list", "--bogus" }, "unknown option --bogus" },
-        { { "list", "--limit", "x" }, "--limit expects a whole number" },
-        { { "list", "--limit" }, "needs a value" },
-        { { "list", "extra" }, "unexpected argument 'extra'" },
-        { { "view" }, "missing ID" },
-        { { "view", "a", "b" }, "unexpected argument 'b'" },
+        { { "list", "--bogus" }, "unknown option '--bogus'" },
+        { { "list", "--limit", "x" }, "'--limit' expects a whole number" },
+        { { "list", "--limit" }, "'--limit' requires an argument" },
+        { { "list", "extra" }, "too many arguments" },
+        { { "view" }, "missing argument 'ID'" },
+        { { "view", "a", "b" }, "too many arguments" },
         { { "create" }, "'attributes' or 'events'" },
-        { { "create", "profiles" }, "unknown export kind 'profiles'" },
+        { { "create", "profiles" }, "must be one of 'attributes', 'events'" },
         { { "create", "attributes" }, "needs --attributes and/or --identifiers" },
         { { "create", "attributes", "-a", "x", "--events", "push_sent" }, "--events does not apply" },
         { { "create", "events" }, "needs --events" },
         { { "export", "attributes", "-a", "x" }, "-o DIR" },
-        { { "download", "export_x", "-q", "-z" }, "unknown option -z" },
+        { { "export", "attributes", "-a", "x", "-o", "d", "--cat" }, "can not be used together" },
+        { { "download", "export_x", "-q", "-z" }, "unknown option '-z'" },
         { { "legacy" }, "which legacy command" },
-        { { "legacy", "fetch", "x" }, "unknown legacy command 'fetch'" },
-        { { "legacy", "create" }, "missing KIND" },
-        { { "wait", "export_x", "--timeout", "-1" }, "--timeout expects a number of seconds" },
+        { { "legacy", "fetch", "x" }, "unknown command 'fetch'" },
+        { { "legacy", "create" }, "missing argument 'KIND'" },
+        { { "legacy", "create", "campaign" }, "unknown legacy export kind 'campaign'" },
+        { { "wait", "export_x", "--timeout=-1" }, "'--timeout' expects a number of seconds" },
+        { { "wait", "export_x", "--timeout", "0" }, "'--timeout' expects a number of seconds" },
+        { { "help", "nope" }, "no help for 'nope'" },
       }
       for _, c in ipairs(cases) do
         local code, out, err = run(c[1])
@@ -294,15 +297,15 @@ describe("bin/batchexport", function()
       assert.equal(3, pages)                                 -- pages of 100
     end)
 
-    it("--limit stops early and prints the cursor; --from resumes exactly there", function()
+    it("--limit stops early and prints the cursor; --cursor resumes exactly there", function()
       local _, all = run({ "--json", "list" })
       all = cjson.decode(all).exports
       local code, out, err = run({ "list", "--limit", "5" })
       assert.equal(0, code)
       assert.equal(6, #lines(out))
-      local cursor = err:match("next: batchexport list %-%-from '([^']+)'")
+      local cursor = err:match("next: batchexport list %-%-cursor '([^']+)'")
       assert.truthy(cursor, err)
-      local code2, out2 = run({ "--json", "list", "--from", cursor, "--limit", "105" })
+      local code2, out2 = run({ "--json", "list", "--cursor", cursor, "--limit", "105" })
       assert.equal(0, code2)
       local doc = cjson.decode(out2)
       assert.equal(105, doc.count)
@@ -659,13 +662,15 @@ describe("bin/batchexport", function()
     it("ERROR is exit 3, EXPIRED exit 4, an unknown id exit 1", function()
       m:legacy_plan({ outcome = "ERROR", duration = 1, error_msg = "campaign not found" })
       local rid = create({ "legacy", "create", "reachability", "--ids", "custom_id" })
-      local code, _, err = run({ "legacy", "wait", rid, "--interval", "0.1" })
+      local code, out, err = run({ "legacy", "wait", rid, "--interval", "0.1" })
       assert.equal(3, code)
+      assert.equal("ERROR\n", out)                           -- the final status, as on success
       assert.matches("campaign not found", err)
       m:legacy_plan({ outcome = "EXPIRED", duration = 1 })
       rid = create({ "legacy", "create", "userbase", "--ids", "custom_id" })
-      code, _, err = run({ "legacy", "wait", rid, "--interval", "0.1" })
+      code, out, err = run({ "legacy", "wait", rid, "--interval", "0.1" })
       assert.equal(4, code)
+      assert.equal("EXPIRED\n", out)
       assert.matches("expired", err)
       code, _, err = run({ "legacy", "status", "no-such-request" })
       assert.equal(1, code)

@@ -17,6 +17,13 @@ local function now_default()
   return os.clock
 end
 
+--- progress.printable(s) -> s with every control character (C0, DEL and
+-- C1 as UTF-8) shown as "?": text a server sent must not move
+-- the cursor, retitle the window or clear the screen.
+function M.printable(s)
+  return (tostring(s):gsub("[%c\127]", "?"):gsub("\194[\128-\159]", "?"))
+end
+
 --- "1.5 MiB", "512 B"
 function M.bytes(n)
   n = tonumber(n) or 0
@@ -33,28 +40,6 @@ function M.duration(s)
   local h, m, sec = math.floor(s / 3600), math.floor(s / 60) % 60, s % 60
   if h > 0 then return string.format("%d:%02d:%02d", h, m, sec) end
   return string.format("%d:%02d", m, sec)
-end
-
---- Is file descriptor fd (1 or 2) a terminal? One `test -t` in a shell:
--- Lua has no isatty (neither has LuaJIT), and the shell inherits our fds.
-function M.isatty(fd)
-  local ok, _, code = os.execute("test -t " .. math.floor(fd))
-  if type(ok) == "number" then return ok == 0 end   -- Lua 5.1 / LuaJIT without 5.2 compat
-  return ok == true and (code == nil or code == 0)
-end
-
---- The terminal's width: $COLUMNS, else `stty size` on stderr, else 80.
-function M.columns()
-  local c = tonumber(os.getenv("COLUMNS"))
-  if c and c >= 20 then return math.floor(c) end
-  local p = io.popen("stty size 0<&2 2>/dev/null")
-  if p then
-    local text = p:read("*a") or ""
-    p:close()
-    c = tonumber(text:match("%d+%s+(%d+)"))
-    if c and c >= 20 then return c end
-  end
-  return 80
 end
 
 local P = {}
@@ -85,6 +70,7 @@ end
 -- Draws `text` as the live line (terminal only).
 function P:draw(text)
   if not self.tty then return end
+  text = M.printable(text)
   local max = self.width - 1
   if #text > max then text = text:sub(1, max) end
   self:write("\r" .. text .. "\27[K")
@@ -104,7 +90,7 @@ function P:note(line)
   if self.quiet then return end
   local redraw = self.shown
   self:clear()
-  self:write(line .. "\n")
+  self:write(M.printable(line) .. "\n")
   if redraw then self:draw(redraw) end
 end
 
@@ -112,7 +98,7 @@ end
 function P:alert(line)
   local redraw = self.shown
   self:clear()
-  self:write(line .. "\n")
+  self:write(M.printable(line) .. "\n")
   if redraw and not self.quiet then self:draw(redraw) end
 end
 
