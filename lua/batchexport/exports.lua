@@ -263,8 +263,7 @@ function M.bind(client)
       jobs[i] = function()
         return files.save(client, { link = link_for(f.id), path = base .. ".json", size = f.size,
           label = string.format("export %s part %d", export.id, tonumber(f.part) or i),
-          progress = function(n) report(f, n) end,
-          rename = function(tmp) return files.is_gzip(tmp) and base .. ".json.gz" or base .. ".json" end })
+          progress = function(n) report(f, n) end, gzip_path = base .. ".json.gz" })
       end
     end
     local paths, first_err = {}, nil
