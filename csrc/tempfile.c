@@ -4,11 +4,12 @@
  * locked while open), filled by a transfer's file sink through a duplicate of
  * its descriptor, then committed: synced, given the mode the umask gives,
  * renamed over the final name, the folder synced. Anything not committed is
- * removed by discard(), __close or __gc, so no way out leaves it behind.
+ * removed by close(), __close or __gc, so no way out leaves it behind; close
+ * is also what the scheduler calls on what a cancelled task owns.
  *
  *   core.tempfile(final_path) -> tempfile | nil, message
  *   core.sweep_temps(final_path) -> count removed | nil, message
- *   tf:path()  tf:size()  tf:head(n)  tf:commit(final_path)  tf:discard()
+ *   tf:path()  tf:size()  tf:head(n)  tf:commit(final_path)  tf:close()
  */
 #include "core.h"
 #include "fsutil.h"
@@ -134,7 +135,7 @@ static bx_tempfile *check_open(lua_State *L, int i)
 {
     bx_tempfile *tf = check_tempfile(L, i);
     if (tf->fd < 0)
-        luaL_error(L, "batchexport.tempfile: already committed or discarded");
+        luaL_error(L, "batchexport.tempfile: already committed or closed");
     return tf;
 }
 
@@ -199,8 +200,8 @@ static int l_commit(lua_State *L)
     return 1;
 }
 
-/* tf:discard(): removes the file unless committed; closes everything. Idempotent. */
-static int l_discard(lua_State *L)
+/* tf:close(): removes the file unless committed; closes everything. Idempotent. */
+static int l_close(lua_State *L)
 {
     bx_tempfile *tf = check_tempfile(L, 1);
     struct stat a, b;
@@ -244,11 +245,11 @@ int bx_tempfile_sink_fd(lua_State *L, int i, int append)
 int bx_open_tempfile(lua_State *L)
 {
     static const luaL_Reg meta[] = {
-        {"__gc", l_discard}, {"__close", l_discard}, {"__tostring", l_tostring}, {NULL, NULL}
+        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
     };
     static const luaL_Reg methods[] = {
         {"path", l_path}, {"size", l_size}, {"head", l_head}, {"commit", l_commit},
-        {"discard", l_discard}, {NULL, NULL}
+        {"close", l_close}, {NULL, NULL}
     };
     bx_newclass(L, BX_TEMPFILE_MT, meta, methods);
     lua_pushcfunction(L, l_tempfile);

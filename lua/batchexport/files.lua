@@ -12,7 +12,7 @@
 -- Every way out of a save that does not end in the rename removes the
 -- temporary file: an error, a progress callback that raises (its value comes
 -- back as the error, unchanged), a raise from anywhere below (raised again,
--- after the cleanup), a cancelled task (the tempfile's __gc). Before it
+-- after the cleanup), a cancelled task (the scheduler closes what it owns). Before it
 -- starts, a save removes the temporary files a killed run left for the same
 -- final name (those no live process holds locked).
 local core = require("batchexport.core")
@@ -116,8 +116,11 @@ function M.save(client, opts)
   local tmp
   tmp, why = core.tempfile(opts.path)
   if not tmp then return nil, errors.new("config", label .. ": " .. why) end
-  local ok, path, err = pcall(save_into, client, opts, tmp, label)
-  if not (ok and path) then tmp:discard() end
+  local ok, path, err = pcall(function()
+    scheduler.own(tmp)     -- cancelling the task closes (removes) it at once
+    return save_into(client, opts, tmp, label)
+  end)
+  if not (ok and path) then tmp:close() end
   if not ok then error(path, 0) end
   return path, err
 end

@@ -145,6 +145,20 @@ describe("hostile file system: nothing left behind", function()
     end)
   end)
 
+  it("a task cancelled mid-download leaves no temporary file (at once, without a collection)", function()
+    local e = m:create_export({ status = "SUCCESS", parts = 1, part_size = 300000 })
+    m:fault({ host = "storage", stall = 30 })
+    local dir = fresh_dir("cancel")
+    local task = batchexport.spawn(function() return client.exports.download(e, { dir = dir }) end)
+    for _ = 1, 200 do
+      batchexport.step(0.05)
+      if #ls(dir) > 0 then break end
+    end
+    assert.equal(1, #ls(dir))
+    assert.is_true(task:cancel())
+    assert.same({}, ls(dir))
+  end)
+
   describe("temporary files of an earlier, killed download", function()
     it("v2: that export's are removed; anything else in the folder is kept", function()
       local e = m:create_export({ status = "SUCCESS", parts = 2, part_size = 20000 })
