@@ -35,15 +35,13 @@ static bx_tempfile *check_tempfile(lua_State *L, int i)
     return luaL_checkudata(L, i, BX_TEMPFILE_MT);
 }
 
-/* Splits a path into its folder ("." when none) and its last component,
- * both pushed on the stack. Raises on an empty last component. */
-static void push_split(lua_State *L, int i)
+/* Pushes a path's folder ("." when none) and its last component; returns
+ * whether that component can name a file (not empty, no NUL byte). */
+static int push_split(lua_State *L, int i)
 {
     size_t n;
     const char *path = luaL_checklstring(L, i, &n);
     const char *slash = strrchr(path, '/');
-    if (strlen(path) != n)
-        luaL_argerror(L, i, "a path without NUL bytes expected");
     if (slash == NULL)
         lua_pushliteral(L, ".");
     else if (slash == path)
@@ -51,8 +49,14 @@ static void push_split(lua_State *L, int i)
     else
         lua_pushlstring(L, path, (size_t)(slash - path));
     lua_pushstring(L, slash ? slash + 1 : path);
-    if (lua_rawlen(L, -1) == 0)
-        luaL_argerror(L, i, "a path to a file expected");
+    return strlen(path) == n && lua_rawlen(L, -1) > 0;
+}
+
+static int push_not_a_file(lua_State *L, int i)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s does not name a file", lua_tostring(L, i));
+    return 2;
 }
 
 static int push_failure(lua_State *L, const char *what, const char *path, int e)
@@ -89,7 +93,8 @@ static int l_tempfile(lua_State *L)
 {
     bx_tempfile *tf;
     const char *dir, *base;
-    push_split(L, 1);
+    if (!push_split(L, 1))
+        return push_not_a_file(L, 1);
     dir = lua_tostring(L, -2);
     base = lua_tostring(L, -1);
     tf = lua_newuserdata(L, sizeof *tf);
@@ -118,7 +123,8 @@ static int l_tempfile(lua_State *L)
 static int l_sweep_temps(lua_State *L)
 {
     int dirfd, n, e;
-    push_split(L, 1);
+    if (!push_split(L, 1))
+        return push_not_a_file(L, 1);
     dirfd = open_dir(lua_tostring(L, -2));
     if (dirfd < 0)
         return push_failure(L, "cannot open the folder", lua_tostring(L, -2), errno);
@@ -181,7 +187,8 @@ static int l_commit(lua_State *L)
     bx_tempfile *tf = check_open(L, 1);
     const char *final = luaL_checkstring(L, 2);
     int e;
-    push_split(L, 2);
+    if (!push_split(L, 2))
+        return push_not_a_file(L, 2);
     if (strcmp(lua_tostring(L, -2), tf->dir) != 0)
         return luaL_argerror(L, 2, "a path in the temporary file's folder expected");
     if (bx_fs_sync(tf->fd) != 0)

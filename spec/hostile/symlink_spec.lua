@@ -158,6 +158,24 @@ describe("hostile file system: links and modes", function()
     assert.matches("0 failed", out)
   end)
 
+  it("the core lists folders, reads modes and resolves links without a shell", function()
+    local core = require("batchexport.core")
+    local dir = fresh_dir("core-fs")
+    write(dir .. "/a", "x")
+    assert(os.execute("chmod 640 " .. sh_quote(dir .. "/a") .. " && ln -s a " .. sh_quote(dir .. "/b")))
+    local names = assert(core.list_dir(dir))
+    table.sort(names)
+    assert.same({ "a", "b" }, names)
+    assert.same({ 416, "file" }, { core.file_mode(dir .. "/b") })     -- 0640, the link followed
+    assert.equal("directory", select(2, core.file_mode(dir)))
+    assert.equal(assert(core.realpath(dir)) .. "/a", core.realpath(dir .. "/b"))
+    local none, why = core.list_dir(dir .. "/missing")
+    assert.is_nil(none)
+    assert.matches("missing", why)
+    assert.is_nil(core.file_mode(dir .. "/missing"))
+    assert.is_nil(core.realpath(dir .. "/missing"))
+  end)
+
   describe("final files get the mode the umask gives; temporary files are 0600", function()
     for _, case in ipairs({ { umask = "027", want = "640" }, { umask = "002", want = "664" },
       { umask = "077", want = "600" } }) do
