@@ -61,15 +61,26 @@ local function fetch(client, url, tmp, offset, progress)
 end
 
 -- The whole file is in tmp: check it, pick its name, put it in place.
-local function commit(tmp, opts, label, done)
+local function commit(tmp, opts, label, done, status)
   if opts.size and done ~= opts.size then
-    return nil, errors.new("decode", label .. ": downloaded " .. done .. " bytes, " .. opts.size .. " expected")
+    return nil, errors.new("decode", label .. ": downloaded " .. done .. " bytes, " .. opts.size .. " expected",
+      { status = status })
   end
   local final = opts.path
-  if opts.gzip_path and tmp:head(#GZIP_MAGIC) == GZIP_MAGIC then final = opts.gzip_path end
+  if opts.gzip_path then
+    local head, why = tmp:head(#GZIP_MAGIC)
+    if not head then return nil, errors.new("config", label .. ": " .. why) end
+    if head == GZIP_MAGIC then final = opts.gzip_path end
+  end
   local ok, why = tmp:commit(final)
   if not ok then return nil, errors.new("config", label .. ": " .. why) end
   return final
+end
+
+local function size_of(tmp, label)
+  local n, why = tmp:size()
+  if not n then return nil, errors.new("config", label .. ": " .. why) end
+  return n
 end
 
 local function save_into(client, opts, tmp, label)
@@ -83,12 +94,15 @@ local function save_into(client, opts, tmp, label)
         return nil, err
       end
     end
-    local offset = assert(tmp:size())
+    local offset, done
+    offset, err = size_of(tmp, label)
+    if not offset then return nil, err end
     local res, raised = fetch(client, url, tmp, offset, opts.progress)
     if raised then return nil, raised.value end
-    local done = assert(tmp:size())
+    done, err = size_of(tmp, label)
+    if not done then return nil, err end
     if res.error == nil and (res.status == 200 or res.status == 206) then
-      return commit(tmp, opts, label, done)
+      return commit(tmp, opts, label, done, res.status)
     end
     local next_step
     next_step, err = resume(res, done)
