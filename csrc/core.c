@@ -2,12 +2,16 @@
  * core.c: luaopen_batchexport_core, the C half of batchexport. It registers
  * the userdata types (each in its own file) and a few small functions the Lua
  * layer needs and Lua lacks: a monotonic clock, percent-encoding, HTTP-date
- * parsing, making and syncing directories.
+ * parsing, making, syncing and listing directories, file modes and real
+ * paths (so the command need not shell out to ls, stat or readlink).
  */
 #include "core.h"
+#include "fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -101,7 +105,7 @@ static int l_sync_dir(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
+    if (fd < 0 || bx_fs_sync(fd) != 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);
@@ -114,11 +118,74 @@ static int l_sync_dir(lua_State *L)
     return 1;
 }
 
+static int push_errno(lua_State *L, const char *what, const char *path)
+{
+    int e = errno;
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s %s: %s", what, path, strerror(e));
+    return 2;
+}
+
+/* core.list_dir(path) -> array of the names in the folder (not . and ..),
+ * in no particular order; nil, message when it cannot be read. */
+static int l_list_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct dirent *de;
+    lua_Integer n = 0;
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return push_errno(L, "cannot list", path);
+    lua_newtable(L);
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        lua_pushstring(L, de->d_name);
+        lua_rawseti(L, -2, (int)++n);
+    }
+    closedir(d);
+    return 1;
+}
+
+/* core.file_mode(path) -> permission bits (links followed, as stat -L),
+ * type ("file", "directory", "other"); nil, message when absent. */
+static int l_file_mode(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return push_errno(L, "cannot stat", path);
+    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+    return 2;
+}
+
+/* core.realpath(path) -> the absolute path, links resolved; nil, message. */
+static int l_realpath(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char *real = bx_fs_realpath(path);
+    if (real == NULL)
+        return push_errno(L, "cannot resolve", path);
+    lua_pushstring(L, real);
+    free(real);
+    return 1;
+}
+
+/* core.new_file_mode() -> 0666 & ~umask, the mode saved files get */
+static int l_new_file_mode(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)bx_fs_new_file_mode());
+    return 1;
+}
+
 int luaopen_batchexport_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         {"escape", l_escape}, {"now", l_now}, {"http_date", l_http_date},
-        {"mkdir", l_mkdir}, {"sync_dir", l_sync_dir}, {NULL, NULL}
+        {"mkdir", l_mkdir}, {"sync_dir", l_sync_dir}, {"list_dir", l_list_dir},
+        {"file_mode", l_file_mode}, {"realpath", l_realpath}, {"new_file_mode", l_new_file_mode},
+        {NULL, NULL}
     };
     curl_version_info_data *info;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -130,6 +197,7 @@ int luaopen_batchexport_core(lua_State *L)
     bx_open_client(L);
     bx_open_transfer(L);
     bx_open_pager(L);
+    bx_open_tempfile(L);
     bx_open_jsonvalue(L);
     bx_open_reader(L);
     bx_open_parsers(L);

@@ -3,7 +3,7 @@
  * file: loop.c (the curl multi handle every transfer runs on), client.c
  * (credentials, TLS and timeout settings, the share handle that keeps
  * connections, DNS and TLS sessions), transfer.c (one HTTP exchange), pager.c
- * (list pagination state).
+ * (list pagination state), tempfile.c (the temporary file of an atomic save).
  */
 #ifndef BX_CORE_H
 #define BX_CORE_H
@@ -16,6 +16,7 @@
 #define BX_CLIENT_MT   "batchexport.client"
 #define BX_TRANSFER_MT "batchexport.transfer"
 #define BX_PAGER_MT    "batchexport.pager"
+#define BX_TEMPFILE_MT "batchexport.tempfile"
 
 typedef struct bx_loop bx_loop;
 typedef struct bx_client bx_client;
@@ -91,6 +92,12 @@ void bx_transfer_close(bx_transfer *t);
 const char *bx_transfer_peek(bx_transfer *t, size_t *len);
 void bx_transfer_consume(bx_transfer *t, size_t n);
 int bx_open_transfer(lua_State *L);
+
+/* tempfile.c */
+/* A descriptor the file sink writes to: a duplicate of the tempfile's at
+ * index i (truncated first unless append); raises on anything else. */
+int bx_tempfile_sink_fd(lua_State *L, int i, int append);
+int bx_open_tempfile(lua_State *L);
 
 /* pager.c */
 int bx_open_pager(lua_State *L);

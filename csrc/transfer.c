@@ -175,12 +175,12 @@ static void unlink_from_client(bx_transfer *t)
     t->client = NULL;
 }
 
-static void close_file(bx_transfer *t, int sync)
+/* The sink's descriptor is a duplicate of a tempfile's: the sync, once the
+ * whole file is there, is tempfile:commit()'s. */
+static void close_file(bx_transfer *t)
 {
     if (t->fd < 0)
         return;
-    if (sync && fsync(t->fd) != 0 && t->write_errno == 0)
-        t->write_errno = errno;
     if (close(t->fd) != 0 && t->write_errno == 0)
         t->write_errno = errno;
     t->fd = -1;
@@ -202,7 +202,7 @@ void bx_transfer_finish(bx_transfer *t, CURLcode result)
             t->result = CURLE_OK;
     }
     bx_loop_detach(t);
-    close_file(t, result == CURLE_OK && is_success(transfer_status(t)));
+    close_file(t);
 }
 
 void bx_transfer_close(bx_transfer *t)
@@ -214,7 +214,7 @@ void bx_transfer_close(bx_transfer *t)
         t->result = CURLE_ABORTED_BY_CALLBACK;
     }
     bx_loop_detach(t);
-    close_file(t, 0);
+    close_file(t);
     if (t->easy) {
         curl_easy_cleanup(t->easy);
         t->easy = NULL;
@@ -426,14 +426,12 @@ static void set_sink(lua_State *L, bx_transfer *t, int spec)
          * consumer, not the network, is slow. */
         curl_easy_setopt(t->easy, CURLOPT_LOW_SPEED_LIMIT, 0L);
     } else {
-        const char *path = spec_string(L, spec, "path", NULL);
+        /* Never a path: a name can be swapped for a link between checks. */
         int append = spec_bool(L, spec, "append", 0);
         t->body.limit = ERRBODY_LIMIT;
-        if (path == NULL)
-            luaL_error(L, "request.path is required with sink = 'file'");
-        t->fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
-        if (t->fd < 0)
-            luaL_error(L, "cannot open %s: %s", path, strerror(errno));
+        lua_getfield(L, spec, "file");
+        t->fd = bx_tempfile_sink_fd(L, lua_gettop(L), append);
+        lua_pop(L, 1);
     }
 }
 

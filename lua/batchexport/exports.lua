@@ -270,8 +270,7 @@ function M.bind(client)
       jobs[i] = function()
         return files.save(client, { link = link_for(f.id), path = base .. ".json", size = f.size,
           label = ("export %s part %d"):format(export.id, f.part),
-          progress = function(n) report(f, n) end,
-          rename = function(tmp) return files.is_gzip(tmp) and base .. ".json.gz" or base .. ".json" end })
+          progress = function(n) report(f, n) end, gzip_path = base .. ".json.gz" })
       end
     end
     local paths, first_err = {}, nil

@@ -1,15 +1,28 @@
 --- batchexport.files: saving exported files to disk safely. Bytes go to a
--- temporary file in the target folder, written by the C core straight from
--- the network; it is synced, checked against the expected size, then renamed
--- to its final name, so a final name only ever holds a whole file. A dropped
--- connection resumes with Range from the bytes on disk; an expired link (403
--- from storage) is replaced by a fresh one; both within the retry policy.
+-- temporary file beside the final name, ".<final name>.<8 hex>.part", created
+-- by the C core exclusively (never through a link someone planted, under a
+-- name from the OS's random source), mode 0600 and locked while written, and
+-- filled straight from the network. Once whole it is synced, checked against
+-- the expected size, given the mode the umask gives (0666 & ~umask, as
+-- `curl -o` does), renamed over the final name and its folder synced, so a
+-- final name only ever holds a whole file. A dropped connection resumes with
+-- Range from the bytes on disk; an expired link (403 from storage) is
+-- replaced by a fresh one; both within the retry policy.
+--
+-- Every way out of a save that does not end in the rename removes the
+-- temporary file: an error, a progress callback that raises (its value comes
+-- back as the error, unchanged), a raise from anywhere below (raised again,
+-- after the cleanup), a cancelled task (the scheduler closes what it owns). Before it
+-- starts, a save removes the temporary files a killed run left for the same
+-- final name (those no live process holds locked).
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
 local request = require("batchexport.request")
 local scheduler = require("batchexport.scheduler")
 
 local M = {}
+
+local GZIP_MAGIC = "\31\139"
 
 --- A file name made only of characters safe anywhere, whatever the server sent.
 function M.safe_name(s)
@@ -18,91 +31,112 @@ function M.safe_name(s)
   return s:sub(1, 200)
 end
 
-local function size_on_disk(path)
-  local f = io.open(path, "rb")
-  if not f then return 0 end
-  local n = f:seek("end")
-  f:close()
-  return n or 0
-end
-
-local function starts_with_gzip_magic(path)
-  local f = io.open(path, "rb")
-  if not f then return false end
-  local head = f:read(2)
-  f:close()
-  return head == "\31\139"
-end
-
-local function dirname(path)
-  return path:match("^(.*)/[^/]*$") or "."
-end
-
-local function temp_name(final)
-  return string.format("%s/.%s.%08x.part", dirname(final), final:match("([^/]*)$"),
-    math.random(0, 0x7fffffff))
-end
-
 -- One attempt: GET the link into the temporary file from `offset` on.
-local function fetch(client, url, tmp, offset, tick)
+-- Returns the transfer's result, or nil, { value = v } when the progress
+-- callback raised v (the transfer is then closed at once).
+local function fetch(client, url, tmp, offset, progress)
   local transfer = client.core:request({ method = "GET", url = url, auth = "none", sink = "file",
-    path = tmp, append = offset > 0, resume_from = offset > 0 and offset or nil })
-  scheduler.own(transfer)
-  scheduler.await(transfer, tick and function() tick(offset + transfer:progress()) end)
+    file = tmp, append = offset > 0, resume_from = offset > 0 and offset or nil })
+  local raised
+  local tick = progress and function()
+    if raised then return end
+    local ok, why = pcall(progress, offset + transfer:progress())
+    if not ok then
+      raised = { value = why }
+      transfer:close()
+    end
+  end
+  local ok, why = pcall(function()
+    scheduler.own(transfer)
+    scheduler.await(transfer, tick)
+  end)
+  if not ok then
+    transfer:close()
+    error(why, 0)
+  end
+  if raised then return nil, raised end
   local res = transfer:result()
   transfer:close()
   return res
 end
 
---- files.save(client, opts) -> path written, or nil, err.
---   opts.link()     -> a fresh storage URL, or nil, err
---   opts.path       final path (its folder must exist)
---   opts.size       expected bytes, or nil when unknown
---   opts.rename     function(tmp) -> final path, to pick the name once the
---                   bytes are known (e.g. .json vs .json.gz); default opts.path
---   opts.progress   function(bytes_done) called as bytes arrive
---   opts.label      for messages
-function M.save(client, opts)
-  local label = opts.label or opts.path
-  local tmp = temp_name(opts.path)
-  local resume = request.resumer(client, label)
-  local url
-  local function give_up(err)
-    os.remove(tmp)
-    return nil, err
+-- The whole file is in tmp: check it, pick its name, put it in place.
+local function commit(tmp, opts, label, done, status)
+  if opts.size and done ~= opts.size then
+    return nil, errors.new("decode", label .. ": downloaded " .. done .. " bytes, " .. opts.size .. " expected",
+      { status = status })
   end
+  local final = opts.path
+  if opts.gzip_path then
+    local head, why = tmp:head(#GZIP_MAGIC)
+    if not head then return nil, errors.new("config", label .. ": " .. why) end
+    if head == GZIP_MAGIC then final = opts.gzip_path end
+  end
+  local ok, why = tmp:commit(final)
+  if not ok then return nil, errors.new("config", label .. ": " .. why) end
+  return final
+end
+
+local function size_of(tmp, label)
+  local n, why = tmp:size()
+  if not n then return nil, errors.new("config", label .. ": " .. why) end
+  return n
+end
+
+local function save_into(client, opts, tmp, label)
+  local resume = request.resumer(client, label)
+  local url, err
   while true do
     if not url then
-      local err
       url, err = opts.link()
       if not url then
         err.message = label .. ": " .. err.message
-        return give_up(err)
+        return nil, err
       end
     end
-    local offset = size_on_disk(tmp)
-    local res = fetch(client, url, tmp, offset, opts.progress)
-    local done = size_on_disk(tmp)
+    local offset, done
+    offset, err = size_of(tmp, label)
+    if not offset then return nil, err end
+    local res, raised = fetch(client, url, tmp, offset, opts.progress)
+    if raised then return nil, raised.value end
+    done, err = size_of(tmp, label)
+    if not done then return nil, err end
     if res.error == nil and (res.status == 200 or res.status == 206) then
-      if opts.size and done ~= opts.size then
-        return give_up(errors.new("decode", label .. ": downloaded " .. done .. " bytes, " .. opts.size ..
-          " expected", { status = res.status }))
-      end
-      local final = opts.rename and opts.rename(tmp) or opts.path
-      local ok, why = os.rename(tmp, final)
-      if not ok then
-        return give_up(errors.new("config", label .. ": cannot rename into place: " .. tostring(why)))
-      end
-      core.sync_dir(dirname(final))
-      return final
+      return commit(tmp, opts, label, done, res.status)
     end
-    local next_step, err = resume(res, done)
-    if not next_step then return give_up(err) end
+    local next_step
+    next_step, err = resume(res, done)
+    if not next_step then return nil, err end
     if next_step == "refresh" then url = nil end
   end
 end
 
-M.size_on_disk = size_on_disk
-M.is_gzip = starts_with_gzip_magic
+--- files.save(client, opts) -> path written, or nil, err.
+--   opts.link()     -> a fresh storage URL, or nil, err
+--   opts.path       final path (its folder must exist)
+--   opts.gzip_path  final path instead of opts.path when the bytes are gzip
+--                   (same folder)
+--   opts.size       expected bytes, or nil when unknown
+--   opts.progress   function(bytes_done) called as bytes arrive; if it
+--                   raises, the save stops and returns nil and what it raised
+--   opts.label      for messages
+-- err is a batchexport error, or the value the progress callback raised.
+function M.save(client, opts)
+  local label = opts.label or opts.path
+  local swept, why = core.sweep_temps(opts.path)
+  if swept and swept > 0 then
+    client:log("info", string.format("%s: removed %d leftover temporary file(s)", label, swept))
+  end
+  local tmp
+  tmp, why = core.tempfile(opts.path)
+  if not tmp then return nil, errors.new("config", label .. ": " .. why) end
+  local ok, path, err = pcall(function()
+    scheduler.own(tmp)     -- cancelling the task closes (removes) it at once
+    return save_into(client, opts, tmp, label)
+  end)
+  if not (ok and path) then tmp:close() end
+  if not ok then error(path, 0) end
+  return path, err
+end
 
 return M

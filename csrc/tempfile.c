@@ -1,0 +1,267 @@
+/*
+ * tempfile.c: the temporary file of an atomic save (batchexport.tempfile).
+ * It is created beside the final name by fsutil.c (exclusively, mode 0600,
+ * locked while open), filled by a transfer's file sink through a duplicate of
+ * its descriptor, then committed: synced, given the mode the umask gives,
+ * renamed over the final name, the folder synced. Anything not committed is
+ * removed by close(), __close or __gc, so no way out leaves it behind; close
+ * is also what the scheduler calls on what a cancelled task owns.
+ *
+ *   core.tempfile(final_path) -> tempfile | nil, message
+ *   core.sweep_temps(final_path) -> count removed | nil, message
+ *   tf:path()  tf:size()  tf:head(n)  tf:commit(final_path)  tf:close()
+ */
+#include "core.h"
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEAD_MAX 4096
+
+typedef struct {
+    int fd;                 /* the file, open and locked; -1 once done */
+    int dirfd;              /* its folder, for the *at calls and the folder sync */
+    char *dir;              /* the folder as given, to check commit's target */
+    char name[BX_FS_NAME_MAX + 1];
+} bx_tempfile;
+
+static bx_tempfile *check_tempfile(lua_State *L, int i)
+{
+    return luaL_checkudata(L, i, BX_TEMPFILE_MT);
+}
+
+/* Pushes a path's folder ("." when none) and its last component; returns
+ * whether that component can name a file (not empty, no NUL byte). */
+static int push_split(lua_State *L, int i)
+{
+    size_t n;
+    const char *path = luaL_checklstring(L, i, &n);
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        lua_pushliteral(L, ".");
+    else if (slash == path)
+        lua_pushliteral(L, "/");
+    else
+        lua_pushlstring(L, path, (size_t)(slash - path));
+    lua_pushstring(L, slash ? slash + 1 : path);
+    return strlen(path) == n && lua_rawlen(L, -1) > 0;
+}
+
+static int push_not_a_file(lua_State *L, int i)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s does not name a file", lua_tostring(L, i));
+    return 2;
+}
+
+static int push_failure(lua_State *L, const char *what, const char *path, int e)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s %s: %s", what, path, strerror(e));
+    return 2;
+}
+
+static int open_dir(const char *dir)
+{
+    return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void push_temp_path(lua_State *L, bx_tempfile *tf)
+{
+    if (strcmp(tf->dir, ".") == 0)
+        lua_pushstring(L, tf->name);
+    else
+        lua_pushfstring(L, "%s%s%s", tf->dir, strcmp(tf->dir, "/") == 0 ? "" : "/", tf->name);
+}
+
+static void close_fds(bx_tempfile *tf)
+{
+    if (tf->fd >= 0)
+        close(tf->fd);
+    if (tf->dirfd >= 0)
+        close(tf->dirfd);
+    tf->fd = tf->dirfd = -1;
+}
+
+/* core.tempfile(final_path) */
+static int l_tempfile(lua_State *L)
+{
+    bx_tempfile *tf;
+    const char *dir, *base;
+    if (!push_split(L, 1))
+        return push_not_a_file(L, 1);
+    dir = lua_tostring(L, -2);
+    base = lua_tostring(L, -1);
+    tf = lua_newuserdata(L, sizeof *tf);
+    tf->fd = tf->dirfd = -1;
+    tf->dir = NULL;
+    tf->name[0] = '\0';
+    luaL_setmetatable(L, BX_TEMPFILE_MT);
+    tf->dir = malloc(strlen(dir) + 1);
+    if (tf->dir == NULL)
+        return luaL_error(L, "out of memory");
+    strcpy(tf->dir, dir);
+    tf->dirfd = open_dir(dir);
+    if (tf->dirfd < 0)
+        return push_failure(L, "cannot open the folder", dir, errno);
+    tf->fd = bx_fs_create_temp(tf->dirfd, base, tf->name, sizeof tf->name);
+    if (tf->fd < 0) {
+        int e = errno;
+        close_fds(tf);
+        return push_failure(L, "cannot create a temporary file in", dir, e);
+    }
+    return 1;
+}
+
+/* core.sweep_temps(final_path): removes the temporary files a killed run
+ * left for this final name; a live download's (locked) stay. */
+static int l_sweep_temps(lua_State *L)
+{
+    int dirfd, n, e;
+    if (!push_split(L, 1))
+        return push_not_a_file(L, 1);
+    dirfd = open_dir(lua_tostring(L, -2));
+    if (dirfd < 0)
+        return push_failure(L, "cannot open the folder", lua_tostring(L, -2), errno);
+    n = bx_fs_sweep_temps(dirfd, lua_tostring(L, -1));
+    e = errno;
+    close(dirfd);
+    if (n < 0)
+        return push_failure(L, "cannot list the folder", lua_tostring(L, -2), e);
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+static bx_tempfile *check_open(lua_State *L, int i)
+{
+    bx_tempfile *tf = check_tempfile(L, i);
+    if (tf->fd < 0)
+        luaL_error(L, "batchexport.tempfile: already committed or closed");
+    return tf;
+}
+
+static int l_path(lua_State *L)
+{
+    push_temp_path(L, check_tempfile(L, 1));
+    return 1;
+}
+
+/* tf:size() -> bytes written so far */
+static int l_size(lua_State *L)
+{
+    bx_tempfile *tf = check_open(L, 1);
+    struct stat st;
+    if (fstat(tf->fd, &st) != 0)
+        return push_failure(L, "cannot stat", tf->name, errno);
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    return 1;
+}
+
+/* tf:head(n) -> the first n bytes (at most 4096), for sniffing a format */
+static int l_head(lua_State *L)
+{
+    bx_tempfile *tf = check_open(L, 1);
+    lua_Integer want = luaL_checkinteger(L, 2);
+    char buf[HEAD_MAX];
+    ssize_t got;
+    luaL_argcheck(L, want >= 0 && want <= HEAD_MAX, 2, "0 to 4096 expected");
+    do
+        got = pread(tf->fd, buf, (size_t)want, 0);
+    while (got < 0 && errno == EINTR);
+    if (got < 0)
+        return push_failure(L, "cannot read", tf->name, errno);
+    lua_pushlstring(L, buf, (size_t)got);
+    return 1;
+}
+
+/* tf:commit(final_path) -> true | nil, message. final_path must be in the
+ * temporary file's folder. Once renamed the file is the caller's: a failed
+ * folder sync is still reported, the whole file staying in place. */
+static int l_commit(lua_State *L)
+{
+    bx_tempfile *tf = check_open(L, 1);
+    const char *final = luaL_checkstring(L, 2);
+    int e;
+    if (!push_split(L, 2))
+        return push_not_a_file(L, 2);
+    if (strcmp(lua_tostring(L, -2), tf->dir) != 0)
+        return luaL_argerror(L, 2, "a path in the temporary file's folder expected");
+    if (bx_fs_sync(tf->fd) != 0)
+        return push_failure(L, "cannot sync", final, errno);
+    if (fchmod(tf->fd, bx_fs_new_file_mode()) != 0)
+        return push_failure(L, "cannot set the mode of", final, errno);
+    if (renameat(tf->dirfd, tf->name, tf->dirfd, lua_tostring(L, -1)) != 0)
+        return push_failure(L, "cannot rename into place", final, errno);
+    close(tf->fd);
+    tf->fd = -1;
+    e = bx_fs_sync(tf->dirfd) != 0 ? errno : 0;
+    close_fds(tf);
+    if (e)
+        return push_failure(L, "saved, but cannot sync the folder of", final, e);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* tf:close(): removes the file unless committed; closes everything. Idempotent. */
+static int l_close(lua_State *L)
+{
+    bx_tempfile *tf = check_tempfile(L, 1);
+    struct stat a, b;
+    /* Only the file we created: never whatever may have taken its name since. */
+    if (tf->fd >= 0 && fstat(tf->fd, &a) == 0 &&
+        fstatat(tf->dirfd, tf->name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        unlinkat(tf->dirfd, tf->name, 0);
+    close_fds(tf);
+    free(tf->dir);
+    tf->dir = NULL;
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    bx_tempfile *tf = check_tempfile(L, 1);
+    if (tf->dir == NULL) {
+        lua_pushliteral(L, "batchexport.tempfile (closed)");
+        return 1;
+    }
+    push_temp_path(L, tf);
+    lua_pushfstring(L, "batchexport.tempfile (%s)", lua_tostring(L, -1));
+    return 1;
+}
+
+int bx_tempfile_sink_fd(lua_State *L, int i, int append)
+{
+    bx_tempfile *tf = luaL_testudata(L, i, BX_TEMPFILE_MT);
+    int fd;
+    if (tf == NULL || tf->fd < 0)
+        luaL_error(L, "request.file: an open batchexport.tempfile expected");
+    if (!append && ftruncate(tf->fd, 0) != 0)
+        luaL_error(L, "request.file: cannot truncate: %s", strerror(errno));
+    fd = fcntl(tf->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        luaL_error(L, "request.file: %s", strerror(errno));
+    return fd;
+}
+
+int bx_open_tempfile(lua_State *L)
+{
+    static const luaL_Reg meta[] = {
+        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
+    };
+    static const luaL_Reg methods[] = {
+        {"path", l_path}, {"size", l_size}, {"head", l_head}, {"commit", l_commit},
+        {"close", l_close}, {NULL, NULL}
+    };
+    bx_newclass(L, BX_TEMPFILE_MT, meta, methods);
+    lua_pushcfunction(L, l_tempfile);
+    lua_setfield(L, -2, "tempfile");
+    lua_pushcfunction(L, l_sweep_temps);
+    lua_setfield(L, -2, "sweep_temps");
+    return 0;
+}
