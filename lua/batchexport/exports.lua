@@ -34,7 +34,7 @@ function M.location(client, res)
       .. (why and (": " .. why) or ""), { status = res.status })
   end
   if u.user then
-    return nil, errors.new("decode", "the download link carries user-info: refused", { status = res.status })
+    return nil, errors.new("decode", "the download answer's Location carries user-info: refused", { status = res.status })
   end
   if u.scheme == "http" and client.base_url:match("^https:") then
     return nil, errors.new("network", "the download link downgrades to plain http: refused", { status = res.status })

@@ -141,3 +141,18 @@ describe("core.parse_url", function()
     end
   end)
 end)
+
+describe("core.retry_after", function()
+  it("gives a bounded whole number of seconds, or nil", function()
+    local now = os.time()
+    assert.equal(120, core.retry_after(" 120 ", now))
+    assert.equal(30, core.retry_after(os.date("!%a, %d %b %Y %H:%M:%S GMT", now + 30), now))
+    assert.equal(0, core.retry_after(os.date("!%a, %d %b %Y %H:%M:%S GMT", now - 30), now))
+    local year = core.retry_after(string.rep("9", 400), now)
+    assert.equal(366 * 86400, year)
+    if math.type then assert.equal("integer", math.type(year)) end
+    for _, bad in ipairs({ "", "-1", "1.5", "soon", "12\0", string.rep("x", 1000) }) do
+      assert.is_nil(core.retry_after(bad, now), bad)
+    end
+  end)
+end)

@@ -188,6 +188,44 @@ describe("v2: a storage Location holding {api_key}", function()
   end)
 end)
 
+describe("v2: any Location is parsed before anything is fetched", function()
+  it("refuses user-info, other schemes and unparsable links, sending nothing", function()
+    local c = new_client()
+    local e = m:create_export({ status = "SUCCESS", parts = 1 })
+    for _, loc in ipairs({
+      listener.url:gsub("//", "//user:pw@") .. "/x",
+      "ftp://127.0.0.2/x",
+      "file:///etc/passwd",
+      "http://[::1/x",
+      "http://127.0.0.2:0/x",
+    }) do
+      m:fault({ path = "/2.11/exports/download", status = 307, headers = { Location = loc } })
+      local ok, err = pcall(collect, c.exports.records(e))
+      assert.is_false(ok, loc)
+      assert.equal("decode", err.kind, loc)
+      assert.matches("Location", err.message)
+    end
+    assert_listener_got_no_secret(0)
+    assert_storage_got_no_secret(0)
+  end)
+
+  it("resolves a relative Location against the API URL and fetches it with no credential", function()
+    local c = new_client()
+    local e = m:create_export({ status = "SUCCESS", parts = 1 })
+    m:fault({ path = "/2.11/exports/download", status = 307, headers = { Location = "/elsewhere/{api_key}?x=1" } })
+    assert.is_false(pcall(collect, c.exports.records(e)))     -- the API has no such route
+    local hits = {}
+    for _, r in ipairs(m:log().requests) do
+      if r.path:find("/elsewhere/", 1, true) then hits[#hits + 1] = r end
+    end
+    assert.equal(1, #hits)
+    assert.equal("api", hits[1].host)
+    assert.is_false(hits[1].authorization)
+    assert.is_false(hits[1].x_batch_project)
+    assert.is_nil(hits[1].path:find(m.api_key, 1, true))
+  end)
+end)
+
 describe("legacy: a storage Location holding {api_key}", function()
   local function result_prefix(r)
     return "/1.0/" .. m.api_key .. "/export/request/" .. r.id .. "/results"
