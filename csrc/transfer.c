@@ -327,24 +327,24 @@ static char *join3(const char *a, const char *b, const char *c)
 static void set_legacy_url(lua_State *L, bx_transfer *t, const char *path)
 {
     bx_client *c = t->client;
-    char *prefix, *secret, *url;
+    char *secret, *url = NULL;
+    size_t n;
     if (c->api_key == NULL)
         luaL_error(L, "request.legacy_path needs an api_key, and the client has none");
     if (unsafe_in_url_or_header(path, strlen(path), 0))
         luaL_error(L, "request.legacy_path: expected a path without spaces or control characters");
-    t->display_url = prefix = join3(c->base_url, "/1.0/***/", path);
+    t->display_url = join3(c->base_url, "/1.0/***/", path);
     secret = curl_easy_escape(t->easy, c->api_key, 0);
-    if (prefix == NULL || secret == NULL) {
-        curl_free(secret);
-        luaL_error(L, "out of memory");
-        return;
+    if (t->display_url && secret) {
+        n = strlen(c->base_url) + strlen(secret) + strlen(path) + sizeof "/1.0//";
+        url = malloc(n);
+        if (url)
+            snprintf(url, n, "%s/1.0/%s/%s", c->base_url, secret, path);
     }
-    url = malloc(strlen(c->base_url) + strlen(secret) + strlen(path) + 8);
-    if (url)
-        snprintf(url, strlen(c->base_url) + strlen(secret) + strlen(path) + 8, "%s/1.0/%s/%s",
-                 c->base_url, secret, path);
-    bx_wipe(secret, strlen(secret));
-    curl_free(secret);
+    if (secret) {
+        bx_wipe(secret, strlen(secret));
+        curl_free(secret);
+    }
     if (url == NULL)
         luaL_error(L, "out of memory");
     curl_easy_setopt(t->easy, CURLOPT_URL, url);
