@@ -76,3 +76,63 @@ int bx_retry_after(const char *v, size_t n, time_t now, long *seconds)
         return delta_seconds(v, n, seconds);
     return http_date(v, n, now, seconds);
 }
+
+/* Positions stop at 2^62: no file is that large, and sums stay in range. */
+#define POSITION_MAX (1LL << 62)
+
+/* A run of digits at *p (advanced past it) below POSITION_MAX; -1 if none. */
+static long long position(const char **p, const char *end)
+{
+    long long v = 0;
+    const char *start = *p;
+    while (*p < end && **p >= '0' && **p <= '9') {
+        int d = **p - '0';
+        if (v > (POSITION_MAX - 1 - d) / 10)
+            return -1;
+        v = v * 10 + d;
+        (*p)++;
+    }
+    return *p == start ? -1 : v;
+}
+
+static int lower_equal(const char *p, const char *word, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        char ch = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
+        if (ch != word[i])
+            return 0;
+    }
+    return 1;
+}
+
+int bx_parse_content_range(const char *v, size_t n, bx_content_range *r)
+{
+    const char *p = v, *end = v + n;
+    long long first, last, complete = -1;
+    while (p < end && is_ows(*p))
+        p++;
+    while (end > p && is_ows(end[-1]))
+        end--;
+    if (end - p < 6 || !lower_equal(p, "bytes ", 6))
+        return -1;
+    p += 6;
+    while (p < end && *p == ' ')
+        p++;
+    first = position(&p, end);
+    if (first < 0 || p >= end || *p++ != '-')
+        return -1;
+    last = position(&p, end);
+    if (last < first || p >= end || *p++ != '/')
+        return -1;
+    if (p < end && *p == '*' && p + 1 == end)
+        p++;
+    else if ((complete = position(&p, end)) <= last)
+        return -1;
+    if (p != end)
+        return -1;
+    r->first = first;
+    r->last = last;
+    r->complete = complete;
+    return 0;
+}

@@ -7,12 +7,14 @@
  * the next origin.
  */
 #include "core.h"
+#include "headers.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define HEADERS_LIMIT (64 * 1024)
@@ -116,6 +118,20 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* A resumed transfer's 206 must start at the byte it asked for. libcurl
+ * checks a Content-Range it can read, but lets one with an asterisk in place
+ * of the range through, and the body would then be appended at the wrong
+ * place. */
+static int resumed_range_ok(bx_transfer *t, const char *name, size_t name_len,
+                            const char *value, size_t value_len)
+{
+    bx_content_range r;
+    if (t->resume_from <= 0 || name_len != 13 || strncasecmp(name, "content-range", 13) != 0 ||
+        transfer_status(t) != 206)
+        return 1;
+    return bx_parse_content_range(value, value_len, &r) == 0 && r.first == (long long)t->resume_from;
+}
+
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     bx_transfer *t = ud;
@@ -137,6 +153,10 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         ;
     for (vend = n; vend > v && isspace((unsigned char)buf[vend - 1]); vend--)
         ;
+    if (!resumed_range_ok(t, buf, name_end, buf + v, vend - v)) {
+        t->range_ignored = 1;
+        return 0;
+    }
     if (t->headers.len + name_end + (vend - v) + 2 > t->headers.limit)
         return n;                                       /* keep the first 64 KiB */
     for (i = 0; i < name_end; i++) {

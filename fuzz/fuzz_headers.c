@@ -1,14 +1,15 @@
 /*
  * libFuzzer target for the response-header values batchexport acts on:
- * Retry-After (headers.c) and Location (url.c, alone and resolved against an
- * API URL).  Byte 0 picks the case; the rest is the header value.  Checks: no
- * crash or leak; a Retry-After wait is within 0..BX_RETRY_AFTER_MAX, does
- * not depend on the spaces around it, and equals the number for plain
- * digits; a parsed URL is http(s) with a non-empty lower-case host and a
- * port in 1..65535, and parsing the URL rebuilt from its parts gives the
- * same origin, path and query, the same loopback verdict, and no user-info.
- * (Content-Range needs no parser of ours: libcurl checks a resumed answer
- * starts where it asked, else CURLE_RANGE_ERROR.)
+ * Retry-After and Content-Range (headers.c) and Location (url.c, alone and
+ * resolved against an API URL).  Byte 0 picks the case; the rest is the
+ * header value.  Checks: no crash or leak; a Retry-After wait is within
+ * 0..BX_RETRY_AFTER_MAX, does not depend on the spaces around it, and equals
+ * the number for plain digits; a Content-Range has 0 <= first <= last <
+ * complete (or complete -1), does not depend on the spaces around it, and
+ * prints back to text that parses the same; a parsed URL is http(s) with a
+ * non-empty lower-case host and a port in 1..65535, and parsing the URL
+ * rebuilt from its parts gives the same origin, path and query, the same
+ * loopback verdict, and no user-info.
  */
 #include "../csrc/headers.h"
 #include "../csrc/url.h"
@@ -50,6 +51,33 @@ static void check_retry_after(const char *v, size_t n)
         if (rc != 0 || s != want)
             abort();
     }
+}
+
+static void check_content_range(const char *v, size_t n)
+{
+    bx_content_range r, again;
+    char *padded = malloc(n + 2), text[128];
+    int rc = bx_parse_content_range(v, n, &r);
+    if (!padded)
+        abort();
+    padded[0] = '\t';
+    memcpy(padded + 1, v, n);
+    padded[n + 1] = ' ';
+    if (bx_parse_content_range(padded, n + 2, &again) != rc)
+        abort();
+    free(padded);
+    if (rc != 0)
+        return;
+    if (r.first < 0 || r.last < r.first || (r.complete != -1 && r.complete <= r.last) ||
+        again.first != r.first || again.last != r.last || again.complete != r.complete)
+        abort();
+    if (r.complete < 0)
+        snprintf(text, sizeof text, "bytes %lld-%lld/*", r.first, r.last);
+    else
+        snprintf(text, sizeof text, "bytes %lld-%lld/%lld", r.first, r.last, r.complete);
+    if (bx_parse_content_range(text, strlen(text), &again) != 0 || again.first != r.first ||
+        again.last != r.last || again.complete != r.complete)
+        abort();
 }
 
 static void check_parsed(const bx_url *u)
@@ -116,14 +144,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!v)
         abort();
     memcpy(v, data + 1, size - 1);
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
     case 0:
         check_retry_after(v, size - 1);
+        break;
+    case 3:
+        check_content_range(v, size - 1);
         break;
     case 1:
         check_url(v, size - 1, NULL);
         break;
-    default:
+    case 2:
         check_url(v, size - 1, "https://api.batch.com/2.11/exports/download?id=f");
         break;
     }

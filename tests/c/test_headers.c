@@ -1,7 +1,7 @@
 /*
- * Tests of the response-header values batchexport acts on: Retry-After
- * (csrc/headers.c) and URLs (csrc/url.c): parsing, the loopback decision
- * on the parsed host, and origins.
+ * Tests of the response-header values batchexport acts on: Retry-After and
+ * Content-Range (csrc/headers.c) and URLs (csrc/url.c): parsing, the
+ * loopback decision on the parsed host, and origins.
  */
 #include "../../csrc/headers.h"
 #include "../../csrc/url.h"
@@ -43,6 +43,36 @@ static void test_retry_after(void)
         long s;
         check(bx_retry_after("12\0 34", 6, NOW, &s) == -1, "Retry-After with a NUL is refused");
     }
+}
+
+static void content_range_is(const char *v, int want_rc, long long first, long long last, long long complete)
+{
+    bx_content_range r = {-7, -7, -7};
+    int rc = bx_parse_content_range(v, strlen(v), &r);
+    check(rc == want_rc && (rc != 0 || (r.first == first && r.last == last && r.complete == complete)),
+          "Content-Range \"%s\": rc %d, %lld-%lld/%lld", v, rc, r.first, r.last, r.complete);
+}
+
+static void test_content_range(void)
+{
+    content_range_is("bytes 100-199/10000", 0, 100, 199, 10000);
+    content_range_is("  BYTES 0-0/1 ", 0, 0, 0, 1);
+    content_range_is("bytes 100-199/*", 0, 100, 199, -1);
+    content_range_is("bytes 4611686018427387902-4611686018427387902/*", 0,
+                     4611686018427387902LL, 4611686018427387902LL, -1);
+    content_range_is("bytes */10000", -1, 0, 0, 0);
+    content_range_is("bytes 200-100/10000", -1, 0, 0, 0);
+    content_range_is("bytes 100-199/199", -1, 0, 0, 0);
+    content_range_is("bytes 100-199/", -1, 0, 0, 0);
+    content_range_is("bytes 100-/10000", -1, 0, 0, 0);
+    content_range_is("bytes -1-5/10", -1, 0, 0, 0);
+    content_range_is("bytes=100-199/10000", -1, 0, 0, 0);
+    content_range_is("items 100-199/10000", -1, 0, 0, 0);
+    content_range_is("bytes 100-199/10000 trailing", -1, 0, 0, 0);
+    content_range_is("bytes 100-199/*x", -1, 0, 0, 0);
+    content_range_is("bytes 4611686018427387904-4611686018427387905/*", -1, 0, 0, 0);
+    content_range_is("bytes 99999999999999999999999999-99999999999999999999999999/*", -1, 0, 0, 0);
+    content_range_is("", -1, 0, 0, 0);
 }
 
 static void parse_ok(const char *s, const char *base, const char *scheme, const char *host, long port,
@@ -157,6 +187,7 @@ static void test_origin(void)
 int main(void)
 {
     test_retry_after();
+    test_content_range();
     test_parse();
     test_loopback();
     test_origin();
