@@ -4,7 +4,9 @@
  * written from curl's callback with no Lua in between), or a bounded stream
  * buffer that pauses the transfer while the consumer is behind (readers).
  * Redirects are never followed here: the caller decides what may be sent to
- * the next origin.
+ * the next origin. Credentials are attached here only, and only to a request
+ * for base_url's origin (check_origin); the legacy key goes only into the URL
+ * built here from base_url (set_legacy_url).
  */
 #include "core.h"
 #include "headers.h"
