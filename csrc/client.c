@@ -169,7 +169,26 @@ static void client_close(bx_client *c)
     free(c->user_agent);
     free(c->proxy);
     free(c->ca_file);
-    c->user_agent = c->proxy = c->ca_file = NULL;
+    free(c->base_url);
+    c->user_agent = c->proxy = c->ca_file = c->base_url = NULL;
+    bx_url_free(&c->origin);
+}
+
+/* The origin every credential is bound to: base_url's scheme, host and port.
+ * The Lua layer has checked base_url already; this is the C core's own copy,
+ * so that the one place that attaches credentials can check them. */
+static void client_set_origin(lua_State *L, bx_client *c, const char *base_url)
+{
+    const char *why;
+    if (base_url == NULL)
+        luaL_error(L, "option base_url: required");
+    if (bx_url_parse(&c->origin, base_url, strlen(base_url), NULL, &why) != 0)
+        luaL_error(L, "option base_url: %s", why);
+    if (c->origin.has_user || c->origin.query || c->origin.fragment)
+        luaL_error(L, "option base_url: no user-info, query or fragment");
+    c->base_url = dup_or_null(base_url);
+    if (c->base_url == NULL)
+        luaL_error(L, "out of memory");
 }
 
 /* core.client(loop, options) */
@@ -196,6 +215,7 @@ static int l_new(lua_State *L)
     c->user_agent = dup_or_null(opt_string(L, 2, "user_agent"));
     c->proxy = dup_or_null(opt_string(L, 2, "proxy"));
     c->ca_file = dup_or_null(opt_string(L, 2, "ca_file"));
+    client_set_origin(L, c, opt_string(L, 2, "base_url"));
     c->connect_timeout_ms = opt_ms(L, 2, "connect_timeout", 10);
     c->timeout_ms = opt_ms(L, 2, "timeout", 0);
     c->low_speed_limit = opt_long(L, 2, "low_speed_limit", 1);

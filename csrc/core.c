@@ -1,12 +1,15 @@
 /*
  * core.c: luaopen_batchexport_core, the C half of batchexport. It registers
  * the userdata types (each in its own file) and a few small functions the Lua
- * layer needs and Lua lacks: a monotonic clock, percent-encoding, HTTP-date
- * parsing, making, syncing and listing directories, file modes and real
- * paths (so the command need not shell out to ls, stat or readlink).
+ * layer needs and Lua lacks: a monotonic clock, percent-encoding, URL and
+ * Retry-After parsing (url.c, headers.c), making, syncing and listing
+ * directories, file modes and real paths (so the command need not shell out
+ * to ls, stat or readlink).
  */
 #include "core.h"
 #include "fsutil.h"
+#include "headers.h"
+#include "url.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -57,14 +60,83 @@ static int l_now(lua_State *L)
     return 1;
 }
 
-/* core.http_date(s) -> Unix time, or nil: for Retry-After's HTTP-date form */
-static int l_http_date(lua_State *L)
+static void set_string(lua_State *L, const char *key, const char *v)
 {
-    time_t t = curl_getdate(luaL_checkstring(L, 1), NULL);
-    if (t == (time_t)-1)
+    if (v == NULL)
+        return;
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, key);
+}
+
+/* The URL to send, rebuilt from the parts: no user-info, no fragment, the
+ * port only when it is not the scheme's. */
+static void push_url(lua_State *L, const bx_url *u)
+{
+    long dflt = strcmp(u->scheme, "https") == 0 ? 443 : 80;
+    lua_pushfstring(L, "%s://%s", u->scheme, u->host);
+    if (u->port != dflt)
+        lua_pushfstring(L, ":%d", (int)u->port);
+    else
+        lua_pushliteral(L, "");
+    lua_pushstring(L, u->path);
+    lua_pushstring(L, u->query ? "?" : "");
+    lua_pushstring(L, u->query ? u->query : "");
+    lua_concat(L, 5);
+}
+
+/* core.parse_url(s [, base]) -> {scheme, host, port, path, query?, fragment?,
+ * user?, url}, or nil, message: libcurl's parse of an http(s) URL (a
+ * reference resolved against base when given); url is the one to send. user
+ * is true when the URL carries user-info; its value is never copied out. */
+static int l_parse_url(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    const char *base = luaL_optstring(L, 2, NULL);
+    const char *why;
+    bx_url u;
+    if (bx_url_parse(&u, s, n, base, &why) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
+    lua_createtable(L, 0, 7);
+    set_string(L, "scheme", u.scheme);
+    set_string(L, "host", u.host);
+    lua_pushinteger(L, (lua_Integer)u.port);
+    lua_setfield(L, -2, "port");
+    set_string(L, "path", u.path);
+    set_string(L, "query", u.query);
+    set_string(L, "fragment", u.fragment);
+    if (u.has_user) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "user");
+    }
+    push_url(L, &u);
+    lua_setfield(L, -2, "url");
+    bx_url_free(&u);
+    return 1;
+}
+
+/* core.is_loopback(host) -> boolean, for a host as parse_url gives it */
+static int l_is_loopback(lua_State *L)
+{
+    lua_pushboolean(L, bx_url_is_loopback(luaL_checkstring(L, 1)));
+    return 1;
+}
+
+/* core.retry_after(value, now) -> seconds to wait (an integer, at most a
+ * year), or nil when value is neither delta-seconds nor an HTTP-date */
+static int l_retry_after(lua_State *L)
+{
+    size_t n;
+    const char *v = luaL_checklstring(L, 1, &n);
+    time_t now = (time_t)luaL_checkinteger(L, 2);
+    long seconds;
+    if (bx_retry_after(v, n, now, &seconds) != 0)
         lua_pushnil(L);
     else
-        lua_pushinteger(L, (lua_Integer)t);
+        lua_pushinteger(L, (lua_Integer)seconds);
     return 1;
 }
 
@@ -182,8 +254,8 @@ static int l_new_file_mode(lua_State *L)
 int luaopen_batchexport_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
-        {"escape", l_escape}, {"now", l_now}, {"http_date", l_http_date},
-        {"mkdir", l_mkdir}, {"sync_dir", l_sync_dir}, {"list_dir", l_list_dir},
+        {"escape", l_escape}, {"now", l_now}, {"parse_url", l_parse_url},
+        {"is_loopback", l_is_loopback}, {"retry_after", l_retry_after}, {"mkdir", l_mkdir}, {"sync_dir", l_sync_dir}, {"list_dir", l_list_dir},
         {"file_mode", l_file_mode}, {"realpath", l_realpath}, {"new_file_mode", l_new_file_mode},
         {NULL, NULL}
     };

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include "compat.h"
 #include "strbuf.h"
+#include "url.h"
 
 #define BX_LOOP_MT     "batchexport.loop"
 #define BX_CLIENT_MT   "batchexport.client"
@@ -33,6 +34,8 @@ struct bx_client {
     bx_loop *loop;
     bx_transfer *transfers;     /* every open transfer made by this client */
     char *rest_key, *project_key, *api_key;
+    char *base_url;             /* normalized by the Lua layer: no trailing slash */
+    bx_url origin;              /* base_url parsed: the one origin credentials go to */
     struct curl_slist *v2_auth, *legacy_auth;   /* header lines holding secrets */
     char *user_agent, *proxy, *ca_file;
     long connect_timeout_ms, timeout_ms, low_speed_limit, low_speed_time;

@@ -4,15 +4,19 @@
  * written from curl's callback with no Lua in between), or a bounded stream
  * buffer that pauses the transfer while the consumer is behind (readers).
  * Redirects are never followed here: the caller decides what may be sent to
- * the next origin.
+ * the next origin. Credentials are attached here only, and only to a request
+ * for base_url's origin (check_origin); the legacy key goes only into the URL
+ * built here from base_url (set_legacy_url).
  */
 #include "core.h"
+#include "headers.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define HEADERS_LIMIT (64 * 1024)
@@ -116,6 +120,20 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* A resumed transfer's 206 must start at the byte it asked for. libcurl
+ * checks a Content-Range it can read, but lets one with an asterisk in place
+ * of the range through, and the body would then be appended at the wrong
+ * place. */
+static int resumed_range_ok(bx_transfer *t, const char *name, size_t name_len,
+                            const char *value, size_t value_len)
+{
+    bx_content_range r;
+    if (t->resume_from <= 0 || name_len != 13 || strncasecmp(name, "content-range", 13) != 0 ||
+        transfer_status(t) != 206)
+        return 1;
+    return bx_parse_content_range(value, value_len, &r) == 0 && r.first == (long long)t->resume_from;
+}
+
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     bx_transfer *t = ud;
@@ -137,6 +155,10 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         ;
     for (vend = n; vend > v && isspace((unsigned char)buf[vend - 1]); vend--)
         ;
+    if (!resumed_range_ok(t, buf, name_end, buf + v, vend - v)) {
+        t->range_ignored = 1;
+        return 0;
+    }
     if (t->headers.len + name_end + (vend - v) + 2 > t->headers.limit)
         return n;                                       /* keep the first 64 KiB */
     for (i = 0; i < name_end; i++) {
@@ -308,42 +330,81 @@ static int unsafe_in_url_or_header(const char *s, size_t n, int allow_space)
     return 0;
 }
 
-/* Replaces "{api_key}" in the URL template: the real key goes to curl only;
- * the copy kept for messages shows ***. */
-static void set_url(lua_State *L, bx_transfer *t, const char *tmpl)
+/* Joins parts into a new string (malloc'd), or NULL when memory is short. */
+static char *join3(const char *a, const char *b, const char *c)
 {
-    const char *mark = strstr(tmpl, "{api_key}");
-    size_t pre = mark ? (size_t)(mark - tmpl) : strlen(tmpl);
-    const char *post = mark ? mark + 9 : "";
-    char *secret = NULL, *url, *shown;
+    size_t na = strlen(a), nb = strlen(b), nc = strlen(c);
+    char *s = malloc(na + nb + nc + 1);
+    if (s) {
+        memcpy(s, a, na);
+        memcpy(s + na, b, nb);
+        memcpy(s + na + nb, c, nc + 1);
+    }
+    return s;
+}
+
+/* The 1.0 URL the client builds itself, base_url/1.0/<api key>/path: the
+ * only way the key enters a URL. No text a server sent is a template. The
+ * key goes to curl only; the copy kept for messages shows ***. */
+static void set_legacy_url(lua_State *L, bx_transfer *t, const char *path)
+{
+    bx_client *c = t->client;
+    char *secret, *url = NULL;
     size_t n;
-    if (mark) {
-        if (t->client->api_key == NULL)
-            luaL_error(L, "request.url needs an api_key, and the client has none");
-        secret = curl_easy_escape(t->easy, t->client->api_key, 0);
-        if (secret == NULL)
-            luaL_error(L, "out of memory");
+    if (c->api_key == NULL)
+        luaL_error(L, "request.legacy_path needs an api_key, and the client has none");
+    if (unsafe_in_url_or_header(path, strlen(path), 0))
+        luaL_error(L, "request.legacy_path: expected a path without spaces or control characters");
+    t->display_url = join3(c->base_url, "/1.0/***/", path);
+    secret = curl_easy_escape(t->easy, c->api_key, 0);
+    if (t->display_url && secret) {
+        n = strlen(c->base_url) + strlen(secret) + strlen(path) + sizeof "/1.0//";
+        url = malloc(n);
+        if (url)
+            snprintf(url, n, "%s/1.0/%s/%s", c->base_url, secret, path);
     }
-    n = pre + (secret ? strlen(secret) : 0) + strlen(post) + 4;
-    url = malloc(n);
-    shown = malloc(n);
-    if (url == NULL || shown == NULL) {
-        free(url);
-        free(shown);
-        curl_free(secret);
-        luaL_error(L, "out of memory");
-        return;
-    }
-    snprintf(url, n, "%.*s%s%s", (int)pre, tmpl, secret ? secret : "", post);
-    snprintf(shown, n, "%.*s%s%s", (int)pre, tmpl, mark ? "***" : "", post);
-    curl_easy_setopt(t->easy, CURLOPT_URL, url);
-    bx_wipe(url, strlen(url));
-    free(url);
     if (secret) {
         bx_wipe(secret, strlen(secret));
         curl_free(secret);
     }
-    t->display_url = shown;
+    if (url == NULL)
+        luaL_error(L, "out of memory");
+    curl_easy_setopt(t->easy, CURLOPT_URL, url);
+    bx_wipe(url, strlen(url));
+    free(url);
+}
+
+/* request.url is used as it is; request.legacy_path asks for the URL above. */
+static void set_url(lua_State *L, bx_transfer *t, const char *url, const char *legacy_path)
+{
+    if ((url == NULL) == (legacy_path == NULL))
+        luaL_error(L, "request: give exactly one of url and legacy_path");
+    if (legacy_path) {
+        set_legacy_url(L, t, legacy_path);
+        return;
+    }
+    t->display_url = join3(url, "", "");
+    if (t->display_url == NULL)
+        luaL_error(L, "out of memory");
+    curl_easy_setopt(t->easy, CURLOPT_URL, url);
+}
+
+/* The one check before any credential is attached: the request must go to
+ * base_url's origin. The URL checked is the one shown (the key in a legacy
+ * path is ***), which has the same origin as the one sent. */
+static void check_origin(lua_State *L, bx_transfer *t)
+{
+    bx_url u;
+    const char *why;
+    int same;
+    if (bx_url_parse(&u, t->display_url, strlen(t->display_url), NULL, &why) != 0)
+        luaL_error(L, "request.url: %s", why);
+    same = !u.has_user && bx_url_same_origin(&u, &t->client->origin);
+    bx_url_free(&u);
+    if (!same)
+        luaL_error(L, "request.url: credentials go only to base_url's origin (%s://%s:%d),"
+                   " and this URL is on another origin", t->client->origin.scheme,
+                   t->client->origin.host, (int)t->client->origin.port);
 }
 
 static void add_header(lua_State *L, bx_transfer *t, const char *line)
@@ -362,17 +423,25 @@ static void add_auth(lua_State *L, bx_transfer *t, struct curl_slist *auth, cons
         add_header(L, t, auth->data);
 }
 
-static void set_headers(lua_State *L, bx_transfer *t, int spec)
+enum { AUTH_NONE, AUTH_V2, AUTH_LEGACY };
+
+static int spec_auth(lua_State *L, int spec)
 {
     static const char *const auths[] = {"none", "v2", "legacy", NULL};
-    const char *ctype = spec_string(L, spec, "content_type", NULL);
-    int auth, i, n;
+    int auth;
     lua_getfield(L, spec, "auth");
     auth = luaL_checkoption(L, -1, "none", auths);
     lua_pop(L, 1);
-    if (auth == 1)
+    return auth;
+}
+
+static void set_headers(lua_State *L, bx_transfer *t, int spec, int auth)
+{
+    const char *ctype = spec_string(L, spec, "content_type", NULL);
+    int i, n;
+    if (auth == AUTH_V2)
         add_auth(L, t, t->client->v2_auth, "v2");
-    else if (auth == 2)
+    else if (auth == AUTH_LEGACY)
         add_auth(L, t, t->client->legacy_auth, "legacy");
     lua_getfield(L, spec, "headers");
     n = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
@@ -491,17 +560,20 @@ bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
 {
     bx_client *c = bx_checkclient(L, client_idx);
     bx_transfer *t;
-    const char *url;
+    const char *url, *legacy_path;
     size_t url_len;
     lua_Integer resume;
+    int auth;
 
     client_idx = lua_absindex(L, client_idx);
     spec = lua_absindex(L, spec);
     lua_getfield(L, spec, "url");
-    url = lua_tolstring(L, -1, &url_len);
-    if (url == NULL || unsafe_in_url_or_header(url, url_len, 0))
+    url = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &url_len) : NULL;
+    if (!lua_isnil(L, -1) && (url == NULL || unsafe_in_url_or_header(url, url_len, 0)))
         luaL_error(L, "request.url: expected a URL without spaces or control characters");
-    lua_pop(L, 1);
+    lua_pop(L, 1);          /* kept alive by the spec table */
+    legacy_path = spec_string(L, spec, "legacy_path", NULL);
+    auth = spec_auth(L, spec);
 
     t = bx_newuserdata(L, sizeof *t);
     memset(t, 0, sizeof *t);
@@ -526,8 +598,10 @@ bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
     c->transfers = t;
 
     set_common(t, (lua_Integer)(spec_integer(L, spec, "timeout_ms", c->timeout_ms)));
-    set_url(L, t, url);
-    set_headers(L, t, spec);
+    set_url(L, t, url, legacy_path);
+    if (auth != AUTH_NONE || legacy_path)
+        check_origin(L, t);
+    set_headers(L, t, spec, auth);
     set_method(L, t, spec);
     set_sink(L, t, spec);
     resume = spec_integer(L, spec, "resume_from", 0);

@@ -6,7 +6,7 @@
 #   asan   the same suite with the core built with ASan+UBSan (build-asan/)
 #   jit    the client specs on LuaJIT with the core built for it (build-jit/)
 #   valgrind  the core and the parsers under valgrind (scripts/valgrind.sh)
-#   fuzz   the parsers' libFuzzer targets, for FUZZ_SECONDS each
+#   fuzz   the libFuzzer targets (JSON, CSV, response headers), FUZZ_SECONDS each
 #   all    all of the above
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -99,16 +99,21 @@ local function suggest(name)
   return best and (' (did you mean "' .. best .. '"?)') or ""
 end
 
-local LOOPBACK = { localhost = true, ["127.0.0.1"] = true, ["[::1]"] = true }
-
+-- base_url parsed by libcurl (core.parse_url), and every decision taken on
+-- the parsed parts, never on the text: returns the parsed URL, or nil and a
+-- message. The message never echoes the URL, which may hold a password.
 local function check_base_url(url, allow_http)
-  local scheme, host = url:match("^(https?)://([^/%?#]+)")
-  if not scheme then return "base_url: expected http(s)://host[:port][/path], got " .. url end
-  if url:find("[%s%c%?#]") then return "base_url: must not contain spaces, a query or a fragment" end
-  local hostname = host:match("^(%[.-%])") or host:match("^([^:]+)")
-  if scheme == "http" and not allow_http and not (LOOPBACK[hostname] or hostname:match("^127%.")) then
-    return "base_url: plain http:// to " .. hostname .. " would send the keys in clear; use https:// or set allow_http = true"
+  local u, why = core.parse_url(url)
+  if not u then return nil, "base_url: " .. why .. " (expected https://host[:port][/path])" end
+  if u.user then
+    return nil, "base_url: must not hold user-info (user:password@): the keys are options of their own"
   end
+  if u.query or u.fragment then return nil, "base_url: must not contain a query or a fragment" end
+  if u.scheme == "http" and not allow_http and not core.is_loopback(u.host) then
+    return nil, "base_url: plain http:// to " .. u.host .. " would send the keys in clear;"
+      .. " use https:// or set allow_http = true"
+  end
+  return u
 end
 
 --- Checks options; returns the settings with defaults, or nil, err.
@@ -138,8 +143,13 @@ function M.settings(options)
   for k, v in pairs(M.DEFAULTS) do s[k] = v end
   for k, v in pairs(options) do if OPTIONS[k] then s[k] = v end end
   if #problems == 0 then
-    s.base_url = s.base_url:gsub("/+$", "")
-    problems[#problems + 1] = check_base_url(s.base_url, s.allow_http)
+    local u, why = check_base_url(s.base_url, s.allow_http)
+    if u then
+      -- The URL as parsed: what is shown is what is used.
+      s.base_url = u.url:gsub("/+$", "")
+    else
+      problems[#problems + 1] = why
+    end
     if s.ca_file then
       local f = io.open(s.ca_file, "rb")
       if f then f:close() else problems[#problems + 1] = "ca_file: cannot read " .. s.ca_file end
@@ -285,7 +295,7 @@ function M.new(options)
     },
   }, Client)
   self.core = core.client(scheduler.loop, {
-    rest_key = s.rest_key, project_key = s.project_key, api_key = s.api_key,
+    rest_key = s.rest_key, project_key = s.project_key, api_key = s.api_key, base_url = s.base_url,
     user_agent = s.user_agent or ("batchexport/" .. core.version .. " libcurl/" .. core.curl_version),
     proxy = s.proxy, ca_file = s.ca_file, ssl_verify = s.ssl_verify,
     connect_timeout = s.connect_timeout, timeout = s.timeout,

@@ -21,18 +21,26 @@ local OK_CREATE = request.OK_CREATE
 local OK_GET = request.OK_GET
 local OK_REDIRECT = request.OK_REDIRECT
 
---- The link a download answer points to, checked: absolute http(s), and no
--- downgrade from https to plain http.
+--- The link a download answer (v2 307, legacy 302) points to, parsed by
+-- libcurl and resolved against the request's URL: absolute http(s), no
+-- user-info, no downgrade from an https base_url to plain http. Returns the
+-- URL as parsed (that is what is fetched, without any credential), or nil,
+-- err. A Location is never a template: its text is sent as it is.
 function M.location(client, res)
   local loc = res.headers and res.headers.location
-  if loc and loc:sub(1, 1) == "/" then loc = client.base_url:match("^https?://[^/]+") .. loc end
-  if not loc or not loc:match("^https?://[^%s]+$") then
-    return nil, errors.new("decode", "the download answer has no usable Location header", { status = res.status })
+  local u, why
+  if loc then u, why = core.parse_url(loc, res.url ~= "" and res.url or client.base_url) end
+  if not u then
+    return nil, errors.new("decode", "the download answer has no usable Location header"
+      .. (why and (": " .. why) or ""), { status = res.status })
   end
-  if loc:match("^http://") and client.base_url:match("^https://") then
+  if u.user then
+    return nil, errors.new("decode", "the download answer's Location carries user-info: refused", { status = res.status })
+  end
+  if u.scheme == "http" and client.base_url:match("^https:") then
     return nil, errors.new("network", "the download link downgrades to plain http: refused", { status = res.status })
   end
-  return loc
+  return u.url
 end
 
 local function whole_in(lo, hi)

@@ -5,13 +5,15 @@
 --   rows(request_id_or_status, {header = true, strict = false}) -> iterator over CSV rows
 --   download(request_id_or_status, {path = "out.csv", progress = fn}) -> path
 --
--- The app's API key travels in the path: every URL is built with the literal
--- "{api_key}", which the C core replaces (percent-encoded) and shows as ***,
--- so the key is never part of a message. The key the server writes into a
--- status table (`uri`, `file_url`) is masked as *** before the table is
--- returned. `X-Authorization` goes only to base_url's origin (scheme, host,
--- port): a `file_url` elsewhere is refused; the storage link the result URL
--- redirects to is fetched with no credential at all.
+-- The app's API key travels in the path: a request names its path below
+-- base_url/1.0/<key>/ (`legacy_path`) and the C core builds the URL from
+-- base_url and the client's key, showing the key as ***, so the key is never
+-- part of a message and never goes into a URL a server sent. The key the
+-- server writes into a status table (`uri`, `file_url`) is masked as ***
+-- before the table is returned. `X-Authorization` and the key go only to
+-- base_url's origin (scheme, host, port): a `file_url` elsewhere is refused;
+-- the storage link the result URL redirects to is fetched with no credential
+-- at all.
 --
 -- Rows with header = true (the default): the first CSV row names the
 -- columns and each later row is a table keyed by those names. A row with
@@ -70,51 +72,35 @@ function M.check_request_id(id)
   end
 end
 
--- scheme, host, port of an http(s) URL (lowercased, default ports filled
--- in), or nil. A URL with userinfo is not accepted.
-function M.origin(url)
-  if type(url) ~= "string" then return nil end
-  local scheme, authority = url:match("^([%a][%w+.-]*)://([^/?#]*)")
-  if not scheme then return nil end
-  scheme = scheme:lower()
-  if scheme ~= "http" and scheme ~= "https" then return nil end
-  if authority == "" or authority:find("@", 1, true) then return nil end
-  local host, port = authority:match("^(%[[^%]]+%]):?(%d*)$")
-  if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
-  if not host then return nil end
-  port = tonumber(port) or (scheme == "https" and 443 or 80)
-  return scheme .. "://" .. host:lower() .. ":" .. port
-end
-
 -- The API key segment of a 1.0 URL or path, masked.
 local function mask_key(s)
   if type(s) ~= "string" then return s end
   return (s:gsub("(/1%.0/)[^/?#]+", "%1***", 1))
 end
 
-local function escape_braces(s)
-  return (s:gsub("[{}]", function(c) return c == "{" and "%7B" or "%7D" end))
-end
-
---- The URL template to GET a status's file_url with X-Authorization: the
--- API key segment becomes "{api_key}" (the C core puts the client's key
--- back), and the URL must be on base_url's origin. Returns it, or nil, err.
-function M.result_url(client, file_url)
+--- The request for a status's file_url, GET with X-Authorization, or nil,
+-- err. file_url is parsed (core.parse_url) and must be on base_url's origin.
+-- A file_url of the form base_url/1.0/<key>/<path> becomes
+-- { legacy_path = <path> }: the C core puts the client's own key back. Any
+-- other path on that origin is fetched as it is, with no key in it.
+function M.result_request(client, file_url)
   if type(file_url) ~= "string" or file_url == "" then
     return nil, errors.new("decode", "the status has no file_url")
   end
-  if not file_url:match("^[^%s%c]+$") then
-    return nil, errors.new("decode", "the status's file_url is not a usable URL")
-  end
-  local want, got = M.origin(client.base_url), M.origin(file_url)
-  if not got or got ~= want then
+  local base = assert(core.parse_url(client.base_url))
+  local u = core.parse_url(file_url)
+  if not u or u.user or u.scheme ~= base.scheme or u.host ~= base.host or u.port ~= base.port then
     -- Only the origin is shown: the path of a foreign URL may hold anything.
-    return nil, errors.new("decode", "the status's file_url is on another origin (" .. tostring(got or "unparsable")
-      .. ") than base_url (" .. want .. "): refusing to send X-Authorization there")
+    local got = u and (u.scheme .. "://" .. u.host .. ":" .. u.port) or "unparsable"
+    return nil, errors.new("decode", "the status's file_url is on another origin (" .. got
+      .. ") than base_url (" .. base.scheme .. "://" .. base.host .. ":" .. base.port
+      .. "): refusing to send X-Authorization there")
   end
-  local head, tail = file_url:match("^(.-/1%.0/)[^/?#]+(.*)$")
-  if head then return escape_braces(head) .. "{api_key}" .. escape_braces(tail) end
-  return escape_braces(file_url)
+  local prefix = base.path:gsub("/+$", "") .. "/1.0/"
+  local rest = u.path:sub(1, #prefix) == prefix and u.path:sub(#prefix + 1):match("^[^/]+/(.*)$")
+  local query = u.query and ("?" .. u.query) or ""
+  if rest then return { legacy_path = rest .. query } end
+  return { url = u.url }
 end
 
 function M.bind(client)
@@ -125,8 +111,9 @@ function M.bind(client)
     return client:need("rest_key", "api_key")
   end
 
-  local function url(path)
-    return client.base_url .. "/1.0/{api_key}/export/" .. path
+  -- A 1.0 API route below base_url/1.0/<key>/export/.
+  local function route_path(path)
+    return "export/" .. path
   end
 
   -- Errors from a 1.0 call: the documented name of Batch's numeric code,
@@ -148,7 +135,7 @@ function M.bind(client)
   end
 
   local function get(path)
-    local doc, res = request.json(client, { method = "GET", url = url(path), auth = "legacy",
+    local doc, res = request.json(client, { method = "GET", legacy_path = route_path(path), auth = "legacy",
       headers = { "Accept: application/json" } }, OK_GET)
     if not doc then return nil, fix(res) end
     return doc, res
@@ -169,7 +156,7 @@ function M.bind(client)
     if not text then return nil, errors.new("validation", "cannot encode the request as JSON: " .. tostring(why)) end
     local route = validate.LEGACY_KINDS[kind].route
     if type(route) == "function" then route = route(core.escape(params.token)) end
-    local doc, res = request.json(client, { method = "POST", url = url(route), auth = "legacy", body = text,
+    local doc, res = request.json(client, { method = "POST", legacy_path = route_path(route), auth = "legacy", body = text,
       content_type = "application/json", headers = { "Accept: application/json" } }, OK_CREATE)
     if not doc then return nil, fix(res) end
     local id, derr = documents.legacy_created(doc)
@@ -212,7 +199,7 @@ function M.bind(client)
   end
 
   -- The status to read from: a table as status() returns it, or an id to
-  -- look up. Returns status, result URL template, or nil, err.
+  -- look up. Returns status, the result request's URL fields, or nil, err.
   local function finished(target)
     local s, err
     if type(target) == "table" then
@@ -236,21 +223,22 @@ function M.bind(client)
     end
     err = needs_keys()
     if err then return nil, err end
-    local tmpl
-    tmpl, err = M.result_url(client, s.file_url)
-    if not tmpl then
+    local target_url
+    target_url, err = M.result_request(client, s.file_url)
+    if not target_url then
       err.message = what .. ": " .. err.message
       err.export = s
       return nil, err
     end
-    return s, tmpl
+    return s, target_url
   end
 
   -- A function returning a fresh storage link: GET file_url with
   -- X-Authorization, which answers 302 to a link valid for 20 minutes.
-  local function link_for(tmpl)
+  local function link_for(target_url)
     return function()
-      local res, err = request.perform(client, { method = "GET", url = tmpl, auth = "legacy" }, OK_REDIRECT)
+      local res, err = request.perform(client, { method = "GET", url = target_url.url,
+        legacy_path = target_url.legacy_path, auth = "legacy" }, OK_REDIRECT)
       if not res then return nil, fix(err) end
       return exports.location(client, res)
     end
@@ -273,9 +261,9 @@ function M.bind(client)
     local opts, err = errors.options(options, ROWS_OPTIONS)
     if not opts then client:raise(err) end
     local header = opts.header ~= false
-    local s, tmpl = finished(target)
-    if not s then client:raise(tmpl) end
-    local reader = stream.open(client, { link = link_for(tmpl), format = "csv", label = label(s) })
+    local s, target_url = finished(target)
+    if not s then client:raise(target_url) end
+    local reader = stream.open(client, { link = link_for(target_url), format = "csv", label = label(s) })
     local it = reader:records()
     local keys, width, n = nil, nil, 0
 
@@ -336,8 +324,8 @@ function M.bind(client)
     local target, options = args(...)
     local opts, err = errors.options(options, DOWNLOAD_OPTIONS)
     if not opts then return nil, err end
-    local s, tmpl = finished(target)
-    if not s then return nil, tmpl end
+    local s, target_url = finished(target)
+    if not s then return nil, target_url end
     local path = opts.path
     if not path then
       local name = tostring(s.file_url):gsub("[?#].*$", ""):match("([^/]+)$") or ""
@@ -350,7 +338,7 @@ function M.bind(client)
       if not ok then return nil, errors.new("config", why) end
     end
     local saved
-    saved, err = files.save(client, { link = link_for(tmpl), path = path, label = label(s),
+    saved, err = files.save(client, { link = link_for(target_url), path = path, label = label(s),
       progress = opts.progress })
     if not saved then return nil, fix(err) end
     return saved

@@ -29,14 +29,12 @@ end
 local RETRY_GET = { [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
 local RETRY_POST = { [429] = true, [503] = true }
 
---- Seconds to wait from a Retry-After value (delta-seconds or HTTP-date).
+--- Seconds to wait from a Retry-After value (delta-seconds or HTTP-date),
+-- an integer from 0 to a year, or nil when the value is neither: parsed in
+-- C (csrc/headers.c), bounded in length and in result.
 function M.retry_after(value)
-  if not value then return nil end
-  local seconds = tonumber(value:match("^%s*(%d+)%s*$"))
-  if seconds then return seconds end
-  local at = core.http_date(value)
-  if at then return math.max(0, at - os.time()) end
-  return nil
+  if type(value) ~= "string" then return nil end
+  return core.retry_after(value, os.time())
 end
 
 --- Full jitter: a random wait between 0 and the capped exponential step.
