@@ -138,6 +138,12 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         }
         return n;
     }
+    /* Headers are kept as "name\0value\0": a NUL inside one would shift
+     * every later pair (a value could turn into a forged "location"). No
+     * valid header holds one: drop it (libcurl 7.88 already fails such a
+     * reply; older ones pass it on). */
+    if (memchr(buf, '\0', n) != NULL)
+        return n;
     for (name_end = 0; name_end < n && buf[name_end] != ':'; name_end++)
         ;
     if (name_end == 0 || name_end >= n)

@@ -69,8 +69,9 @@ end
 
 local LIST_OPTIONS = {
   limit = { "number", whole_in(1, 100), "a whole number from 1 to 100" },
-  from = { "string", function(v) return M.check_id(v) == nil end,
-    "a cursor of 1 to 256 printable characters without spaces" },
+  -- The rule the C pager applies to a server's next_from.
+  from = { "string", function(v) return #v >= 1 and #v <= 1024 and not v:find("[%c%s]") end,
+    "a cursor of 1 to 1024 printable characters without spaces" },
 }
 
 local function list_options(options)
