@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -506,6 +507,19 @@ static void set_common(bx_transfer *t, lua_Integer timeout_ms)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->ssl_verify ? 2L : 0L);
 }
 
+/* The client's timeout, cut to the time left before the call's deadline
+ * (request.deadline_ms) when that is shorter. */
+static lua_Integer transfer_timeout_ms(lua_State *L, bx_client *c, int spec)
+{
+    lua_Integer timeout = spec_integer(L, spec, "timeout_ms", c->timeout_ms);
+    lua_Integer left = spec_integer(L, spec, "deadline_ms", 0);
+    if (left > LONG_MAX)
+        left = LONG_MAX;
+    if (left > 0 && (timeout <= 0 || left < timeout))
+        timeout = left;
+    return timeout;
+}
+
 bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
 {
     bx_client *c = bx_checkclient(L, client_idx);
@@ -544,7 +558,7 @@ bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
         c->transfers->client_prev = t;
     c->transfers = t;
 
-    set_common(t, (lua_Integer)(spec_integer(L, spec, "timeout_ms", c->timeout_ms)));
+    set_common(t, transfer_timeout_ms(L, c, spec));
     set_url(L, t, url);
     set_headers(L, t, spec);
     set_method(L, t, spec);

@@ -45,8 +45,10 @@ end
 
 -- One attempt: GET the link into the temporary file from `offset` on.
 local function fetch(client, url, tmp, offset, tick)
-  local transfer = client.core:request({ method = "GET", url = url, auth = "none", sink = "file",
+  local spec, late = request.limit_spec(client, { method = "GET", url = url, auth = "none", sink = "file",
     path = tmp, append = offset > 0, resume_from = offset > 0 and offset or nil })
+  if not spec then return nil, late end
+  local transfer = client.core:request(spec)
   scheduler.own(transfer)
   scheduler.await(transfer, tick and function() tick(offset + transfer:progress()) end)
   local res = transfer:result()
@@ -54,7 +56,8 @@ local function fetch(client, url, tmp, offset, tick)
   return res
 end
 
---- files.save(client, opts) -> path written, or nil, err.
+--- files.save(c, opts) -> path written, or nil, err (c: a client or a call,
+-- request.call, whose deadline bounds every attempt and wait).
 --   opts.link()     -> a fresh storage URL, or nil, err
 --   opts.path       final path (its folder must exist)
 --   opts.size       expected bytes, or nil when unknown
@@ -81,7 +84,11 @@ function M.save(client, opts)
       end
     end
     local offset = size_on_disk(tmp)
-    local res = fetch(client, url, tmp, offset, opts.progress)
+    local res, late = fetch(client, url, tmp, offset, opts.progress)
+    if not res then
+      late.message = label .. ": " .. late.message
+      return give_up(late)
+    end
     local done = size_on_disk(tmp)
     if res.error == nil and (res.status == 200 or res.status == 206) then
       if opts.size and done ~= opts.size then
