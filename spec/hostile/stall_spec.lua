@@ -120,6 +120,26 @@ describe("a storage that stalls after the headers", function()
   end)
 end)
 
+describe("a stall seen from tasks", function()
+  -- run() polls the loop for as long as nothing happens: the loop must
+  -- still wake for the guards (curl alone wakes about every 10 s, after
+  -- this shorter stall has ended and the body come).
+  it("ends a task's records under batchexport.run(), whose polls may be long", function()
+    local e = m:create_export({ status = "SUCCESS", parts = 1, part_size = 4096 })
+    m:fault({ host = "storage", stall = 6, times = 2 })
+    local c = new_client()
+    local task = batchexport.spawn(function()
+      local n = 0
+      for _ in c.exports.records(e) do n = n + 1 end
+      return n
+    end)
+    batchexport.run()
+    local ok, err = task:result()
+    assert.is_false(ok)
+    assert.equal("timeout", err.kind)
+  end)
+end)
+
 describe("an API host that stalls after the headers", function()
   it("ends exports.view with a timeout error", function()
     m:fault({ path = "/2.11/exports/view", stall = STALL, times = 2 })
