@@ -61,6 +61,7 @@ struct bx_transfer {
     char *ring;                             /* stream sink: a ring of ring_cap bytes */
     size_t ring_cap, ring_start, ring_count;
     int body_overflow;
+    int errbody_cut;                        /* an error body ended at its cap */
     int paused;                             /* stream sink: consumer is behind */
     size_t paused_need;                     /* bytes of the chunk curl holds back */
     int fd;                                 /* file sink */
@@ -69,12 +70,25 @@ struct bx_transfer {
     curl_off_t resume_from;                 /* file sink: bytes already on disk */
     int range_ignored;                      /* asked to resume, got the whole file */
     curl_off_t received;                    /* body bytes of this exchange */
+    /* The stall guard (loop.c): fewer than guard_bytes in guard_ms of time
+     * not paused by the consumer ends the transfer with a timeout. */
+    double guard_ms;                        /* 0: no guard */
+    curl_off_t guard_bytes;
+    curl_off_t arrived;                     /* header and body bytes, kept or not */
+    curl_off_t mark_arrived;                /* arrived at the window's start */
+    double mark_ms;                         /* the window's start, bx_clock_ms() */
+    double paused_at_ms;                    /* when the consumer paused it; 0: not paused */
+    int stalled;
     strbuf headers;                         /* "name\0value\0" pairs, names lower-cased */
     struct curl_slist *req_headers;         /* may hold secrets: wiped */
     char *display_url;                      /* the URL with secrets shown as *** */
 };
 
 /* loop.c */
+double bx_clock_ms(void);
+/* The stall guard's clock stops while the consumer holds a stream paused. */
+void bx_guard_pause(bx_transfer *t);
+void bx_guard_resume(bx_transfer *t);
 bx_loop *bx_checkloop(lua_State *L, int i);
 int bx_loop_attach(bx_loop *loop, bx_transfer *t);
 void bx_loop_detach(bx_transfer *t);

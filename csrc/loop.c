@@ -3,10 +3,94 @@
  * runs on it, so one poll advances them all: a script blocks in poll(), a
  * scheduler calls perform() between its tasks, and nginx steps it between
  * ngx.sleep()s. Nothing here blocks except poll(), and only for as long as asked.
+ *
+ * The loop also runs every transfer's stall guard (libcurl's low-speed check
+ * cannot tell a stalled server from a stream its consumer holds paused), so
+ * poll() wakes at least once a second while transfers are in flight.
  */
 #include "core.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+#define GUARD_WAKEUP_MS 1000            /* the longest poll while a guard runs */
+
+double bx_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void bx_guard_pause(bx_transfer *t)
+{
+    if (t->paused_at_ms == 0)
+        t->paused_at_ms = bx_clock_ms();
+}
+
+void bx_guard_resume(bx_transfer *t)
+{
+    if (t->paused_at_ms != 0) {
+        t->mark_ms += bx_clock_ms() - t->paused_at_ms;
+        t->paused_at_ms = 0;
+    }
+}
+
+static void guard_start(bx_transfer *t)
+{
+    t->mark_ms = bx_clock_ms();
+    t->mark_arrived = t->arrived;
+    t->paused_at_ms = 0;
+}
+
+/* Whether the transfer went guard_ms of time it was not paused by its
+ * consumer without guard_bytes arriving. Each window that saw enough bytes
+ * starts the next one. */
+static int guard_tripped(bx_transfer *t, double now)
+{
+    if (t->guard_ms <= 0 || t->paused_at_ms != 0)
+        return 0;
+    if (t->arrived - t->mark_arrived >= t->guard_bytes) {
+        t->mark_ms = now;
+        t->mark_arrived = t->arrived;
+        return 0;
+    }
+    return now - t->mark_ms >= t->guard_ms;
+}
+
+/* Ends every stalled transfer with a timeout; returns how many. Run after
+ * curl_multi_perform, so bytes a slow consumer left waiting in the socket
+ * are counted before the guard looks. */
+static int loop_guard(bx_loop *loop)
+{
+    double now = bx_clock_ms();
+    bx_transfer *t, *next;
+    int ended = 0;
+    for (t = loop->attached; t; t = next) {
+        next = t->loop_next;
+        if (!guard_tripped(t, now))
+            continue;
+        t->stalled = 1;
+        bx_transfer_finish(t, CURLE_OPERATION_TIMEDOUT);
+        snprintf(t->errbuf, sizeof t->errbuf,
+                 "the server sent less than %ld bytes in %ld s (low_speed_limit, low_speed_time)",
+                 (long)t->guard_bytes, (long)(t->guard_ms / 1000));
+        ended++;
+    }
+    return ended;
+}
+
+/* How long a poll may wait and still let the guards see a stall in time. */
+static int guard_wakeup_ms(bx_loop *loop)
+{
+    int ms = GUARD_WAKEUP_MS;
+    bx_transfer *t;
+    for (t = loop->attached; t; t = t->loop_next)
+        if (t->guard_ms > 0 && t->guard_ms / 4 < ms)
+            ms = t->guard_ms / 4 > 10 ? (int)(t->guard_ms / 4) : 10;
+    return ms;
+}
 
 bx_loop *bx_checkloop(lua_State *L, int i)
 {
@@ -21,6 +105,7 @@ int bx_loop_attach(bx_loop *loop, bx_transfer *t)
     if (curl_multi_add_handle(loop->multi, t->easy) != CURLM_OK)
         return -1;
     t->loop = loop;
+    guard_start(t);
     t->loop_prev = NULL;
     t->loop_next = loop->attached;
     if (loop->attached)
@@ -72,6 +157,7 @@ static int loop_perform(lua_State *L, bx_loop *loop)
     if (rc != CURLM_OK)
         return luaL_error(L, "curl_multi_perform: %s", curl_multi_strerror(rc));
     int finished = loop_collect(loop);
+    finished += loop_guard(loop);
     lua_pushinteger(L, loop->nattached);
     lua_pushinteger(L, finished);
     return 2;
@@ -99,6 +185,8 @@ static int l_poll(lua_State *L)
         ms = 86400 * 1000;
     else
         ms = (int)ceil(seconds * 1000);
+    if (loop->nattached > 0 && ms > guard_wakeup_ms(loop))
+        ms = guard_wakeup_ms(loop);
     if (ms > 0) {
         rc = curl_multi_poll(loop->multi, NULL, 0, ms, &numfds);
         if (rc != CURLM_OK)

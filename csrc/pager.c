@@ -11,9 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CURSOR_MAX 1024
+
 typedef struct bx_pager {
     lua_Integer limit;
     char *cursor;           /* the "from" of the next page; NULL before the first */
+    size_t cursor_len;      /* a server's bytes: carried with their length, never strlen'd */
     int started, done;
     int page_ref;           /* the current page's exports array */
     lua_Integer index, count;
@@ -72,7 +75,25 @@ static int set_cursor(bx_pager *p, const char *s, size_t n)
     }
     free(p->cursor);
     p->cursor = c;
+    p->cursor_len = s ? n : 0;
     return 0;
+}
+
+/* Why a cursor cannot be followed, or NULL. The rule `from` has in
+ * exports.lua: what pages() hands out can always be given back. */
+static const char *bad_cursor(const char *s, size_t n)
+{
+    size_t i;
+    if (n == 0)
+        return "the list response says has_more but gives no next_from";
+    if (n > CURSOR_MAX)
+        return "the list response's next_from is longer than 1024 bytes: not a cursor";
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= ' ' || ch == 0x7f)
+            return "the list response's next_from holds a control character or a space: not a cursor";
+    }
+    return NULL;
 }
 
 /* core.pager(limit [, from]) */
@@ -104,7 +125,7 @@ static int l_query(lua_State *L)
     lua_pushfstring(L, "limit=%d", (int)p->limit);
     if (p->cursor) {
         lua_pushliteral(L, "&from=");
-        bx_pushescaped(L, p->cursor, strlen(p->cursor));
+        bx_pushescaped(L, p->cursor, p->cursor_len);
         lua_concat(L, 3);
     }
     return 1;
@@ -139,8 +160,9 @@ static int l_feed(lua_State *L)
         next = lua_tolstring(L, -1, &n);
     if (has_more) {
         uint64_t h;
-        if (next == NULL || n == 0)
-            return fail(L, "the list response says has_more but gives no next_from");
+        const char *why = bad_cursor(next, next ? n : 0);
+        if (why)
+            return fail(L, why);
         h = fnv1a(next, n);
         if (seen_before(p, h))
             return fail(L, "the server returned a cursor it had already given: stopping instead of looping");
@@ -184,7 +206,7 @@ static int l_cursor(lua_State *L)
 {
     bx_pager *p = checkpager(L);
     if (p->cursor)
-        lua_pushstring(L, p->cursor);
+        lua_pushlstring(L, p->cursor, p->cursor_len);
     else
         lua_pushnil(L);
     return 1;

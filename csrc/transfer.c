@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -69,22 +70,29 @@ static void ring_put(bx_transfer *t, const char *p, size_t n)
     t->ring_count += n;
 }
 
+static size_t keep_error_body(bx_transfer *t, const char *p, size_t n)
+{
+    size_t room = t->body.len < ERRBODY_LIMIT ? ERRBODY_LIMIT - t->body.len : 0;
+    size_t saved = t->body.limit;
+    t->body.limit = ERRBODY_LIMIT;
+    strbuf_append(&t->body, p, n < room ? n : room);
+    t->body.limit = saved;
+    if (n < room)
+        return n;
+    t->errbody_cut = 1;         /* curl ends with a write error: not a failure */
+    return 0;
+}
+
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     bx_transfer *t = ud;
     size_t n = size * nmemb;
-    /* An error page never reaches a file or a record stream: keep its start
-     * for the error message and drop the rest. */
-    if (t->sink != BX_SINK_BUFFER && !is_success(transfer_status(t))) {
-        if (t->body.len < ERRBODY_LIMIT) {
-            size_t take = ERRBODY_LIMIT - t->body.len;
-            size_t saved = t->body.limit;
-            t->body.limit = ERRBODY_LIMIT;
-            strbuf_append(&t->body, ptr, n < take ? n : take);
-            t->body.limit = saved;
-        }
-        return n;
-    }
+    t->arrived += (curl_off_t)n;
+    /* An error page never reaches a file or a record stream, and however
+     * long it is only its start is worth keeping (for the error message):
+     * once that is kept, end the transfer rather than drain the rest. */
+    if (!is_success(transfer_status(t)))
+        return keep_error_body(t, ptr, n);
     switch (t->sink) {
     case BX_SINK_BUFFER:
         if (strbuf_append(&t->body, ptr, n) != 0) {
@@ -100,6 +108,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
         if (n > t->ring_cap - t->ring_count) {
             t->paused = 1;
             t->paused_need = n;
+            bx_guard_pause(t);
             return CURL_WRITEFUNC_PAUSE;
         }
         ring_put(t, ptr, n);
@@ -138,6 +147,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     bx_transfer *t = ud;
     size_t n = size * nitems, i, name_end, v, vend;
+    t->arrived += (curl_off_t)n;
     if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
         /* A new response (after 100 Continue, say): forget the last one's headers. */
         strbuf_reset(&t->headers);
@@ -147,6 +157,12 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         }
         return n;
     }
+    /* Headers are kept as "name\0value\0": a NUL inside one would shift
+     * every later pair (a value could turn into a forged "location"). No
+     * valid header holds one: drop it (libcurl 7.88 already fails such a
+     * reply; older ones pass it on). */
+    if (memchr(buf, '\0', n) != NULL)
+        return n;
     for (name_end = 0; name_end < n && buf[name_end] != ':'; name_end++)
         ;
     if (name_end == 0 || name_end >= n)
@@ -280,6 +296,7 @@ void bx_transfer_consume(bx_transfer *t, size_t n)
     if (t->paused && t->state == BX_T_RUNNING && t->easy &&
         t->ring_cap - t->ring_count >= t->paused_need) {
         t->paused = 0;
+        bx_guard_resume(t);
         curl_easy_pause(t->easy, CURLPAUSE_CONT);   /* may call on_write at once */
     }
 }
@@ -491,9 +508,6 @@ static void set_sink(lua_State *L, bx_transfer *t, int spec)
         if (t->ring == NULL)
             luaL_error(L, "out of memory");
         t->body.limit = ERRBODY_LIMIT;
-        /* A paused transfer must not be killed by the low-speed guard; the
-         * consumer, not the network, is slow. */
-        curl_easy_setopt(t->easy, CURLOPT_LOW_SPEED_LIMIT, 0L);
     } else {
         /* Never a path: a name can be swapped for a link between checks. */
         int append = spec_bool(L, spec, "append", 0);
@@ -544,8 +558,12 @@ static void set_common(bx_transfer *t, lua_Integer timeout_ms)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, c->low_speed_limit);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, c->low_speed_time);
+    /* The loop's own stall guard, not curl's low-speed check: it must stop
+     * its clock while a stream's consumer holds the transfer paused. */
+    t->guard_ms = (double)c->low_speed_time * 1000;
+    t->guard_bytes = (curl_off_t)c->low_speed_limit * c->low_speed_time;
+    if (t->guard_bytes < 1)
+        t->guard_bytes = 1;
     if (c->user_agent)
         curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
     if (c->proxy)
@@ -554,6 +572,19 @@ static void set_common(bx_transfer *t, lua_Integer timeout_ms)
         curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->ssl_verify ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->ssl_verify ? 2L : 0L);
+}
+
+/* The client's timeout, cut to the time left before the call's deadline
+ * (request.deadline_ms) when that is shorter. */
+static lua_Integer transfer_timeout_ms(lua_State *L, bx_client *c, int spec)
+{
+    lua_Integer timeout = spec_integer(L, spec, "timeout_ms", c->timeout_ms);
+    lua_Integer left = spec_integer(L, spec, "deadline_ms", 0);
+    if (left > LONG_MAX)
+        left = LONG_MAX;
+    if (left > 0 && (timeout <= 0 || left < timeout))
+        timeout = left;
+    return timeout;
 }
 
 bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
@@ -597,7 +628,7 @@ bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
         c->transfers->client_prev = t;
     c->transfers = t;
 
-    set_common(t, (lua_Integer)(spec_integer(L, spec, "timeout_ms", c->timeout_ms)));
+    set_common(t, transfer_timeout_ms(L, c, spec));
     set_url(L, t, url, legacy_path);
     if (auth != AUTH_NONE || legacy_path)
         check_origin(L, t);
@@ -705,6 +736,17 @@ static void push_error(lua_State *L, bx_transfer *t)
     lua_setfield(L, -2, "sent");
 }
 
+/* Whether the exchange failed, as opposed to ending with an HTTP status
+ * (an error status whose body was cut at its cap included). */
+static int transfer_failed(bx_transfer *t)
+{
+    if (t->write_errno || t->cancelled || t->range_ignored || t->stalled)
+        return 1;
+    if (t->result == CURLE_WRITE_ERROR && t->errbody_cut)
+        return 0;
+    return t->result != CURLE_OK;
+}
+
 /* transfer:result() -> {status, headers, body, error, received, reused, time, url} */
 static int l_result(lua_State *L)
 {
@@ -722,7 +764,7 @@ static int l_result(lua_State *L)
         lua_pushlstring(L, t->body.data, t->body.len);
         lua_setfield(L, -2, "body");
     }
-    if (t->result != CURLE_OK || t->write_errno || t->cancelled || t->range_ignored) {
+    if (transfer_failed(t)) {
         push_error(L, t);
         lua_setfield(L, -2, "error");
     }

@@ -58,6 +58,7 @@ local OPTIONS = {
   allow_http      = { "boolean" },
   max_body        = { "number", whole },
   max_record      = { "number", whole },
+  deadline        = { "number", function(v) if not (v > 0 and v < math.huge) then return "must be a number of seconds greater than 0" end end },
 }
 
 M.DEFAULTS = {
@@ -289,6 +290,7 @@ function M.new(options)
     api_version = s.api_version,
     logger = s.logger,
     max_record = s.max_record,
+    deadline = s.deadline,      -- seconds each call may take, retries and waits included
     policy = {
       max_attempts = s.max_attempts, backoff_base = s.backoff_base,
       backoff_max = s.backoff_max, max_retry_after = s.max_retry_after,

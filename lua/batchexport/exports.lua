@@ -51,13 +51,18 @@ local DOWNLOAD_OPTIONS = {
   dir = { "string", function(v) return v ~= "" end, "a folder name" },
   progress = { "function", nil, "a function" },
   parallel = { "number", whole_in(1, 16), "a whole number from 1 to 16" },
+  deadline = request.DEADLINE_OPTION,
 }
 
 local function download_options(options)
   local opts, err = errors.options(options, DOWNLOAD_OPTIONS)
   if not opts then return nil, err end
-  return { dir = opts.dir or ".", progress = opts.progress, parallel = opts.parallel or 2 }
+  return { dir = opts.dir or ".", progress = opts.progress, parallel = opts.parallel or 2, deadline = opts.deadline }
 end
+
+local RECORDS_OPTIONS = {
+  deadline = request.DEADLINE_OPTION,
+}
 
 --- Checks an id before it goes into a URL: printable, no spaces, bounded.
 function M.check_id(id, what)
@@ -78,14 +83,16 @@ end
 
 local LIST_OPTIONS = {
   limit = { "number", whole_in(1, 100), "a whole number from 1 to 100" },
-  from = { "string", function(v) return M.check_id(v) == nil end,
-    "a cursor of 1 to 256 printable characters without spaces" },
+  -- The rule the C pager applies to a server's next_from.
+  from = { "string", function(v) return #v >= 1 and #v <= 1024 and not v:find("[%c%s]") end,
+    "a cursor of 1 to 1024 printable characters without spaces" },
+  deadline = request.DEADLINE_OPTION,
 }
 
 local function list_options(options)
   local opts, err = errors.options(options, LIST_OPTIONS)
   if not opts then return nil, err end
-  return core.pager(math.floor(opts.limit or 100), opts.from)
+  return core.pager(math.floor(opts.limit or 100), opts.from), opts.deadline
 end
 
 function M.bind(client)
@@ -96,8 +103,10 @@ function M.bind(client)
     return client:need("rest_key", "project_key")
   end
 
-  local function get(path, query)
-    return request.json(client, { method = "GET", url = v2_url(client, path, query), auth = "v2",
+  -- Internal functions take `c`, the call's context (request.call): the
+  -- client, with the deadline of the public call that started them.
+  local function get(c, path, query)
+    return request.json(c, { method = "GET", url = v2_url(client, path, query), auth = "v2",
       headers = { "Accept: application/json" } }, OK_GET)
   end
 
@@ -113,7 +122,7 @@ function M.bind(client)
     if err then return nil, err end
     local text, why = json.encode(body)
     if not text then return nil, errors.new("validation", "cannot encode the request as JSON: " .. why) end
-    local doc, res = request.json(client, { method = "POST", url = v2_url(client, "/profiles/export"),
+    local doc, res = request.json(request.call(client), { method = "POST", url = v2_url(client, "/profiles/export"),
       auth = "v2", body = text, content_type = "application/json",
       headers = { "Accept: application/json" } }, OK_CREATE)
     if not doc then return nil, res end
@@ -122,12 +131,10 @@ function M.bind(client)
     return id, err
   end
 
-  --- exports.view(id) -> export, or nil, err
-  function api.view(...)
-    local id = args(...)
+  local function view(c, id)
     local err = M.check_id(id) or needs_keys()
     if err then return nil, err end
-    local doc, res = get("/exports/view", "id=" .. core.escape(id))
+    local doc, res = get(c, "/exports/view", "id=" .. core.escape(id))
     if not doc then return nil, res end
     local export
     export, err = documents.export(doc, id)
@@ -135,9 +142,14 @@ function M.bind(client)
     return export, err
   end
 
+  --- exports.view(id) -> export, or nil, err
+  function api.view(...)
+    return view(request.call(client), (args(...)))
+  end
+
   -- Fetches the page the pager asks for and feeds it; raises on failure.
-  local function fetch_page(pager)
-    local doc, res = get("/exports/list", pager:query())
+  local function fetch_page(c, pager)
+    local doc, res = get(c, "/exports/list", pager:query())
     if not doc then client:raise(res) end
     local checked, err = documents.page(doc)
     if not checked then
@@ -149,22 +161,24 @@ function M.bind(client)
     return page
   end
 
+  -- The pager, and the call's context: its deadline runs from here to the
+  -- end of the listing.
   local function start(opts)
-    local pager, err = list_options(opts)
-    err = err or needs_keys()
+    local pager, deadline = list_options(opts)
+    local err = not pager and deadline or needs_keys()
     if err then client:raise(err) end
-    return pager
+    return pager, request.call(client, deadline)
   end
 
   --- exports.list(opts) -> iterator over exports; raises err on failure
   function api.list(...)
-    local pager = start(args(...))
+    local pager, c = start(args(...))
     return function()
       while true do
         local item = pager:next()
         if item then return item end
         if item == nil then return nil end
-        fetch_page(pager)
+        fetch_page(c, pager)
       end
     end
   end
@@ -172,17 +186,17 @@ function M.bind(client)
   --- exports.pages(opts) -> iterator over pages {exports, count, has_more,
   -- next_from}; a saved next_from resumes with pages{from = next_from}.
   function api.pages(...)
-    local pager = start(args(...))
+    local pager, c = start(args(...))
     return function()
       if pager:done() then return nil end
-      return fetch_page(pager)
+      return fetch_page(c, pager)
     end
   end
 
   -- A function returning a fresh storage link for a file id.
-  local function link_for(file_id)
+  local function link_for(c, file_id)
     return function()
-      local res, err = request.perform(client, { method = "GET", auth = "v2",
+      local res, err = request.perform(c, { method = "GET", auth = "v2",
         url = v2_url(client, "/exports/download", "id=" .. core.escape(file_id)) }, OK_REDIRECT)
       if not res then return nil, err end
       return M.location(client, res)
@@ -192,13 +206,13 @@ function M.bind(client)
   -- The export to read: a table as view or list returns it (checked again:
   -- it may have been changed since), or an id to view. Returns the export
   -- and its files in part order, or nil, err.
-  local function finished_export(export_or_id)
+  local function finished_export(c, export_or_id)
     local export, err = nil, needs_keys()
     if err then return nil, err end
     if type(export_or_id) == "table" then
       export, err = documents.export(export_or_id)
     else
-      export, err = api.view(export_or_id)
+      export, err = view(c, export_or_id)
     end
     if not export then return nil, err end
     if export.status ~= "SUCCESS" then
@@ -211,26 +225,31 @@ function M.bind(client)
     return export, parts
   end
 
-  local function open_file(file, export_id)
+  local function open_file(c, file, export_id)
     local entry, err = { id = file }, nil
     if type(file) == "table" then entry, err = documents.file(file) end
     err = err or M.check_id(entry.id, "file id") or needs_keys()
     if err then return nil, err end
     local label = (export_id and ("export " .. export_id .. " ") or "") ..
       (type(entry.part) == "number" and ("part %d"):format(entry.part) or ("file " .. entry.id))
-    return stream.open(client, { link = link_for(entry.id), format = "json", label = label, size = entry.size })
+    return stream.open(c, { link = link_for(c, entry.id), format = "json", label = label, size = entry.size })
   end
 
   --- exports.open(file) -> reader on one file (an entry of export.files, or
   -- a file id): reader:records(), :lines(), :read(n), :close().
   function api.open(...)
-    return open_file(args(...))
+    local file = args(...)
+    return open_file(request.call(client), file)
   end
 
-  --- exports.records(export_or_id) -> iterator over every record of every
-  -- file, parts in order, decoded; raises err on failure.
+  --- exports.records(export_or_id [, {deadline = s}]) -> iterator over every
+  -- record of every file, parts in order, decoded; raises err on failure.
   function api.records(...)
-    local export, parts = finished_export(args(...))
+    local export_or_id, options = args(...)
+    local opts, err = errors.options(options, RECORDS_OPTIONS)
+    if not opts then client:raise(err) end
+    local c = request.call(client, opts.deadline)
+    local export, parts = finished_export(c, export_or_id)
     if not export then client:raise(parts) end
     local i, reader, it = 0, nil, nil
     return function()
@@ -244,7 +263,7 @@ function M.bind(client)
         i = i + 1
         if i > #parts then return nil end
         local err
-        reader, err = open_file(parts[i], export.id)
+        reader, err = open_file(c, parts[i], export.id)
         if not reader then client:raise(err) end
         it = reader:records()
       end
@@ -258,7 +277,8 @@ function M.bind(client)
     local export_or_id, options = args(...)
     local opts, err = download_options(options)
     if not opts then return nil, err end
-    local export, parts = finished_export(export_or_id)
+    local c = request.call(client, opts.deadline)
+    local export, parts = finished_export(c, export_or_id)
     if not export then return nil, parts end
     local ok, why = core.mkdir(opts.dir)
     if not ok then return nil, errors.new("config", why) end
@@ -276,7 +296,7 @@ function M.bind(client)
     for i, f in ipairs(parts) do
       local base = ("%s/%s-%d"):format(opts.dir, files.safe_name(export.id), f.part)
       jobs[i] = function()
-        return files.save(client, { link = link_for(f.id), path = base .. ".json", size = f.size,
+        return files.save(c, { link = link_for(c, f.id), path = base .. ".json", size = f.size,
           label = ("export %s part %d"):format(export.id, f.part),
           progress = function(n) report(f, n) end, gzip_path = base .. ".json.gz" })
       end
@@ -298,7 +318,12 @@ function M.bind(client)
   -- (export_failed once ERROR, timeout past opts.timeout).
   function api.wait_for(...)
     local id, opts = args(...)
-    return require("batchexport.wait").export(client, api, id, opts)
+    local deadline, rest, err = request.take_deadline(opts)
+    if err then return nil, err end
+    local c = request.call(client, deadline)
+    return request.wait(c, function(wait_opts)
+      return require("batchexport.wait").export(c, { view = function(x) return view(c, x) end }, id, wait_opts)
+    end, rest)
   end
 
   return api

@@ -32,11 +32,14 @@ function M.safe_name(s)
 end
 
 -- One attempt: GET the link into the temporary file from `offset` on.
--- Returns the transfer's result, or nil, { value = v } when the progress
--- callback raised v (the transfer is then closed at once).
+-- Returns the transfer's result; or nil, { value = v } when the progress
+-- callback raised v (the transfer is then closed at once); or nil,
+-- { late = err } when the call's deadline left no time for it.
 local function fetch(client, url, tmp, offset, progress)
-  local transfer = client.core:request({ method = "GET", url = url, auth = "none", sink = "file",
+  local spec, late = request.limit_spec(client, { method = "GET", url = url, auth = "none", sink = "file",
     file = tmp, append = offset > 0, resume_from = offset > 0 and offset or nil })
+  if not spec then return nil, { late = late } end
+  local transfer = client.core:request(spec)
   local raised
   local tick = progress and function()
     if raised then return end
@@ -97,8 +100,12 @@ local function save_into(client, opts, tmp, label)
     local offset, done
     offset, err = size_of(tmp, label)
     if not offset then return nil, err end
-    local res, raised = fetch(client, url, tmp, offset, opts.progress)
-    if raised then return nil, raised.value end
+    local res, stopped = fetch(client, url, tmp, offset, opts.progress)
+    if stopped and stopped.late then
+      stopped.late.message = label .. ": " .. stopped.late.message
+      return nil, stopped.late
+    end
+    if stopped then return nil, stopped.value end
     done, err = size_of(tmp, label)
     if not done then return nil, err end
     if res.error == nil and (res.status == 200 or res.status == 206) then
@@ -111,7 +118,8 @@ local function save_into(client, opts, tmp, label)
   end
 end
 
---- files.save(client, opts) -> path written, or nil, err.
+--- files.save(c, opts) -> path written, or nil, err (c: a client or a call,
+-- request.call, whose deadline bounds every attempt and wait).
 --   opts.link()     -> a fresh storage URL, or nil, err
 --   opts.path       final path (its folder must exist)
 --   opts.gzip_path  final path instead of opts.path when the bytes are gzip

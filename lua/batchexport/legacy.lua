@@ -134,8 +134,10 @@ function M.bind(client)
     return err
   end
 
-  local function get(path)
-    local doc, res = request.json(client, { method = "GET", legacy_path = route_path(path), auth = "legacy",
+  -- Internal functions take `c`, the call's context (request.call): the
+  -- client, with the deadline of the public call that started them.
+  local function get(c, path)
+    local doc, res = request.json(c, { method = "GET", legacy_path = route_path(path), auth = "legacy",
       headers = { "Accept: application/json" } }, OK_GET)
     if not doc then return nil, fix(res) end
     return doc, res
@@ -156,7 +158,8 @@ function M.bind(client)
     if not text then return nil, errors.new("validation", "cannot encode the request as JSON: " .. tostring(why)) end
     local route = validate.LEGACY_KINDS[kind].route
     if type(route) == "function" then route = route(core.escape(params.token)) end
-    local doc, res = request.json(client, { method = "POST", legacy_path = route_path(route), auth = "legacy", body = text,
+    local doc, res = request.json(request.call(client), { method = "POST", legacy_path = route_path(route),
+      auth = "legacy", body = text,
       content_type = "application/json", headers = { "Accept: application/json" } }, OK_CREATE)
     if not doc then return nil, fix(res) end
     local id, derr = documents.legacy_created(doc)
@@ -166,11 +169,10 @@ function M.bind(client)
 
   --- legacy.status(request_id) -> status table, or nil, err. The API key in
   -- its uri and file_url is shown as ***.
-  function api.status(...)
-    local id = args(...)
+  local function status(c, id)
     local err = M.check_request_id(id) or needs_keys()
     if err then return nil, err end
-    local doc, res = get("request/" .. core.escape(id))
+    local doc, res = get(c, "request/" .. core.escape(id))
     if not doc then return nil, res end
     doc, err = documents.legacy_status(doc, id)
     if not doc then
@@ -182,16 +184,24 @@ function M.bind(client)
     return doc
   end
 
+  function api.status(...)
+    return status(request.call(client), (args(...)))
+  end
+
   --- legacy.wait_for(request_id, opts) -> status table once SUCCESS, or nil,
   -- err: export_failed once ERROR, expired once EXPIRED (both with
   -- err.export = the status table and err.error_msg), timeout past
   -- opts.timeout. opts as exports.wait_for.
   function api.wait_for(...)
     local id, opts = args(...)
-    local err = M.check_request_id(id) or needs_keys()
+    local deadline, rest, err = request.take_deadline(opts)
+    err = err or M.check_request_id(id) or needs_keys()
     if err then return nil, err end
+    local c = request.call(client, deadline)
     local s
-    s, err = require("batchexport.wait").legacy(client, api, id, opts)
+    s, err = request.wait(c, function(wait_opts)
+      return require("batchexport.wait").legacy(c, { status = function(x) return status(c, x) end }, id, wait_opts)
+    end, rest)
     if not s and type(err) == "table" and type(err.export) == "table" then
       err.error_msg = err.export.error_msg
     end
@@ -200,12 +210,12 @@ function M.bind(client)
 
   -- The status to read from: a table as status() returns it, or an id to
   -- look up. Returns status, the result request's URL fields, or nil, err.
-  local function finished(target)
+  local function finished(c, target)
     local s, err
     if type(target) == "table" then
       s, err = documents.legacy_status(target)
     else
-      s, err = api.status(target)
+      s, err = status(c, target)
     end
     if not s then return nil, err end
     local what = "legacy export request " .. tostring(s.id)
@@ -235,9 +245,9 @@ function M.bind(client)
 
   -- A function returning a fresh storage link: GET file_url with
   -- X-Authorization, which answers 302 to a link valid for 20 minutes.
-  local function link_for(target_url)
+  local function link_for(c, target_url)
     return function()
-      local res, err = request.perform(client, { method = "GET", url = target_url.url,
+      local res, err = request.perform(c, { method = "GET", url = target_url.url,
         legacy_path = target_url.legacy_path, auth = "legacy" }, OK_REDIRECT)
       if not res then return nil, fix(err) end
       return exports.location(client, res)
@@ -251,6 +261,7 @@ function M.bind(client)
   local ROWS_OPTIONS = {
     header = { "boolean", nil, "a boolean" },
     strict = { "boolean", nil, "a boolean" },
+    deadline = request.DEADLINE_OPTION,
   }
 
   --- legacy.rows(request_id_or_status, {header = true, strict = false}) ->
@@ -261,9 +272,10 @@ function M.bind(client)
     local opts, err = errors.options(options, ROWS_OPTIONS)
     if not opts then client:raise(err) end
     local header = opts.header ~= false
-    local s, target_url = finished(target)
+    local c = request.call(client, opts.deadline)
+    local s, target_url = finished(c, target)
     if not s then client:raise(target_url) end
-    local reader = stream.open(client, { link = link_for(target_url), format = "csv", label = label(s) })
+    local reader = stream.open(c, { link = link_for(c, target_url), format = "csv", label = label(s) })
     local it = reader:records()
     local keys, width, n = nil, nil, 0
 
@@ -313,6 +325,7 @@ function M.bind(client)
   local DOWNLOAD_OPTIONS = {
     path = { "string", function(v) return v ~= "" and not v:find("\0", 1, true) end, "a file name" },
     progress = { "function", nil, "a function" },
+    deadline = request.DEADLINE_OPTION,
   }
 
   --- legacy.download(request_id_or_status, {path = "out.csv", progress = fn})
@@ -324,7 +337,8 @@ function M.bind(client)
     local target, options = args(...)
     local opts, err = errors.options(options, DOWNLOAD_OPTIONS)
     if not opts then return nil, err end
-    local s, target_url = finished(target)
+    local c = request.call(client, opts.deadline)
+    local s, target_url = finished(c, target)
     if not s then return nil, target_url end
     local path = opts.path
     if not path then
@@ -338,7 +352,7 @@ function M.bind(client)
       if not ok then return nil, errors.new("config", why) end
     end
     local saved
-    saved, err = files.save(client, { link = link_for(target_url), path = path, label = label(s),
+    saved, err = files.save(c, { link = link_for(c, target_url), path = path, label = label(s),
       progress = opts.progress })
     if not saved then return nil, fix(err) end
     return saved

@@ -37,6 +37,109 @@ function M.retry_after(value)
   return core.retry_after(value, os.time())
 end
 
+---------------------------------------------------------------------------
+-- Deadlines. A call's `deadline` option (or the client's) bounds the whole
+-- call: each attempt, the waits between attempts, resumes and link
+-- refreshes. request.call() gives the call its context, the client seen
+-- with `deadline_at` set; everything below takes that context where it
+-- takes a client, gives each transfer at most the time left, and ends the
+-- call with a `timeout` error once no time is left.
+
+local function finite_positive(v) return v > 0 and v < math.huge end
+
+--- The entry for an options table (errors.options and client.lua).
+M.DEADLINE_OPTION = { "number", finite_positive, "a number of seconds greater than 0" }
+
+-- Left this close to the deadline, an attempt cannot do anything useful;
+-- also absorbs curl's timer granularity.
+local DEADLINE_SLACK = 0.01
+
+--- request.call(client [, seconds]) -> the call's context: the client
+-- itself when there is no deadline (neither `seconds` nor the client's
+-- `deadline`), else a view of it whose deadline_at is now + seconds.
+function M.call(client, seconds)
+  seconds = seconds or client.deadline
+  if not seconds then return client end
+  return setmetatable({ deadline = seconds, deadline_at = core.now() + seconds }, { __index = client })
+end
+
+--- request.time_left(c) -> seconds before c's deadline, or nil without one.
+function M.time_left(c)
+  return c.deadline_at and c.deadline_at - core.now()
+end
+
+local function out_of_time(c)
+  local left = M.time_left(c)
+  return left ~= nil and left <= DEADLINE_SLACK
+end
+
+--- request.deadline_error(c [, cause]) -> the timeout error of a call past
+-- its deadline; cause, an error or a sentence, says what it was doing.
+function M.deadline_error(c, cause, fields)
+  local why = type(cause) == "table" and cause.message or cause
+  fields = fields or {}
+  fields.deadline = c.deadline
+  if type(cause) == "table" then
+    fields.last_error = cause
+    fields.status = fields.status or cause.status
+    fields.attempts = fields.attempts or cause.attempts
+  end
+  return errors.new("timeout", string.format("the call's deadline (%g s) passed%s", c.deadline,
+    why and (": " .. why) or ""), fields)
+end
+
+--- request.limit_spec(c, spec) -> spec with the transfer's time cut to what
+-- is left (spec.deadline_ms), or nil, err when nothing is.
+function M.limit_spec(c, spec)
+  local left = M.time_left(c)
+  if not left then return spec end
+  if left <= DEADLINE_SLACK then return nil, M.deadline_error(c) end
+  spec.deadline_ms = math.ceil(left * 1000)
+  return spec
+end
+
+--- request.sleep(c, seconds [, cause]) -> true after the pause, or nil, err
+-- at once when the pause would end past c's deadline.
+function M.sleep(c, seconds, cause)
+  local left = M.time_left(c)
+  if left and seconds >= left - DEADLINE_SLACK then
+    return nil, M.deadline_error(c, cause)
+  end
+  scheduler.sleep(seconds)
+  return true
+end
+
+--- request.take_deadline(opts) -> deadline or nil, the other options; or
+-- nil, nil, a validation error. For calls whose options another module
+-- checks (wait_for).
+function M.take_deadline(opts)
+  if type(opts) ~= "table" or opts.deadline == nil then return nil, opts end
+  local _, err = errors.options({ deadline = opts.deadline }, { deadline = M.DEADLINE_OPTION })
+  if err then return nil, nil, err end
+  local rest = {}
+  for k, v in pairs(opts) do if k ~= "deadline" then rest[k] = v end end
+  return opts.deadline, rest
+end
+
+--- request.wait(c, run, opts) -> run(opts) with opts.timeout cut to the
+-- time left before c's deadline; a wait ended by the deadline says so.
+function M.wait(c, run, opts)
+  local left = M.time_left(c)
+  if not left or type(opts) ~= "table" and opts ~= nil then return run(opts) end
+  if left <= DEADLINE_SLACK then return nil, M.deadline_error(c) end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  if o.timeout == nil or o.timeout == false or (type(o.timeout) == "number" and o.timeout > left) then
+    o.timeout = left
+  end
+  local result, err = run(o)
+  if result == nil and errors.is(err, "timeout") and out_of_time(c) and not err.deadline then
+    err.message = string.format("the call's deadline (%g s) passed: %s", c.deadline, err.message)
+    err.deadline = c.deadline
+  end
+  return result, err
+end
+
 --- Full jitter: a random wait between 0 and the capped exponential step.
 function M.backoff(policy, attempt)
   local step = math.min(policy.backoff_max, policy.backoff_base * 2 ^ (attempt - 1))
@@ -113,8 +216,9 @@ local function describe(method, res)
   return method .. " " .. res.url
 end
 
---- request.perform(client, spec, expect [, tick]) -> result, or nil, err.
--- spec is the table client.core:request() takes; expect a set of statuses.
+--- request.perform(c, spec, expect [, tick]) -> result, or nil, err.
+-- c is a client or a call's context (request.call); spec is the table
+-- client.core:request() takes; expect a set of statuses.
 function M.perform(client, spec, expect, tick)
   local policy = client.policy
   local method = spec.method or "GET"
@@ -123,6 +227,11 @@ function M.perform(client, spec, expect, tick)
     attempt = attempt + 1
     local closed = client:check_open()
     if closed then return nil, closed end
+    local _, late = M.limit_spec(client, spec)
+    if late then
+      late.attempts = attempt - 1
+      return nil, late
+    end
     local transfer = client.core:request(spec)
     scheduler.own(transfer)
     scheduler.await(transfer, tick and function() tick(transfer) end)
@@ -136,17 +245,21 @@ function M.perform(client, spec, expect, tick)
     err.request = describe(method, res)
     err.request_id = res.headers and (res.headers["x-request-id"] or res.headers["x-batch-request-id"])
     local wait = err.retryable and M.retry_after(res.headers and res.headers["retry-after"])
-    if err.retryable and attempt < policy.max_attempts and (not wait or wait <= policy.max_retry_after) then
-      scheduler.sleep(wait or M.backoff(policy, attempt))
-    else
-      err.attempts = attempt
-      if wait then err.retry_after = wait end
+    err.attempts = attempt
+    if wait then err.retry_after = wait end
+    if out_of_time(client) then return nil, M.deadline_error(client, err, { request = err.request }) end
+    if not (err.retryable and attempt < policy.max_attempts and (not wait or wait <= policy.max_retry_after)) then
       return nil, err
+    end
+    local ok, late = M.sleep(client, wait or M.backoff(policy, attempt), err)
+    if not ok then
+      late.request = err.request
+      return nil, late
     end
   end
 end
 
---- request.resumer(client, label) -> resume(res, bytes): the retry policy
+--- request.resumer(c, label) -> resume(res, bytes): the retry policy
 -- for the storage transfers of one file, which resume where they stopped.
 -- Call resume() after a transfer that did not deliver the whole file, with
 -- its result and the bytes of the file held so far. It returns "resume"
@@ -173,16 +286,18 @@ function M.resumer(client, label)
     end
     err.message = label .. ": " .. err.message .. " at byte " .. bytes
     client:log("warn", string.format("%s (attempt %d)", err.message, attempts))
+    err.attempts = attempts
+    if out_of_time(client) then return nil, M.deadline_error(client, err) end
     if not err.retryable or attempts >= client.policy.max_attempts then
-      err.attempts = attempts
       return nil, err
     end
-    scheduler.sleep(M.backoff(client.policy, attempts))
+    local ok, late = M.sleep(client, M.backoff(client.policy, attempts), err)
+    if not ok then return nil, late end
     return refresh and "refresh" or "resume"
   end
 end
 
---- request.json(client, spec, expect) -> decoded body, or nil, err
+--- request.json(c, spec, expect) -> decoded body, or nil, err
 function M.json(client, spec, expect)
   local res, attempts = M.perform(client, spec, expect)
   if not res then return nil, attempts end

@@ -5,7 +5,7 @@
 -- Range request from the last byte read; an expired link (403 from storage)
 -- is replaced by a fresh one; both within the client's retry policy.
 --
---   stream.open(client, {
+--   stream.open(c, {                                  -- a client or a call (request.call)
 --     link = function() return url end | nil, err,   -- a fresh storage URL
 --     format = "json" | "csv" | "raw",
 --     size = bytes expected (checked at the end) or nil,
@@ -42,8 +42,13 @@ local function start(self)
     self.url = url
   end
   local offset = self.core:consumed()
-  local transfer = self.client.core:request({ method = "GET", url = self.url, auth = "none",
+  local spec, late = request.limit_spec(self.client, { method = "GET", url = self.url, auth = "none",
     sink = "stream", resume_from = offset > 0 and offset or nil })
+  if not spec then
+    late.message = self.label .. ": " .. late.message
+    return nil, late
+  end
+  local transfer = self.client.core:request(spec)
   scheduler.own(transfer)
   self.core:attach(transfer)
   self.transfer = transfer
@@ -58,7 +63,10 @@ local function recover(self)
     return nil, err
   end
   if next_step == "refresh" then self.url = nil end
-  return start(self)
+  local ok
+  ok, err = start(self)
+  if not ok then self.failed = err end
+  return ok, err
 end
 
 -- Pulls the next value from the C reader, waiting, resuming and refreshing

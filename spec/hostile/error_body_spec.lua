@@ -1,0 +1,125 @@
+-- Issue #10 item 4: an error answer whose body never ends. Every sink (the
+-- buffer of an API call, a download's file, a reader's stream) keeps the
+-- start of an error body for the message and then ends the transfer: the
+-- call comes back with an `http` error instead of reading forever.
+local batchexport = require("batchexport")
+local mock = require("spec.support.mock")
+
+local m, dir
+
+-- What an error body may cost: the kept prefix (64 KiB) plus what the
+-- kernel's socket buffers on loopback take before the client hangs up.
+-- Reading on (today's bug) runs to gigabytes, or to max_body (16 MiB).
+local BOUND = 8 * 1024 * 1024
+
+local function new_client(extra)
+  local opts = { rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
+    base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05, max_attempts = 2,
+    low_speed_time = 5 }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return assert(batchexport.new(opts))
+end
+
+-- The log entries of the faulted host, each of which must have been cut short.
+local function assert_bounded(host)
+  local seen = 0
+  for _, r in ipairs(m:log().requests) do
+    if r.host == host and r.status ~= 307 and r.status ~= 302 and r.status ~= 200 then
+      seen = seen + 1
+      assert.is_true(r.bytes_sent < BOUND, "the " .. host .. " sent " .. r.bytes_sent .. " bytes")
+    end
+  end
+  assert.is_true(seen >= 1)
+end
+
+-- The error an iterator raises.
+local function raised(fn)
+  local ok, err = pcall(fn)
+  assert.is_false(ok)
+  return err
+end
+
+setup(function()
+  m = mock.start({ workers = 1 })
+  dir = os.tmpname()
+  os.remove(dir)
+end)
+teardown(function()
+  if m then m:stop() end
+  if dir then os.execute("rm -rf " .. mock.sh_quote(dir)) end
+end)
+before_each(function()
+  m:reset()
+  os.execute("rm -rf " .. mock.sh_quote(dir))
+end)
+
+describe("an endless error body", function()
+  it("from storage ends exports.records with an http error", function()
+    local e = m:create_export({ status = "SUCCESS", parts = 1, part_size = 4096 })
+    m:fault({ host = "storage", status = 500, endless = true, times = 5 })
+    local c = new_client()
+    local err = raised(function() for _ in c.exports.records(e) do end end)
+    assert.equal("http", err.kind)
+    assert.equal(500, err.status)
+    assert_bounded("storage")
+  end)
+
+  it("from storage ends exports.open():read() with an http error", function()
+    local e = m:create_export({ status = "SUCCESS", parts = 1, part_size = 4096 })
+    m:fault({ host = "storage", status = 403, endless = true, times = 5 })
+    local c = new_client()
+    local reader = assert(c.exports.open(e.files[1]))
+    local data, err = reader:read(100)
+    reader:close()
+    assert.is_nil(data)
+    assert.equal("http", err.kind)
+    assert.equal(403, err.status)
+    assert_bounded("storage")
+  end)
+
+  it("from storage ends exports.download with an http error and no file left", function()
+    local e = m:create_export({ status = "SUCCESS", parts = 1, part_size = 4096 })
+    m:fault({ host = "storage", status = 500, endless = true, times = 5 })
+    local c = new_client()
+    local paths, err = c.exports.download(e, { dir = dir })
+    assert.is_nil(paths)
+    assert.equal("http", err.kind)
+    assert.equal(500, err.status)
+    assert_bounded("storage")
+    local p = io.popen("ls -A " .. mock.sh_quote(dir))
+    assert.equal("", p:read("a"))
+    p:close()
+  end)
+
+  it("from storage ends legacy.rows with an http error", function()
+    local s = m:create_legacy({ kind = "userbase", status = "SUCCESS", rows = 10 })
+    m:fault({ host = "storage", status = 500, endless = true, times = 5 })
+    local c = new_client()
+    local err = raised(function() for _ in c.legacy.rows(s) do end end)
+    assert.equal("http", err.kind)
+    assert.equal(500, err.status)
+    assert_bounded("storage")
+  end)
+
+  it("from the API ends exports.view with an http error that keeps the start of the body", function()
+    m:fault({ path = "/2.11/exports/view", status = 500, endless = true, body = "overloaded ", times = 5 })
+    local c = new_client()
+    local export, err = c.exports.view("export_x")
+    assert.is_nil(export)
+    assert.equal("http", err.kind)
+    assert.equal(500, err.status)
+    assert.matches("overloaded overloaded", err.message)
+    assert_bounded("api")
+  end)
+
+  it("from the API ends a download link request with an http error", function()
+    local e = m:create_export({ status = "SUCCESS", parts = 1, part_size = 4096 })
+    m:fault({ path = "/2.11/exports/download", status = 503, endless = true, times = 5 })
+    local c = new_client()
+    local paths, err = c.exports.download(e, { dir = dir })
+    assert.is_nil(paths)
+    assert.equal("http", err.kind)
+    assert.equal(503, err.status)
+    assert_bounded("api")
+  end)
+end)
