@@ -15,6 +15,7 @@ description = {
 dependencies = {
   "lua >= 5.1",
   "lua-cjson",
+  "argparse >= 0.7",
 }
 -- libcurl and zlib come from the system (Debian: libcurl4-openssl-dev, zlib1g-dev).
 build = {
@@ -43,6 +44,14 @@ build = {
     },
     batchexport = "lua/batchexport/init.lua",
     ["batchexport.cli"] = "lua/batchexport/cli.lua",
+    ["batchexport.cli.args"] = "lua/batchexport/cli/args.lua",
+    ["batchexport.cli.config"] = "lua/batchexport/cli/config.lua",
+    ["batchexport.cli.exports"] = "lua/batchexport/cli/exports.lua",
+    ["batchexport.cli.legacy"] = "lua/batchexport/cli/legacy.lua",
+    ["batchexport.cli.manpage"] = "lua/batchexport/cli/manpage.lua",
+    ["batchexport.cli.output"] = "lua/batchexport/cli/output.lua",
+    ["batchexport.cli.setup"] = "lua/batchexport/cli/setup.lua",
+    ["batchexport.cli.term"] = "lua/batchexport/cli/term.lua",
     ["batchexport.cli.progress"] = "lua/batchexport/cli/progress.lua",
     ["batchexport.client"] = "lua/batchexport/client.lua",
     ["batchexport.documents"] = "lua/batchexport/documents.lua",

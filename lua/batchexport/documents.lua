@@ -17,7 +17,8 @@ local NULL = require("cjson.safe").null
 
 local M = {}
 
-M.MAX_TOKEN = 256               -- ids and cursors, as exports.check_id takes them
+M.MAX_TOKEN = 256               -- ids, as exports.check_id takes them
+M.MAX_CURSOR = 1024             -- list cursors: the rule the C pager applies too
 M.MAX_PART = 0x7fffffff
 M.MAX_SIZE = 2 ^ 53             -- bytes: beyond, a double no longer counts them
 
@@ -25,6 +26,13 @@ M.MAX_SIZE = 2 ^ 53             -- bytes: beyond, a double no longer counts them
 -- back: 1 to 256 characters, none of them a space or a control character.
 function M.token(v)
   return type(v) == "string" and #v >= 1 and #v <= M.MAX_TOKEN and not v:find("[%c%s]")
+end
+
+--- documents.cursor(v) -> whether v is a list cursor the library can send
+-- back whole: 1 to 1024 characters, none a space or a control character
+-- (the C pager refuses any other next_from before a request carries it).
+function M.cursor(v)
+  return type(v) == "string" and #v >= 1 and #v <= M.MAX_CURSOR and not v:find("[%c%s]")
 end
 
 --- documents.request_id(v) -> whether v is a legacy request id safe in a
@@ -166,8 +174,8 @@ function M.page(doc)
   end
   if not whole(doc.count, 0, M.MAX_PART) then return nil, bad(what, "count", SIZE, doc.count) end
   if type(doc.has_more) ~= "boolean" then return nil, bad(what, "has_more", "a boolean", doc.has_more) end
-  if (doc.has_more or not absent(doc.next_from)) and not M.token(doc.next_from) then
-    return nil, bad(what, "next_from", "a cursor (1 to 256 characters without spaces)", doc.next_from)
+  if (doc.has_more or not absent(doc.next_from)) and not M.cursor(doc.next_from) then
+    return nil, bad(what, "next_from", "a cursor (1 to 1024 characters without spaces)", doc.next_from)
   end
   return doc
 end

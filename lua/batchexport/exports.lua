@@ -84,7 +84,7 @@ end
 local LIST_OPTIONS = {
   limit = { "number", whole_in(1, 100), "a whole number from 1 to 100" },
   -- The rule the C pager applies to a server's next_from.
-  from = { "string", function(v) return #v >= 1 and #v <= 1024 and not v:find("[%c%s]") end,
+  from = { "string", documents.cursor,
     "a cursor of 1 to 1024 printable characters without spaces" },
   deadline = request.DEADLINE_OPTION,
 }

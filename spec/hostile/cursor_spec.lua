@@ -26,7 +26,7 @@ end
 
 -- A page of one export whose next_from is the JSON text `cursor_json`.
 local function page_with(cursor_json)
-  return '{"exports":[{"id":"export_1","status":"SUCCESS"}],"count":1,"has_more":true,"next_from":'
+  return '{"exports":[{"id":"export_1","status":"SUCCESS","files":[]}],"count":1,"has_more":true,"next_from":'
     .. cursor_json .. '}'
 end
 

@@ -170,7 +170,7 @@ describe("a per-call deadline", function()
 
   it("ends exports.list across its pages", function()
     m:fault({ path = "/2.11/exports/list", status = 200,
-      body = '{"exports":[{"id":"export_1"}],"count":1,"has_more":true,"next_from":"c2FtZQ+/="}' })
+      body = '{"exports":[{"id":"export_1","status":"RUNNING"}],"count":1,"has_more":true,"next_from":"c2FtZQ+/="}' })
     m:fault({ path = "/2.11/exports/list", status = 503, retry_after = "30", times = 5 })
     local c = new_client()
     local n = 0
