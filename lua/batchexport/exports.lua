@@ -212,28 +212,88 @@ function M.bind(client)
     return open_file(args(...))
   end
 
-  --- exports.records(export_or_id) -> iterator over every record of every
-  -- file, parts in order, decoded; raises err on failure.
-  function api.records(...)
-    local export, parts = finished_export(args(...))
+  -- Every part of an export through each(reader) (which gives the part's
+  -- iterator), parts in order. When a part starts, the next one is opened
+  -- and started too (prefetch): its link is fetched and its first bytes
+  -- arrive, into its own bounded buffer, while this part is read. The
+  -- closing value (Lua 5.4's generic for) closes both readers on an early
+  -- exit.
+  local function every_part(export_or_id, each)
+    local export, parts = finished_export(export_or_id)
     if not export then errors.raise(parts) end
-    local i, reader, it = 0, nil, nil
-    return function()
-      while true do
-        if it then
-          local record = it()
-          if record ~= nil then return record end
-          reader:close()
-          it = nil
-        end
-        i = i + 1
-        if i > #parts then return nil end
+    local i, reader, ahead, it = 0, nil, nil, nil
+    local function close()
+      if reader then reader:close() end
+      if ahead then ahead:close() end
+      it = nil
+    end
+    local advance
+    local function pass(first, ...)
+      if first ~= nil then return first, ... end
+      reader:close()
+      it = nil
+      return advance()
+    end
+    function advance()
+      i = i + 1
+      if i > #parts then return nil end
+      reader, ahead = ahead, nil
+      if not reader then
         local err
         reader, err = open_file(parts[i], export.id)
         if not reader then errors.raise(err) end
-        it = reader:records()
       end
+      it = each(reader)
+      reader:prefetch()
+      if parts[i + 1] then
+        local nxt = open_file(parts[i + 1], export.id)
+        ahead = nxt and nxt:prefetch()
+      end
+      return pass(it())
     end
+    local closer = setmetatable({}, { __close = close })
+    return function()
+      if it then return pass(it()) end
+      return advance()
+    end, nil, nil, closer
+  end
+
+  local RECORDS_OPTIONS = {
+    fields = { "table", nil, "a list of fields" },
+  }
+
+  --- exports.records(export_or_id [, {fields = {...}}]) -> iterator over
+  -- every record of every file, parts in order, decoded (only the listed
+  -- fields, with fields); raises err on failure.
+  function api.records(...)
+    local export_or_id, options = args(...)
+    local opts, err = errors.options(options, RECORDS_OPTIONS)
+    if not opts then errors.raise(err) end
+    local fields = opts.fields
+    if fields then
+      local _, why = stream.fields(fields)
+      if why then errors.raise(why) end
+    end
+    return every_part(export_or_id, function(reader) return reader:records({ fields = fields }) end)
+  end
+
+  --- exports.values(export_or_id, fields) -> iterator over every record of
+  -- every file giving the record's number (counted across parts, from 1)
+  -- and one value a listed field, without building tables; raises err.
+  function api.values(...)
+    local export_or_id, fields = args(...)
+    local _, why = stream.fields(fields)
+    if why then errors.raise(why) end
+    local n = 0
+    local function renumber(k, ...)
+      if k == nil then return nil end
+      n = n + 1
+      return n, ...
+    end
+    local it, _, _, closer = every_part(export_or_id, function(reader) return reader:values(fields) end)
+    return function()
+      return renumber(it())
+    end, nil, nil, closer
   end
 
   --- exports.download(export_or_id, {dir, progress, parallel}) -> the paths

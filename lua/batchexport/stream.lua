@@ -11,10 +11,10 @@
 --     size = bytes expected (checked at the end) or nil,
 --     label = "export X part 2",                      -- for error messages
 --   }) -> reader
---   reader:records() / reader:lines() / reader:read(n) / reader:count() / reader:close()
+--   reader:records{fields = {...}} / reader:values{...} / reader:lines() /
+--   reader:read(n) / reader:count() / reader:prefetch() / reader:close()
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
-local json = require("batchexport.json")
 local request = require("batchexport.request")
 local scheduler = require("batchexport.scheduler")
 
@@ -61,8 +61,32 @@ local function recover(self)
   return start(self)
 end
 
--- Pulls the next value from the C reader, waiting, resuming and refreshing
--- as needed. Returns the value, or nil at the end, or nil, err.
+-- After a call to the C reader: its results when it gave a value (a record,
+-- bytes, or a record number and values); else waits, resumes, refreshes
+-- and calls again. Returns nil at the end, or nil, err.
+local function settle(self, method, arg, value, kind, message, ...)
+  if value then return value, kind, message, ... end
+  local rd = self.core
+  if value == false then
+    local transfer = self.transfer
+    scheduler.wait_until(function() return transfer:done() or transfer:pending() > 0 end)
+  elseif kind == nil then
+    local got = rd:consumed()
+    if self.size and got ~= self.size then
+      return fail(self, "decode", "the file is " .. got .. " bytes, " .. self.size .. " expected")
+    end
+    return nil
+  elseif kind == "source" then
+    local ok, err = recover(self)
+    if not ok then return nil, err end
+  else
+    return fail(self, "decode", message)
+  end
+  return settle(self, method, arg, rd[method](rd, arg))
+end
+
+-- Pulls the next value(s) from the C reader, waiting, resuming and
+-- refreshing as needed. Returns the value(s), or nil at the end, or nil, err.
 local function pull(self, method, arg)
   if self.failed then return nil, self.failed end
   if self.closed then return nil, errors.new("validation", self.label .. ": reader is closed") end
@@ -70,26 +94,25 @@ local function pull(self, method, arg)
     local ok, err = start(self)
     if not ok then self.failed = err return nil, err end
   end
-  local rd = self.core
-  while true do
-    local value, kind, message = rd[method](rd, arg)
-    if value then return value end
-    if value == false then
-      local transfer = self.transfer
-      scheduler.wait_until(function() return transfer:done() or transfer:pending() > 0 end)
-    elseif kind == nil then
-      local got = rd:consumed()
-      if self.size and got ~= self.size then
-        return fail(self, "decode", "the file is " .. got .. " bytes, " .. self.size .. " expected")
-      end
-      return nil
-    elseif kind == "source" then
-      local ok, err = recover(self)
-      if not ok then return nil, err end
-    else
-      return fail(self, "decode", message)
-    end
+  return settle(self, method, arg, self.core[method](self.core, arg))
+end
+
+-- The iterators' end of pull: raises the error, passes the rest on.
+local function raise_or(value, ...)
+  if value == nil and ... ~= nil then errors.raise((...)) end
+  return value, ...
+end
+
+--- reader:prefetch(): starts the transfer now (a link is fetched and the
+-- first bytes start arriving, within the reader's bounded buffer), so that
+-- the first read does not wait for it. A failure here is left for that
+-- read to meet and report. Returns the reader.
+function Reader:prefetch()
+  if not self.transfer and not self.failed and not self.closed then
+    local ok = start(self)
+    if not ok then self.url = nil end
   end
+  return self
 end
 
 --- reader:read([n]) -> up to n bytes of the file (decompressed), nil at the
@@ -102,27 +125,69 @@ end
 -- raises err on failure.
 function Reader:lines()
   return function()
-    local line, err = pull(self, "next")
-    if err then errors.raise(err) end
-    return line
+    return raise_or(pull(self, "next"))
   end
 end
 
---- reader:records() -> iterator over records decoded to tables (JSON), or
--- rows (CSV: arrays of fields); raises err on failure. A JSON record that
--- is null is skipped.
-function Reader:records()
-  if self.format == "csv" then return self:lines() end
+local RECORDS_OPTIONS = {
+  fields = { "table", nil, "a list of fields" },
+}
+
+--- A projection compiled from a list of fields, or nil, err.
+function M.fields(list)
+  if type(list) ~= "table" then
+    return nil, errors.new("validation", "fields: expected a list of fields, got " .. type(list))
+  end
+  local fields, why = core.fields(list)
+  if not fields then return nil, errors.new("validation", "fields: " .. why) end
+  return fields
+end
+
+--- reader:records([{fields = {...}}]) -> iterator over records decoded to
+-- tables (JSON), or rows (CSV: arrays of fields); raises err on failure. A
+-- JSON record that is null is skipped. With fields, each record holds only
+-- those fields (see README, "Fields").
+function Reader:records(options)
+  local opts, err = errors.options(options, RECORDS_OPTIONS)
+  if not opts then errors.raise(err) end
+  if self.format == "csv" then
+    if opts.fields then errors.raise(errors.new("validation", "fields: a CSV reader has rows, not records")) end
+    return self:lines()
+  end
+  local fields
+  if opts.fields then
+    fields, err = M.fields(opts.fields)
+    if not fields then errors.raise(err) end
+  end
   local rd = self.core
   return function()
     -- The common case, a record already buffered, straight from C.
-    if self.transfer and not self.closed then
-      local record = rd:record()
+    if self.transfer and not self.closed and not self.failed then
+      local record = rd:record(fields)
       if record then return record end
     end
-    local record, err = pull(self, "record")
-    if err then errors.raise(err) end
-    return record
+    return raise_or(pull(self, "record", fields))
+  end
+end
+
+--- reader:values(fields) -> iterator over the records' fields without
+-- tables: each step gives the record's number (from 1) and then one value
+-- a listed field, nil where the record lacks it; raises err on failure.
+function Reader:values(list)
+  if self.format ~= "json" then errors.raise(errors.new("validation", "values: needs a JSON file")) end
+  local fields, err = M.fields(list)
+  if not fields then errors.raise(err) end
+  local rd = self.core
+  local function buffered_or_pull(n, ...)
+    if n then return n, ... end
+    return raise_or(pull(self, "values", fields))
+  end
+  return function()
+    -- The common case, a record already buffered, straight from C.
+    if self.transfer and not self.closed and not self.failed then
+      return buffered_or_pull(rd:values(fields))
+    end
+    return raise_or(pull(self, "values", fields))
   end
 end
 
@@ -150,8 +215,7 @@ function M.open(client, opts)
     size = opts.size,
     label = opts.label or "file",
     resume = request.resumer(client, opts.label or "file"),
-    core = core.reader({ format = opts.format or "json", max_record = client.max_record,
-      decode = (opts.format or "json") == "json" and json.decode_raw or nil }),
+    core = core.reader({ format = opts.format or "json", max_record = client.max_record }),
   }, Reader)
 end
 
