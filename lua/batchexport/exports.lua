@@ -229,7 +229,12 @@ function M.bind(client)
     end
     local advance
     local function pass(first, ...)
-      if first ~= nil then return first, ... end
+      if first ~= nil then
+        -- This part may be read from its buffer without ever waiting on the
+        -- network: step the loop so the next part's request goes out.
+        if ahead and ahead:starting() then scheduler.loop:perform() end
+        return first, ...
+      end
       reader:close()
       it = nil
       return advance()

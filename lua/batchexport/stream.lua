@@ -191,6 +191,13 @@ function Reader:values(list)
   end
 end
 
+--- reader:starting() -> whether the transfer is started but has not
+-- brought any byte yet
+function Reader:starting()
+  local t = self.transfer
+  return t ~= nil and not self.closed and not t:done() and t:pending() == 0 and self.core:consumed() == 0
+end
+
 --- reader:count() -> records (or rows) read so far
 function Reader:count()
   return self.core:count()
