@@ -236,3 +236,31 @@ describe("json.decode (API bodies)", function()
     end
   end)
 end)
+
+describe("legacy.rows columns", function()
+  local function legacy_client()
+    return assert(batchexport.new({ rest_key = m.rest_key, api_key = m.api_key, base_url = m.api_url,
+      backoff_base = 0.01, backoff_max = 0.05 }))
+  end
+
+  it("keeps only the listed columns; a column the header lacks is nil", function()
+    local c = legacy_client()
+    local s = m:create_legacy({ kind = "userbase", status = "SUCCESS" })
+    m:fault({ host = "storage", status = 200, content_type = "text/csv; charset=utf-8",
+      body = "install_id;custom_id;advertising_id\ni1;c1;a1\ni2;;a2\n" })
+    local rows = {}
+    for row in c.legacy.rows(s, { columns = { "custom_id", "install_id", "nope" } }) do rows[#rows + 1] = row end
+    assert.same({ { install_id = "i1", custom_id = "c1" }, { install_id = "i2", custom_id = "" } }, rows)
+  end)
+
+  it("checks the list, and needs the header", function()
+    local c = legacy_client()
+    local s = m:create_legacy({ kind = "userbase", status = "SUCCESS" })
+    for _, opts in ipairs({ { columns = {} }, { columns = { 1 } }, { columns = { "" } }, { columns = "a" },
+      { columns = { "a" }, header = false } }) do
+      local ok, err = pcall(c.legacy.rows, s, opts)
+      assert.is_false(ok)
+      assert.equal("validation", err.kind)
+    end
+  end)
+end)
