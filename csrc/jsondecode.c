@@ -72,13 +72,19 @@ static int unicode_escape(const char *p, const char *end)
     return (lo >= 0xDC00 && lo <= 0xDFFF) ? 12 : -1;
 }
 
-int jsondecode_string(const char *p, const char *end, int more,
-                      const char **stop, int *escaped)
+int jsondecode_string_slow(const char *p, const char *end, int more,
+                           const char **stop, int *escaped)
 {
     *escaped = 0;
     for (;;) {
-        while (p < end && !k_str_stop[(unsigned char)*p])
-            p++;
+        uint64_t m = 0;
+        while (end - p >= 8 && (m = jsondecode_stop_mask(p)) == 0)
+            p += 8;
+        if (m)
+            p += jsondecode_first_marked(m);
+        else
+            while (p < end && !k_str_stop[(unsigned char)*p])
+                p++;
         if (p == end) {
             *stop = p;
             return at_end(more);

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum {
     JSONDECODE_OK = 1,
@@ -46,10 +47,59 @@ static inline const char *jsondecode_ws(const char *p, const char *end)
     return p;
 }
 
+/* Eight bytes at a time: a mask with the high bit set in the first byte
+ * that is a quote, a backslash or below 0x20 (the classic "has a zero byte"
+ * test: borrows only run upward, so the lowest marked byte is exact). */
+static inline uint64_t jsondecode_stop_mask(const char *p)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    uint64_t v, q, b;
+    memcpy(&v, p, 8);
+    q = v ^ (ones * '"');
+    b = v ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v)) & highs;
+}
+
+/* The index (0 to 7) of the byte a stop mask marks first, in memory order. */
+static inline unsigned jsondecode_first_marked(uint64_t m)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (unsigned)__builtin_ctzll(m) >> 3;
+#else
+    unsigned char bytes[8];
+    unsigned i = 0;
+    memcpy(bytes, &m, 8);
+    while (!bytes[i])
+        i++;
+    return i;
+#endif
+}
+
+/* Any string: escapes, control characters, the end of the input. */
+int jsondecode_string_slow(const char *p, const char *end, int more,
+                           const char **stop, int *escaped);
+
 /* p is just past the opening quote. On JSONDECODE_OK *stop is the closing
- * quote and *escaped says whether the string needs jsondecode_unescape(). */
-int jsondecode_string(const char *p, const char *end, int more,
-                      const char **stop, int *escaped);
+ * quote and *escaped says whether the string needs jsondecode_unescape().
+ * Inline for the common string, plain and well inside the input. */
+static inline int jsondecode_string(const char *p, const char *end, int more,
+                                    const char **stop, int *escaped)
+{
+    const char *q = p;
+    while (end - q >= 8) {
+        uint64_t m = jsondecode_stop_mask(q);
+        if (m) {
+            q += jsondecode_first_marked(m);
+            if (*q != '"')
+                break;
+            *escaped = 0;
+            *stop = q;
+            return JSONDECODE_OK;
+        }
+        q += 8;
+    }
+    return jsondecode_string_slow(p, end, more, stop, escaped);
+}
 
 /* Decodes a string jsondecode_string() accepted, [p, close), into out
  * (which has room for close - p bytes: decoding never grows a string).

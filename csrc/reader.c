@@ -46,6 +46,7 @@ typedef struct bx_reader {
     lua_Integer consumed;   /* bytes taken from sources: where a resume starts */
     lua_Integer records;
     int ended;
+    int broken;             /* a decode error: every later call repeats it */
     char error[256];
     const char *error_kind;
 } bx_reader;
@@ -178,6 +179,8 @@ static void plain_take(bx_reader *r, size_t n)
 static int push_failure(lua_State *L, bx_reader *r, int rc)
 {
     lua_pushnil(L);
+    if (rc != SOURCE_FAILED)
+        r->broken = 1;      /* a resumed source cannot mend bad bytes */
     if (rc == SOURCE_FAILED) {
         lua_pushliteral(L, "source");
         lua_pushliteral(L, "the transfer ended before the file did");
@@ -248,6 +251,8 @@ static int next_raw(lua_State *L, bx_reader *r)
     }
     if (r->format == FORMAT_RAW)
         return luaL_error(L, "a raw reader has no records: use read()");
+    if (r->broken)
+        return push_failure(L, r, INFLATE_FAILED);
     while (1) {
         const char *p = NULL, *rec;
         size_t len = 0, used = 0, rec_len;
@@ -322,6 +327,8 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
             lua_pushnil(L);
             return 1;
         }
+        if (r->broken)
+            return push_failure(L, r, INFLATE_FAILED);
         rc = plain_bytes(r, &p, &len);
         if (rc == NO_DATA_YET) {
             lua_pushboolean(L, 0);
@@ -368,6 +375,99 @@ static int l_values(lua_State *L)
     return next_decoded(L, r, bx_checkfields(L, 2), 1);
 }
 
+/* The iterator a generic for calls for every record: buffered records come
+ * straight from C; anything else (no byte yet, the end, an error, a reader
+ * not started or closed) goes to the Lua fallback, which waits, resumes,
+ * moves to the next part or raises. Upvalues: */
+enum {
+    UP_CURSOR = 1,      /* {reader, base}: the Lua layer may switch readers */
+    UP_FIELDS,          /* a projection, or nil */
+    UP_VALUES,          /* values rather than tables */
+    UP_FALLBACK,        /* function() -> what the iterator returns */
+    UP_TICK,            /* nil, or function() -> keep ticking, called every TICK records */
+    UP_COUNTDOWN,       /* records until the next tick */
+    UP_META             /* the reader metatable, to recognise a reader cheaply */
+};
+#define TICK 64
+
+static bx_reader *cursor_reader(lua_State *L)
+{
+    bx_reader *r;
+    lua_rawgeti(L, lua_upvalueindex(UP_CURSOR), 1);
+    r = lua_touserdata(L, -1);
+    if (r == NULL || !lua_getmetatable(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    if (!lua_rawequal(L, -1, lua_upvalueindex(UP_META)))
+        r = NULL;
+    lua_pop(L, 2);
+    return r != NULL && r->format == FORMAT_JSON && r->src != NULL && !r->broken ? r : NULL;
+}
+
+static void tick(lua_State *L)
+{
+    lua_Integer left = lua_tointeger(L, lua_upvalueindex(UP_COUNTDOWN)) - 1;
+    if (left <= 0) {
+        lua_pushvalue(L, lua_upvalueindex(UP_TICK));
+        lua_call(L, 0, 1);
+        if (!lua_toboolean(L, -1)) {
+            lua_pushnil(L);
+            lua_replace(L, lua_upvalueindex(UP_TICK));
+        }
+        lua_pop(L, 1);
+        left = TICK;
+    }
+    lua_pushinteger(L, left);
+    lua_replace(L, lua_upvalueindex(UP_COUNTDOWN));
+}
+
+static int l_iterate(lua_State *L)
+{
+    bx_reader *r;
+    lua_settop(L, 0);
+    if (!lua_isnil(L, lua_upvalueindex(UP_TICK)))
+        tick(L);
+    r = cursor_reader(L);
+    if (r != NULL) {
+        const bx_fields *fields = lua_touserdata(L, lua_upvalueindex(UP_FIELDS));
+        int values = lua_toboolean(L, lua_upvalueindex(UP_VALUES));
+        int n = next_decoded(L, r, fields, values);
+        if (lua_toboolean(L, -n)) {
+            if (values) {
+                lua_rawgeti(L, lua_upvalueindex(UP_CURSOR), 2);
+                lua_pushinteger(L, r->records + lua_tointeger(L, -1));
+                lua_replace(L, -n - 2);
+                lua_pop(L, 1);
+            }
+            return n;
+        }
+        lua_settop(L, 0);
+    }
+    lua_pushvalue(L, lua_upvalueindex(UP_FALLBACK));
+    lua_call(L, 0, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* core.iterator(cursor, fields|nil, values, fallback [, tick]) -> the
+ * function a generic for calls (see l_iterate). */
+static int l_iterator(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 2))
+        bx_checkfields(L, 2);
+    luaL_checktype(L, 4, LUA_TFUNCTION);
+    if (!lua_isnoneornil(L, 5))
+        luaL_checktype(L, 5, LUA_TFUNCTION);
+    lua_settop(L, 5);
+    lua_pushboolean(L, lua_toboolean(L, 3));
+    lua_replace(L, 3);
+    lua_pushinteger(L, TICK);
+    luaL_getmetatable(L, BX_READER_MT);
+    lua_pushcclosure(L, l_iterate, 7);
+    return 1;
+}
+
 /* reader:read([n]) -> up to n plain bytes | false | nil [, kind, message] */
 static int l_read(lua_State *L)
 {
@@ -381,6 +481,8 @@ static int l_read(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
+    if (r->broken)
+        return push_failure(L, r, INFLATE_FAILED);
     rc = plain_bytes(r, &p, &len);
     if (rc == NO_DATA_YET) {
         lua_pushboolean(L, 0);
@@ -521,5 +623,7 @@ int bx_open_reader(lua_State *L)
     bx_newclass(L, BX_READER_MT, meta, methods);
     lua_pushcfunction(L, l_new);
     lua_setfield(L, -2, "reader");
+    lua_pushcfunction(L, l_iterator);
+    lua_setfield(L, -2, "iterator");
     return 0;
 }

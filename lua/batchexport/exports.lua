@@ -212,55 +212,75 @@ function M.bind(client)
     return open_file(args(...))
   end
 
-  -- Every part of an export through each(reader) (which gives the part's
-  -- iterator), parts in order. When a part starts, the next one is opened
-  -- and started too (prefetch): its link is fetched and its first bytes
-  -- arrive, into its own bounded buffer, while this part is read. The
-  -- closing value (Lua 5.4's generic for) closes both readers on an early
-  -- exit.
-  local function every_part(export_or_id, each)
+  -- An iterator over every record of every part, parts in order: tables
+  -- (only the fields of a compiled projection, when given), or with values
+  -- the record's number (across parts, from 1) and one value a field.
+  -- Buffered records come straight from C (core.iterator); this Lua side
+  -- waits, resumes, raises and moves to the next part. When a part starts,
+  -- the next one is opened and started too (prefetch): its link is fetched
+  -- and its first bytes arrive, into its own bounded buffer, while this
+  -- part is read. The closing value (Lua 5.4's generic for) closes both
+  -- readers on an early exit.
+  local function every_part(export_or_id, fields, values)
     local export, parts = finished_export(export_or_id)
     if not export then errors.raise(parts) end
-    local i, reader, ahead, it = 0, nil, nil, nil
-    local function close()
-      if reader then reader:close() end
-      if ahead then ahead:close() end
-      it = nil
-    end
+    local method = values and "next_values" or "next_record"
+    local cursor = { false, 0 }
+    local i, base, reader, ahead = 0, 0, nil, nil
     local advance
-    local function pass(first, ...)
+
+    local function settle(first, ...)
       if first ~= nil then
-        -- This part may be read from its buffer without ever waiting on the
-        -- network: step the loop so the next part's request goes out.
-        if ahead and ahead:starting() then scheduler.loop:perform() end
+        if values then return base + first, ... end
         return first, ...
       end
+      if ... ~= nil then errors.raise((...)) end
+      base = base + reader:count()
       reader:close()
-      it = nil
+      reader = nil
       return advance()
     end
+
     function advance()
       i = i + 1
-      if i > #parts then return nil end
+      if i > #parts then
+        cursor[1] = false
+        return nil
+      end
       reader, ahead = ahead, nil
       if not reader then
         local err
         reader, err = open_file(parts[i], export.id)
         if not reader then errors.raise(err) end
       end
-      it = each(reader)
       reader:prefetch()
       if parts[i + 1] then
         local nxt = open_file(parts[i + 1], export.id)
         ahead = nxt and nxt:prefetch()
       end
-      return pass(it())
+      cursor[1], cursor[2] = reader.core, base
+      return settle(reader[method](reader, fields))
     end
-    local closer = setmetatable({}, { __close = close })
-    return function()
-      if it then return pass(it()) end
+
+    local function fallback()
+      if reader then return settle(reader[method](reader, fields)) end
+      if i > #parts then return nil end
       return advance()
-    end, nil, nil, closer
+    end
+
+    -- A part may be read from its buffer without ever waiting on the
+    -- network: step the loop now and then so the next part's request goes
+    -- out and its first bytes arrive.
+    local function tick()
+      if ahead and ahead:starting() then scheduler.loop:perform() end
+      return i < #parts or reader == nil
+    end
+
+    local closer = setmetatable({}, { __close = function()
+      if reader then reader:close() end
+      if ahead then ahead:close() end
+    end })
+    return core.iterator(cursor, fields, values, fallback, tick), nil, nil, closer
   end
 
   local RECORDS_OPTIONS = {
@@ -274,31 +294,22 @@ function M.bind(client)
     local export_or_id, options = args(...)
     local opts, err = errors.options(options, RECORDS_OPTIONS)
     if not opts then errors.raise(err) end
-    local fields = opts.fields
-    if fields then
-      local _, why = stream.fields(fields)
-      if why then errors.raise(why) end
+    local fields
+    if opts.fields then
+      fields, err = stream.fields(opts.fields)
+      if not fields then errors.raise(err) end
     end
-    return every_part(export_or_id, function(reader) return reader:records({ fields = fields }) end)
+    return every_part(export_or_id, fields, false)
   end
 
   --- exports.values(export_or_id, fields) -> iterator over every record of
   -- every file giving the record's number (counted across parts, from 1)
   -- and one value a listed field, without building tables; raises err.
   function api.values(...)
-    local export_or_id, fields = args(...)
-    local _, why = stream.fields(fields)
-    if why then errors.raise(why) end
-    local n = 0
-    local function renumber(k, ...)
-      if k == nil then return nil end
-      n = n + 1
-      return n, ...
-    end
-    local it, _, _, closer = every_part(export_or_id, function(reader) return reader:values(fields) end)
-    return function()
-      return renumber(it())
-    end, nil, nil, closer
+    local export_or_id, list = args(...)
+    local fields, err = stream.fields(list)
+    if not fields then errors.raise(err) end
+    return every_part(export_or_id, fields, true)
   end
 
   --- exports.download(export_or_id, {dir, progress, parallel}) -> the paths

@@ -102,6 +102,7 @@ local function raise_or(value, ...)
   if value == nil and ... ~= nil then errors.raise((...)) end
   return value, ...
 end
+M.raise_or = raise_or
 
 --- reader:prefetch(): starts the transfer now (a link is fetched and the
 -- first bytes start arriving, within the reader's bounded buffer), so that
@@ -143,10 +144,23 @@ function M.fields(list)
   return fields
 end
 
+--- reader:next_record([fields]) -> the next record (only the fields of a
+-- compiled projection, M.fields), nil at the end, or nil, err; waits.
+function Reader:next_record(fields)
+  return pull(self, "record", fields)
+end
+
+--- reader:next_values(fields) -> the record's number and one value a
+-- field, nil at the end, or nil, err; waits.
+function Reader:next_values(fields)
+  return pull(self, "values", fields)
+end
+
 --- reader:records([{fields = {...}}]) -> iterator over records decoded to
 -- tables (JSON), or rows (CSV: arrays of fields); raises err on failure. A
 -- JSON record that is null is skipped. With fields, each record holds only
--- those fields (see README, "Fields").
+-- those fields (see README, "Fields"). Records already buffered come
+-- straight from C; the Lua side only waits, resumes and raises.
 function Reader:records(options)
   local opts, err = errors.options(options, RECORDS_OPTIONS)
   if not opts then errors.raise(err) end
@@ -159,15 +173,9 @@ function Reader:records(options)
     fields, err = M.fields(opts.fields)
     if not fields then errors.raise(err) end
   end
-  local rd = self.core
-  return function()
-    -- The common case, a record already buffered, straight from C.
-    if self.transfer and not self.closed and not self.failed then
-      local record = rd:record(fields)
-      if record then return record end
-    end
-    return raise_or(pull(self, "record", fields))
-  end
+  return core.iterator({ self.core, 0 }, fields, false, function()
+    return raise_or(self:next_record(fields))
+  end)
 end
 
 --- reader:values(fields) -> iterator over the records' fields without
@@ -177,18 +185,9 @@ function Reader:values(list)
   if self.format ~= "json" then errors.raise(errors.new("validation", "values: needs a JSON file")) end
   local fields, err = M.fields(list)
   if not fields then errors.raise(err) end
-  local rd = self.core
-  local function buffered_or_pull(n, ...)
-    if n then return n, ... end
-    return raise_or(pull(self, "values", fields))
-  end
-  return function()
-    -- The common case, a record already buffered, straight from C.
-    if self.transfer and not self.closed and not self.failed then
-      return buffered_or_pull(rd:values(fields))
-    end
-    return raise_or(pull(self, "values", fields))
-  end
+  return core.iterator({ self.core, 0 }, fields, true, function()
+    return raise_or(self:next_values(fields))
+  end)
 end
 
 --- reader:starting() -> whether the transfer is started but has not
