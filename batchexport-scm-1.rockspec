@@ -25,6 +25,7 @@ build = {
         "csrc/client.c",
         "csrc/core.c",
         "csrc/csvparse.c",
+        "csrc/jsondecode.c",
         "csrc/jsonsplit.c",
         "csrc/jsonvalue.c",
         "csrc/loop.c",
