@@ -82,7 +82,7 @@ static int scratch(bx_jsonbuild *b, size_t need)
 
 /* A string's bytes at p (past the quote), unescaped if need be: *s and *len
  * point at them (into the input or the scratch), *stop past the quote. */
-static int string_bytes(jctx *c, const char *p, const char **s, size_t *len,
+static inline int string_bytes(jctx *c, const char *p, const char **s, size_t *len,
                         const char **stop)
 {
     const char *close;
@@ -108,7 +108,7 @@ static int string_bytes(jctx *c, const char *p, const char **s, size_t *len,
 }
 
 /* Pushes a key, reusing the string last seen at the same position. */
-static void push_key(jctx *c, const char *s, size_t len)
+static inline void push_key(jctx *c, const char *s, size_t len)
 {
     lua_State *L = c->L;
     bx_jsonbuild *b = c->b;
@@ -128,7 +128,7 @@ static void push_key(jctx *c, const char *s, size_t len)
     b->key_len[k] = len;
 }
 
-static void push_number(lua_State *L, const jsondecode_number_t *n)
+static inline void push_number(lua_State *L, const jsondecode_number_t *n)
 {
 #if LUA_VERSION_NUM >= 503
     lua_Integer i;
@@ -159,7 +159,7 @@ static int descend(jctx *c, const char *p, const char **stop, int depth)
 
 /* After a member or element: ',' (then *p is the next one's first byte),
  * the closer (*closed set), or an error. */
-static int after_item(jctx *c, const char **pp, char closer, int *closed, const char **stop)
+static inline int after_item(jctx *c, const char **pp, char closer, int *closed, const char **stop)
 {
     const char *p = jsondecode_ws(*pp, c->end);
     if (p == c->end) {
@@ -180,7 +180,7 @@ static int after_item(jctx *c, const char **pp, char closer, int *closed, const 
 }
 
 /* A member's key at p: its bytes, and p moved past the ':' and whitespace. */
-static int member_key(jctx *c, const char **pp, const char **s, size_t *len, const char **stop)
+static inline int member_key(jctx *c, const char **pp, const char **s, size_t *len, const char **stop)
 {
     const char *p = *pp;
     int rc;
@@ -209,7 +209,7 @@ static int member_key(jctx *c, const char **pp, const char **s, size_t *len, con
 
 /* Starts a container at p ('{' or '['): returns with *pp at its first
  * item, or *empty set when it closes at once. */
-static void open_container(jctx *c, const char **pp, char closer, int *empty)
+static inline void open_container(jctx *c, const char **pp, char closer, int *empty)
 {
     const char *p = jsondecode_ws(*pp + 1, c->end);
     *empty = p < c->end && *p == closer;
