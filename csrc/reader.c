@@ -310,7 +310,8 @@ static int decode_record(void *ctx, const char *p, size_t len, int whole, size_t
 /* The next record decoded: pushes it (records) or its count and its
  * fields' values (values); false; or nil [, kind, message]. A record that
  * is JSON null has nothing to give: it is skipped. */
-static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int values)
+static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int values,
+                        lua_Integer base)
 {
     decode_call d;
     d.L = L;
@@ -352,7 +353,7 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
         }
         if (!values)
             return 1;
-        lua_pushinteger(L, r->records);
+        lua_pushinteger(L, base + r->records);
         lua_insert(L, -(d.pushed + 1));
         return d.pushed + 1;
     }
@@ -364,7 +365,7 @@ static int l_record(lua_State *L)
 {
     bx_reader *r = checkreader(L);
     const bx_fields *fields = lua_isnoneornil(L, 2) ? NULL : bx_checkfields(L, 2);
-    return next_decoded(L, r, fields, 0);
+    return next_decoded(L, r, fields, 0, 0);
 }
 
 /* reader:values(fields) -> the record's number and one value a field |
@@ -372,87 +373,89 @@ static int l_record(lua_State *L)
 static int l_values(lua_State *L)
 {
     bx_reader *r = checkreader(L);
-    return next_decoded(L, r, bx_checkfields(L, 2), 1);
+    return next_decoded(L, r, bx_checkfields(L, 2), 1, 0);
 }
 
 /* The iterator a generic for calls for every record: buffered records come
  * straight from C; anything else (no byte yet, the end, an error, a reader
  * not started or closed) goes to the Lua fallback, which waits, resumes,
- * moves to the next part or raises. Upvalues: */
+ * moves to the next part or raises. The Lua side names the reader to read
+ * in cursor = {reader, base} and changes it only inside the fallback, so
+ * the C side reads the cursor again only after calling it. Upvalues: */
 enum {
-    UP_CURSOR = 1,      /* {reader, base}: the Lua layer may switch readers */
+    UP_STATE = 1,       /* iter_state */
+    UP_CURSOR,          /* {reader, base} */
     UP_FIELDS,          /* a projection, or nil */
-    UP_VALUES,          /* values rather than tables */
     UP_FALLBACK,        /* function() -> what the iterator returns */
     UP_TICK,            /* nil, or function() -> keep ticking, called every TICK records */
-    UP_COUNTDOWN,       /* records until the next tick */
-    UP_META             /* the reader metatable, to recognise a reader cheaply */
+    UP_META,            /* the reader metatable, to recognise a reader */
+    UP_READER           /* the reader in state->r, kept alive */
 };
 #define TICK 64
 
-static bx_reader *cursor_reader(lua_State *L)
+typedef struct iter_state {
+    bx_reader *r;       /* the cursor's reader, or NULL (not a reader) */
+    const bx_fields *fields;
+    lua_Integer base;   /* records of the parts before this one */
+    int values;
+    int countdown;      /* records until the next tick */
+} iter_state;
+
+/* Reads the cursor again: which reader, and the record number it starts at. */
+static void read_cursor(lua_State *L, iter_state *st)
 {
-    bx_reader *r;
+    bx_reader *r = NULL;
     lua_rawgeti(L, lua_upvalueindex(UP_CURSOR), 1);
-    r = lua_touserdata(L, -1);
-    if (r == NULL || !lua_getmetatable(L, -1)) {
+    if (lua_touserdata(L, -1) != NULL && lua_getmetatable(L, -1)) {
+        if (lua_rawequal(L, -1, lua_upvalueindex(UP_META)))
+            r = lua_touserdata(L, -2);
         lua_pop(L, 1);
-        return NULL;
     }
-    if (!lua_rawequal(L, -1, lua_upvalueindex(UP_META)))
-        r = NULL;
-    lua_pop(L, 2);
-    return r != NULL && r->format == FORMAT_JSON && r->src != NULL && !r->broken ? r : NULL;
+    lua_replace(L, lua_upvalueindex(UP_READER));
+    lua_rawgeti(L, lua_upvalueindex(UP_CURSOR), 2);
+    st->base = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    st->r = r;
 }
 
-static void tick(lua_State *L)
+static void tick(lua_State *L, iter_state *st)
 {
-    lua_Integer left = lua_tointeger(L, lua_upvalueindex(UP_COUNTDOWN)) - 1;
-    if (left <= 0) {
-        lua_pushvalue(L, lua_upvalueindex(UP_TICK));
-        lua_call(L, 0, 1);
-        if (!lua_toboolean(L, -1)) {
-            lua_pushnil(L);
-            lua_replace(L, lua_upvalueindex(UP_TICK));
-        }
-        lua_pop(L, 1);
-        left = TICK;
+    if (--st->countdown > 0)
+        return;
+    st->countdown = TICK;
+    lua_pushvalue(L, lua_upvalueindex(UP_TICK));
+    lua_call(L, 0, 1);
+    if (!lua_toboolean(L, -1)) {
+        lua_pushnil(L);
+        lua_replace(L, lua_upvalueindex(UP_TICK));
     }
-    lua_pushinteger(L, left);
-    lua_replace(L, lua_upvalueindex(UP_COUNTDOWN));
+    lua_pop(L, 1);
 }
 
 static int l_iterate(lua_State *L)
 {
-    bx_reader *r;
-    lua_settop(L, 0);
+    iter_state *st = lua_touserdata(L, lua_upvalueindex(UP_STATE));
+    bx_reader *r = st->r;
+    int top = lua_gettop(L);    /* the generic for's two arguments, unused */
     if (!lua_isnil(L, lua_upvalueindex(UP_TICK)))
-        tick(L);
-    r = cursor_reader(L);
-    if (r != NULL) {
-        const bx_fields *fields = lua_touserdata(L, lua_upvalueindex(UP_FIELDS));
-        int values = lua_toboolean(L, lua_upvalueindex(UP_VALUES));
-        int n = next_decoded(L, r, fields, values);
-        if (lua_toboolean(L, -n)) {
-            if (values) {
-                lua_rawgeti(L, lua_upvalueindex(UP_CURSOR), 2);
-                lua_pushinteger(L, r->records + lua_tointeger(L, -1));
-                lua_replace(L, -n - 2);
-                lua_pop(L, 1);
-            }
+        tick(L, st);
+    if (r != NULL && r->format == FORMAT_JSON && r->src != NULL && !r->broken) {
+        int n = next_decoded(L, r, st->fields, st->values, st->base);
+        if (lua_toboolean(L, -n))
             return n;
-        }
-        lua_settop(L, 0);
+        lua_settop(L, top);
     }
     lua_pushvalue(L, lua_upvalueindex(UP_FALLBACK));
     lua_call(L, 0, LUA_MULTRET);
-    return lua_gettop(L);
+    read_cursor(L, st);
+    return lua_gettop(L) - top;
 }
 
 /* core.iterator(cursor, fields|nil, values, fallback [, tick]) -> the
  * function a generic for calls (see l_iterate). */
 static int l_iterator(lua_State *L)
 {
+    iter_state *st;
     luaL_checktype(L, 1, LUA_TTABLE);
     if (!lua_isnoneornil(L, 2))
         bx_checkfields(L, 2);
@@ -460,10 +463,21 @@ static int l_iterator(lua_State *L)
     if (!lua_isnoneornil(L, 5))
         luaL_checktype(L, 5, LUA_TFUNCTION);
     lua_settop(L, 5);
-    lua_pushboolean(L, lua_toboolean(L, 3));
-    lua_replace(L, 3);
-    lua_pushinteger(L, TICK);
-    luaL_getmetatable(L, BX_READER_MT);
+    st = bx_newuserdata(L, sizeof *st);
+    memset(st, 0, sizeof *st);
+    st->fields = lua_isnil(L, 2) ? NULL : lua_touserdata(L, 2);
+    st->values = lua_toboolean(L, 3);
+    st->countdown = TICK;
+    lua_pushvalue(L, 1);                /* UP_CURSOR */
+    lua_pushvalue(L, 2);                /* UP_FIELDS */
+    lua_pushvalue(L, 4);                /* UP_FALLBACK */
+    lua_pushvalue(L, 5);                /* UP_TICK */
+    luaL_getmetatable(L, BX_READER_MT); /* UP_META */
+    lua_rawgeti(L, 1, 1);               /* UP_READER: the cursor's first */
+    st->r = luaL_testudata(L, -1, BX_READER_MT);
+    lua_rawgeti(L, 1, 2);
+    st->base = lua_tointeger(L, -1);
+    lua_pop(L, 1);
     lua_pushcclosure(L, l_iterate, 7);
     return 1;
 }
