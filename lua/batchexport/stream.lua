@@ -102,7 +102,6 @@ local function raise_or(value, ...)
   if value == nil and ... ~= nil then errors.raise((...)) end
   return value, ...
 end
-M.raise_or = raise_or
 
 --- reader:prefetch(): starts the transfer now (a link is fetched and the
 -- first bytes start arriving, within the reader's bounded buffer), so that
