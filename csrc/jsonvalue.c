@@ -23,7 +23,7 @@
 
 #define BX_FIELDS_MT "batchexport.fields"
 #define MAX_FIELDS 256
-#define MAX_PATH 32
+#define MAX_FIELD_KEYS 32
 
 typedef struct field_node {
     const char *key;
@@ -477,7 +477,7 @@ static int field_path(lua_State *L, int list, int i)
         while (1) {
             const char *dot = memchr(s, '.', (size_t)(e - s));
             const char *stop = dot ? dot : e;
-            if (stop == s || n >= MAX_PATH) {
+            if (stop == s || n >= MAX_FIELD_KEYS) {
                 lua_settop(L, t - 1);
                 lua_pushfstring(L, "field %d: %s", i, stop == s ? "an empty key (write a key holding a dot, or an "
                                 "empty key, as a table of keys: {\"a\", \"b.c\"})" : "more than 32 keys");
@@ -491,7 +491,7 @@ static int field_path(lua_State *L, int list, int i)
         }
     } else if (lua_type(L, t) == LUA_TTABLE) {
         int k, len = (int)lua_rawlen(L, t);
-        if (len < 1 || len > MAX_PATH) {
+        if (len < 1 || len > MAX_FIELD_KEYS) {
             lua_settop(L, t - 1);
             lua_pushfstring(L, "field %d: a table of 1 to 32 keys is expected", i);
             return 0;
