@@ -28,6 +28,7 @@ build = {
         "csrc/csvparse.c",
         "csrc/fsutil.c",
         "csrc/headers.c",
+        "csrc/jsondecode.c",
         "csrc/jsonsplit.c",
         "csrc/jsonvalue.c",
         "csrc/loop.c",

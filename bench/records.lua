@@ -1,10 +1,23 @@
--- bench/records.lua EXPORT_ID: every record of the export, streamed from
--- the mock through client.exports.records (libcurl -> C splitter -> cjson
--- -> null/integer normalisation).
+-- bench/records.lua EXPORT_ID [full|fields|values]: every record of the
+-- export, streamed from the mock through the library's one-pass decoder:
+--   full    client.exports.records(id)                       (tables)
+--   fields  client.exports.records(id, {fields = FIELDS})     (2 fields)
+--   values  client.exports.values(id, FIELDS)                 (no tables)
 local common = require("bench.common")
 local id = assert(arg[1], "export id")
+local mode = arg[2] or "full"
+-- Two fields every record of the mock's attributes exports has.
+local FIELDS = { "custom_id", "$email_address" }
 local t0 = common.now()
 local client = common.client()
 local n = 0
-for _ in client.exports.records(id) do n = n + 1 end
-common.report({ records = n, seconds = string.format("%.4f", common.now() - t0) })
+if mode == "full" then
+  for _ in client.exports.records(id) do n = n + 1 end
+elseif mode == "fields" then
+  for _ in client.exports.records(id, { fields = FIELDS }) do n = n + 1 end
+elseif mode == "values" then
+  for _ in client.exports.values(id, FIELDS) do n = n + 1 end
+else
+  error("mode: full, fields or values")
+end
+common.report({ records = n, mode = mode, seconds = string.format("%.4f", common.now() - t0) })

@@ -10,6 +10,11 @@
 #   BENCH_ROOT=DIR bash bench/run.sh   the library (DIR/lua, DIR/build) and mock of
 #                                      another tree, e.g. a candidate change
 #   BENCH_ROUNDS=5 BENCH_LIST_PASSES=50 BENCH_DIR=/var/tmp   (defaults)
+#   BENCH_ONLY=decoder bash bench/run.sh   only the decoder's figures (issue 12:
+#                                      records, fields, values, gzip, array,
+#                                      3 parts, peak RSS, callgrind); BENCH_ONLY=compare
+#                                      only the others; BENCH_DECODER_ROUNDS=3,
+#                                      BENCH_CALLGRIND_MB=10 (0: no callgrind)
 #
 # Needs: lua5.4, lua-cjson, lua-socket, curl, coreutils (sha256sum, sync), the
 # mock's packages, and GNU time (/usr/bin/time, for CPU seconds; optional).
@@ -52,4 +57,9 @@ set +a
 mock_prefix=$MOCK_PREFIX
 echo "mock: $MOCK_API_URL (storage $MOCK_STORAGE_URL), 2 workers"
 
-lua5.4 bench/compare.lua "$work" "$rounds" "$passes"
+if [ "${BENCH_ONLY:-}" != decoder ]; then
+  lua5.4 bench/compare.lua "$work" "$rounds" "$passes"
+fi
+if [ "${BENCH_ONLY:-}" != compare ]; then
+  lua5.4 bench/decoder.lua "$work" "${BENCH_DECODER_ROUNDS:-3}" "${BENCH_CALLGRIND_MB:-10}"
+fi

@@ -28,7 +28,6 @@ struct jsonsplit {
     unsigned char mode, where, kind, bom;
     unsigned char in_value; /* a value started in an earlier chunk */
     unsigned char in_string, escape;
-    unsigned char scalars;  /* the current value holds a number or null */
 };
 
 static const unsigned char k_bom[3] = { 0xEF, 0xBB, 0xBF };
@@ -43,14 +42,6 @@ static const unsigned char k_str_stop[256] = { ['"'] = 1, ['\\'] = 1 };
 /* Bytes that matter between strings inside an object or array. */
 static const unsigned char k_nest_stop[256] = {
     ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1
-};
-
-/* The same, until the value shows a number or a null (2): the first one is
- * noted (jsonsplit_scalars), then scanning goes on with k_nest_stop. */
-static const unsigned char k_nest_stop_scalar[256] = {
-    ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1,
-    ['-'] = 2, ['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2,
-    ['5'] = 2, ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2, ['n'] = 2
 };
 
 /* For bare literals (numbers, true, false, null) in array mode: 1 ends the
@@ -85,7 +76,6 @@ void jsonsplit_free(jsonsplit *s)
 }
 
 uint64_t jsonsplit_records(const jsonsplit *s) { return s->records; }
-int jsonsplit_scalars(const jsonsplit *s) { return s->scalars; }
 uint64_t jsonsplit_offset(const jsonsplit *s) { return s->offset; }
 size_t jsonsplit_max_record(const jsonsplit *s) { return s->max; }
 
@@ -99,6 +89,7 @@ const char *jsonsplit_strerror(int code)
     case JSONSPLIT_ERR_SYNTAX: return "unexpected byte between JSON records";
     case JSONSPLIT_ERR_TRUNCATED: return "JSON stream truncated inside a record or array";
     case JSONSPLIT_ERR_NOMEM: return "out of memory";
+    case JSONSPLIT_ERR_DECODE: return "the record is not valid JSON";
     default: return "unknown jsonsplit error";
     }
 }
@@ -145,7 +136,7 @@ static const unsigned char *scan_nested(jsonsplit *s, const unsigned char *p,
 {
     size_t depth = s->depth;
     int in_string = s->in_string;
-    const unsigned char *stop = s->scalars ? k_nest_stop : k_nest_stop_scalar;
+    const unsigned char *stop = k_nest_stop;
 
     if (s->escape) {
         if (p == lim)
@@ -176,12 +167,6 @@ static const unsigned char *scan_nested(jsonsplit *s, const unsigned char *p,
             p++;
         if (p == lim)
             break;
-        if (stop[*p] == 2) {
-            s->scalars = 1;
-            stop = k_nest_stop;
-            p++;
-            continue;
-        }
         switch (*p++) {
         case '"':
             in_string = 1;
@@ -359,7 +344,6 @@ static const unsigned char *start_value(jsonsplit *s, const unsigned char *p)
     s->depth = 0;
     s->in_string = 0;
     s->escape = 0;
-    s->scalars = 0;
     s->kind = V_NESTED;
     switch (*p) {
     case '{':
@@ -371,7 +355,6 @@ static const unsigned char *start_value(jsonsplit *s, const unsigned char *p)
         return p + 1;
     default:
         s->kind = V_LITERAL;
-        s->scalars = *p != 't' && *p != 'f';
         return p;
     }
 }
@@ -406,6 +389,60 @@ int jsonsplit_next(jsonsplit *s, const char *data, size_t len,
     s->rec_off = s->offset + (uint64_t)(p - base);
     return finish_value(s, base, p, start_value(s, p), end, consumed, rec,
                         rec_len);
+}
+
+int jsonsplit_decode(jsonsplit *s, const char *data, size_t len, size_t *consumed,
+                     jsonsplit_decoder decode, void *ctx)
+{
+    const unsigned char *base = (const unsigned char *)data;
+    const unsigned char *end = base + len;
+    const unsigned char *p = base;
+    const char *rec;
+    size_t rec_len, used = 0, avail;
+    int rc;
+
+    *consumed = 0;
+    if (s->err)
+        return s->err;
+    if (len == 0)
+        return JSONSPLIT_NEED_MORE;
+    if (s->in_value) {
+        rc = finish_value(s, base, base, base, end, consumed, &rec, &rec_len);
+    } else {
+        rc = seek_value(s, &p, end);
+        if (rc < 0) {
+            *consumed = (size_t)(p - base);
+            return fail(s, rc, s->offset + *consumed);
+        }
+        if (rc == 0) {
+            *consumed = len;
+            s->offset += len;
+            return JSONSPLIT_NEED_MORE;
+        }
+        s->rec_off = s->offset + (uint64_t)(p - base);
+        /* At most max bytes: a longer record needs more, and the splitter
+         * then rejects it at the same byte as any other chunking. */
+        avail = (size_t)(end - p) < s->max ? (size_t)(end - p) : s->max;
+        rc = decode(ctx, (const char *)p, avail, 0, &used);
+        if (rc > 0) {
+            s->records++;
+            s->where = W_AFTER;
+            *consumed = (size_t)(p - base) + used;
+            s->offset += *consumed;
+            return JSONSPLIT_RECORD;
+        }
+        if (rc < 0) {
+            *consumed = (size_t)(p - base) + used;
+            return fail(s, JSONSPLIT_ERR_DECODE, s->rec_off + used);
+        }
+        rc = finish_value(s, base, p, start_value(s, p), end, consumed, &rec, &rec_len);
+    }
+    if (rc != JSONSPLIT_RECORD)
+        return rc;
+    rc = decode(ctx, rec, rec_len, 1, &used);
+    if (rc > 0 && used == rec_len)
+        return JSONSPLIT_RECORD;
+    return fail(s, JSONSPLIT_ERR_DECODE, s->rec_off + used);
 }
 
 int jsonsplit_finish(jsonsplit *s)

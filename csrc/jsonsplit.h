@@ -47,7 +47,8 @@ enum {
     JSONSPLIT_ERR_TOO_LARGE = -1,
     JSONSPLIT_ERR_SYNTAX = -2,
     JSONSPLIT_ERR_TRUNCATED = -3,
-    JSONSPLIT_ERR_NOMEM = -4
+    JSONSPLIT_ERR_NOMEM = -4,
+    JSONSPLIT_ERR_DECODE = -5
 };
 
 /* Used by jsonsplit_new(0). */
@@ -67,16 +68,31 @@ void jsonsplit_free(jsonsplit *s);
 int jsonsplit_next(jsonsplit *s, const char *data, size_t len,
                    size_t *consumed, const char **rec, size_t *rec_len);
 
+/* A decoder for jsonsplit_decode(): it reads one value starting at
+ * value[0] and stops at its last byte. With whole = 0 the value may go on
+ * past len (the chunk ended): the decoder returns 0 if it needs those bytes.
+ * With whole = 1, [value, value + len) is the whole record. It returns 1
+ * with *used = the value's length, 0 (only when !whole), or a negative code
+ * of its own with *used = the offset of the offending byte. */
+typedef int (*jsonsplit_decoder)(void *ctx, const char *value, size_t len,
+                                 int whole, size_t *used);
+
+/* Like jsonsplit_next(), but hands each record to decode() instead of
+ * returning its bytes: a record wholly inside data is decoded in place, in
+ * one pass; one that straddles chunks is gathered first (as by
+ * jsonsplit_next()) and decoded once whole. Returns JSONSPLIT_RECORD when
+ * decode() accepted a record, JSONSPLIT_NEED_MORE, or an error:
+ * JSONSPLIT_ERR_DECODE when decode() refused a record (the decoder's ctx
+ * knows why; jsonsplit_offset() is the offending byte). */
+int jsonsplit_decode(jsonsplit *s, const char *data, size_t len, size_t *consumed,
+                     jsonsplit_decoder decode, void *ctx);
+
 /* At end of input: JSONSPLIT_END if the stream ended cleanly (also for an
  * empty or whitespace-only stream, a lone BOM, or "[]"),
  * JSONSPLIT_ERR_TRUNCATED if a record or the array was left open (or only
  * part of a BOM arrived).  Never returns a record: every record ends at a
  * byte that has already been seen. */
 int jsonsplit_finish(jsonsplit *s);
-
-/* Whether the record just returned holds a number or a null outside its
- * strings: a decoder that must treat those specially can skip the others. */
-int jsonsplit_scalars(const jsonsplit *s);
 
 /* Records returned so far; the failing record of an error is this + 1. */
 uint64_t jsonsplit_records(const jsonsplit *s);

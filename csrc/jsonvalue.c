@@ -1,98 +1,653 @@
 /*
- * jsonvalue.c: brings what lua-cjson decodes in line with the API contract:
- * JSON null (cjson.null, a NULL light userdata) becomes nil, and numbers that
- * are whole (count, part, size...) become Lua integers on 5.3 and later, since
- * lua-cjson 2.1 decodes every number as a float.
+ * jsonvalue.c: builds Lua values from JSON in one pass over the bytes, with
+ * jsondecode.c's scanners, to the API contract: JSON null is nil (a null
+ * field is absent, a null array element a hole), whole numbers are Lua
+ * integers on 5.3 and later, strings without escapes are pushed straight
+ * from the input.
+ *
+ * A reader's builder remembers the previous record's layout: its key
+ * strings by position (a key equal to the one at the same position last
+ * time is reused, not hashed and interned again) and the size of each of
+ * its tables (the next record's tables are made that size). Records of an
+ * export share one layout, so most keys and tables cost no rehash.
+ *
+ * A projection (core.fields) names the fields to keep as paths of keys: the
+ * rest of a record is checked (jsondecode_skip) but builds nothing.
  */
 #include "core.h"
+#include "jsondecode.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
-#define MAX_DEPTH 1000
+#define BX_FIELDS_MT "batchexport.fields"
+#define MAX_FIELDS 256
+#define MAX_FIELD_KEYS 32
 
-static int is_null(lua_State *L, int i)
+typedef struct field_node {
+    const char *key;
+    size_t len;
+    int slot;               /* a listed field: its position (0-based); else -1 */
+    int child, next;        /* first child, next sibling: node indexes or -1 */
+} field_node;
+
+struct bx_fields {
+    int nfields, nnodes;    /* node 0 is the root (the record) */
+    field_node node[1];
+};
+
+typedef struct jctx {
+    lua_State *L;
+    bx_jsonbuild *b;
+    const bx_fields *f;
+    const char *end;
+    int more;               /* bytes past end may follow */
+    int keys;               /* stack index of the key cache, or 0 */
+    int base;               /* values: stack index of the first value */
+    unsigned nkey, ntable;  /* positions in the record, for the layout memory */
+} jctx;
+
+void bx_jsonbuild_init(bx_jsonbuild *b)
 {
-    return lua_type(L, i) == LUA_TLIGHTUSERDATA && lua_touserdata(L, i) == NULL;
+    memset(b, 0, sizeof *b);
+    b->keys_ref = LUA_NOREF;
 }
 
-#if LUA_VERSION_NUM >= 503
-static int whole(lua_State *L, int i, lua_Integer *out)
+void bx_jsonbuild_free(lua_State *L, bx_jsonbuild *b)
 {
-    lua_Number d;
-    if (lua_type(L, i) != LUA_TNUMBER || lua_isinteger(L, i))
+    luaL_unref(L, LUA_REGISTRYINDEX, b->keys_ref);
+    b->keys_ref = LUA_NOREF;
+    if (b->own_scratch)
+        free(b->scratch);
+    b->scratch = NULL;
+    b->scratch_cap = 0;
+}
+
+/* Room for an escaped string's decoded bytes (never more than its raw ones). */
+static int scratch(bx_jsonbuild *b, size_t need)
+{
+    char *p;
+    if (need <= b->scratch_cap)
+        return 1;
+    if (!b->own_scratch)
         return 0;
-    d = lua_tonumber(L, i);
-    return floor(d) == d && lua_numbertointeger(d, out);
-}
-#endif
-
-static void normalize(lua_State *L, int t, int depth)
-{
-    if (depth > MAX_DEPTH)
-        return;
-    luaL_checkstack(L, 4, "json nesting too deep");
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-#if LUA_VERSION_NUM >= 503
-        lua_Integer n;
-#endif
-        if (lua_type(L, -1) == LUA_TTABLE) {
-            normalize(L, lua_gettop(L), depth + 1);
-        } else if (is_null(L, -1)) {
-            /* Clearing a field that exists is allowed during lua_next. */
-            lua_pushvalue(L, -2);
-            lua_pushnil(L);
-            lua_rawset(L, t);
-#if LUA_VERSION_NUM >= 503
-        } else if (whole(L, -1, &n)) {
-            lua_pushvalue(L, -2);
-            lua_pushinteger(L, n);
-            lua_rawset(L, t);
-#endif
-        }
-        lua_pop(L, 1);
-    }
-}
-
-/* Normalizes the value at idx in place (tables are changed in place). */
-void bx_normalize(lua_State *L, int idx)
-{
-    idx = lua_absindex(L, idx);
-    if (lua_type(L, idx) == LUA_TTABLE)
-        normalize(L, idx, 0);
-}
-
-/* Normalizes the value on top of the stack, replacing it when it is a
- * scalar (null, a whole number). */
-void bx_normalize_top(lua_State *L)
-{
-#if LUA_VERSION_NUM >= 503
-    lua_Integer n;
-    if (whole(L, -1, &n)) {
-        lua_pop(L, 1);
-        lua_pushinteger(L, n);
-        return;
-    }
-#endif
-    if (is_null(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        return;
-    }
-    bx_normalize(L, -1);
-}
-
-/* core.normalize(v) -> v, with nulls removed and whole numbers as integers */
-static int l_normalize(lua_State *L)
-{
-    lua_settop(L, 1);
-    bx_normalize_top(L);
+    p = realloc(b->scratch, need);
+    if (p == NULL)
+        return 0;
+    b->scratch = p;
+    b->scratch_cap = need;
     return 1;
+}
+
+/* A string's bytes at p (past the quote), unescaped if need be: *s and *len
+ * point at them (into the input or the scratch), *stop past the quote. */
+static inline int string_bytes(jctx *c, const char *p, const char **s, size_t *len,
+                        const char **stop)
+{
+    const char *close;
+    int escaped;
+    int rc = jsondecode_string(p, c->end, c->more, &close, &escaped);
+    if (rc != JSONDECODE_OK) {
+        *stop = close;
+        return rc;
+    }
+    *stop = close + 1;
+    if (!escaped) {
+        *s = p;
+        *len = (size_t)(close - p);
+        return JSONDECODE_OK;
+    }
+    if (!scratch(c->b, (size_t)(close - p))) {
+        *stop = p;
+        return JSONDECODE_ERR_NOMEM;
+    }
+    *s = c->b->scratch;
+    *len = jsondecode_unescape(p, close, c->b->scratch);
+    return JSONDECODE_OK;
+}
+
+/* Pushes a key, reusing the string last seen at the same position. */
+static inline void push_key(jctx *c, const char *s, size_t len)
+{
+    lua_State *L = c->L;
+    bx_jsonbuild *b = c->b;
+    unsigned k = c->nkey++;
+    if (!c->keys || k >= BX_JSON_KEYS) {
+        lua_pushlstring(L, s, len);
+        return;
+    }
+    if (b->key[k] != NULL && b->key_len[k] == len && memcmp(b->key[k], s, len) == 0) {
+        lua_rawgeti(L, c->keys, (int)k + 1);
+        return;
+    }
+    lua_pushlstring(L, s, len);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, c->keys, (int)k + 1);    /* keeps the bytes key[k] points at */
+    b->key[k] = lua_tostring(L, -1);
+    b->key_len[k] = len;
+}
+
+static inline void push_number(lua_State *L, const jsondecode_number_t *n)
+{
+#if LUA_VERSION_NUM >= 503
+    lua_Integer i;
+    if (n->integer) {
+        lua_pushinteger(L, (lua_Integer)n->i);
+        return;
+    }
+    /* 1.0 or 1e2 on the wire: whole, so an integer, as the contract says. */
+    if (floor(n->d) == n->d && lua_numbertointeger(n->d, &i)) {
+        lua_pushinteger(L, i);
+        return;
+    }
+#endif
+    lua_pushnumber(L, (lua_Number)n->d);
+}
+
+static int value(jctx *c, const char *p, const char **stop, int depth);
+
+/* Room on the Lua stack and under the depth cap for one more level. */
+static int descend(jctx *c, const char *p, const char **stop, int depth)
+{
+    if (depth >= JSONDECODE_MAX_DEPTH || !lua_checkstack(c->L, 6)) {
+        *stop = p;
+        return JSONDECODE_ERR_DEPTH;
+    }
+    return JSONDECODE_OK;
+}
+
+/* After a member or element: ',' (then *p is the next one's first byte),
+ * the closer (*closed set), or an error. */
+static inline int after_item(jctx *c, const char **pp, char closer, int *closed, const char **stop)
+{
+    const char *p = jsondecode_ws(*pp, c->end);
+    if (p == c->end) {
+        *stop = p;
+        return c->more ? JSONDECODE_MORE : JSONDECODE_ERR_END;
+    }
+    if (*p == closer) {
+        *closed = 1;
+        *stop = p + 1;
+        return JSONDECODE_OK;
+    }
+    if (*p != ',') {
+        *stop = p;
+        return JSONDECODE_ERR_SYNTAX;
+    }
+    *pp = jsondecode_ws(p + 1, c->end);
+    return JSONDECODE_OK;
+}
+
+/* A member's key at p: its bytes, and p moved past the ':' and whitespace. */
+static inline int member_key(jctx *c, const char **pp, const char **s, size_t *len, const char **stop)
+{
+    const char *p = *pp;
+    int rc;
+    if (p == c->end) {
+        *stop = p;
+        return c->more ? JSONDECODE_MORE : JSONDECODE_ERR_END;
+    }
+    if (*p != '"') {
+        *stop = p;
+        return JSONDECODE_ERR_SYNTAX;
+    }
+    if ((rc = string_bytes(c, p + 1, s, len, stop)) != JSONDECODE_OK)
+        return rc;
+    p = jsondecode_ws(*stop, c->end);
+    if (p == c->end) {
+        *stop = p;
+        return c->more ? JSONDECODE_MORE : JSONDECODE_ERR_END;
+    }
+    if (*p != ':') {
+        *stop = p;
+        return JSONDECODE_ERR_SYNTAX;
+    }
+    *pp = jsondecode_ws(p + 1, c->end);
+    return JSONDECODE_OK;
+}
+
+/* Starts a container at p ('{' or '['): returns with *pp at its first
+ * item, or *empty set when it closes at once. */
+static inline void open_container(jctx *c, const char **pp, char closer, int *empty)
+{
+    const char *p = jsondecode_ws(*pp + 1, c->end);
+    *empty = p < c->end && *p == closer;
+    *pp = *empty ? p + 1 : p;
+}
+
+static int object(jctx *c, const char *p, const char **stop, int depth)
+{
+    lua_State *L = c->L;
+    unsigned slot = c->ntable++;
+    int rc, empty, closed = 0, n = 0;
+    if ((rc = descend(c, p, stop, depth)) != JSONDECODE_OK)
+        return rc;
+    lua_createtable(L, 0, slot < BX_JSON_TABLES ? c->b->size[slot] : 0);
+    open_container(c, &p, '}', &empty);
+    if (empty) {
+        *stop = p;
+        closed = 1;
+    }
+    while (!closed) {
+        const char *s;
+        size_t len;
+        if ((rc = member_key(c, &p, &s, &len, stop)) != JSONDECODE_OK)
+            return rc;
+        push_key(c, s, len);
+        if ((rc = value(c, p, &p, depth + 1)) != JSONDECODE_OK) {
+            *stop = p;
+            return rc;
+        }
+        lua_rawset(L, -3);      /* a null clears a repeated key, as cjson's last wins */
+        n++;
+        if ((rc = after_item(c, &p, '}', &closed, stop)) != JSONDECODE_OK)
+            return rc;
+    }
+    if (slot < BX_JSON_TABLES)
+        c->b->size[slot] = n;
+    return JSONDECODE_OK;
+}
+
+static int array(jctx *c, const char *p, const char **stop, int depth)
+{
+    lua_State *L = c->L;
+    unsigned slot = c->ntable++;
+    int rc, empty, closed = 0, n = 0;
+    if ((rc = descend(c, p, stop, depth)) != JSONDECODE_OK)
+        return rc;
+    lua_createtable(L, slot < BX_JSON_TABLES ? c->b->size[slot] : 0, 0);
+    open_container(c, &p, ']', &empty);
+    if (empty) {
+        *stop = p;
+        closed = 1;
+    }
+    while (!closed) {
+        if ((rc = value(c, p, &p, depth + 1)) != JSONDECODE_OK) {
+            *stop = p;
+            return rc;
+        }
+        n++;
+        if (lua_isnil(L, -1))
+            lua_pop(L, 1);      /* a null element is a hole */
+        else
+            lua_rawseti(L, -2, n);
+        if ((rc = after_item(c, &p, ']', &closed, stop)) != JSONDECODE_OK)
+            return rc;
+    }
+    if (slot < BX_JSON_TABLES)
+        c->b->size[slot] = n;
+    return JSONDECODE_OK;
+}
+
+/* Pushes the value at p (nil for null); *stop is one past it, or the
+ * offending byte. */
+static int value(jctx *c, const char *p, const char **stop, int depth)
+{
+    jsondecode_number_t n;
+    const char *s;
+    size_t len;
+    char which;
+    int rc;
+    if (p == c->end) {
+        *stop = p;
+        return c->more ? JSONDECODE_MORE : JSONDECODE_ERR_END;
+    }
+    switch (*p) {
+    case '{':
+        return object(c, p, stop, depth);
+    case '[':
+        return array(c, p, stop, depth);
+    case '"':
+        if ((rc = string_bytes(c, p + 1, &s, &len, stop)) == JSONDECODE_OK)
+            lua_pushlstring(c->L, s, len);
+        return rc;
+    case 't':
+    case 'f':
+    case 'n':
+        if ((rc = jsondecode_literal(p, c->end, c->more, stop, &which)) != JSONDECODE_OK)
+            return rc;
+        if (which == 'n')
+            lua_pushnil(c->L);
+        else
+            lua_pushboolean(c->L, which == 't');
+        return JSONDECODE_OK;
+    default:
+        if (*p != '-' && (*p < '0' || *p > '9')) {
+            *stop = p;
+            return JSONDECODE_ERR_SYNTAX;
+        }
+        if ((rc = jsondecode_number(p, c->end, c->more, stop, &n)) == JSONDECODE_OK)
+            push_number(c->L, &n);
+        return rc;
+    }
+}
+
+/* The child of node named [s, s + len), or -1. */
+static int find_child(const bx_fields *f, int node, const char *s, size_t len)
+{
+    int i;
+    for (i = f->node[node].child; i >= 0; i = f->node[i].next)
+        if (f->node[i].len == len && memcmp(f->node[i].key, s, len) == 0)
+            return i;
+    return -1;
+}
+
+/* An object under a projection node: the listed fields are built, into a
+ * table (records) or into their value slots (values); the rest is checked
+ * and skipped. With a table, *kept counts the fields it got. */
+static int object_fields(jctx *c, const char *p, const char **stop, int depth,
+                         int node, int *kept)
+{
+    lua_State *L = c->L;
+    const bx_fields *f = c->f;
+    int rc, empty, closed = 0;
+    if ((rc = descend(c, p, stop, depth)) != JSONDECODE_OK)
+        return rc;
+    if (!c->base)
+        lua_createtable(L, 0, 2);
+    *kept = 0;
+    open_container(c, &p, '}', &empty);
+    if (empty) {
+        *stop = p;
+        closed = 1;
+    }
+    while (!closed) {
+        const char *s;
+        size_t len;
+        int child, sub;
+        if ((rc = member_key(c, &p, &s, &len, stop)) != JSONDECODE_OK)
+            return rc;
+        child = find_child(f, node, s, len);
+        if (child < 0 || (f->node[child].slot < 0 && *p != '{')) {
+            rc = jsondecode_skip(p, c->end, c->more, depth + 1, &p);
+        } else if (f->node[child].slot >= 0) {
+            if (!c->base)
+                lua_pushlstring(L, f->node[child].key, f->node[child].len);
+            if ((rc = value(c, p, &p, depth + 1)) == JSONDECODE_OK) {
+                if (c->base)
+                    lua_replace(L, c->base + f->node[child].slot);
+                else if (lua_isnil(L, -1))
+                    lua_pop(L, 2);
+                else {
+                    lua_rawset(L, -3);
+                    (*kept)++;
+                }
+            }
+        } else {
+            if (!c->base)
+                lua_pushlstring(L, f->node[child].key, f->node[child].len);
+            if ((rc = object_fields(c, p, &p, depth + 1, child, &sub)) == JSONDECODE_OK && !c->base) {
+                if (sub == 0) {
+                    lua_pop(L, 2);      /* nothing listed inside: absent */
+                } else {
+                    lua_rawset(L, -3);
+                    (*kept)++;
+                }
+            }
+        }
+        if (rc != JSONDECODE_OK) {
+            *stop = p;
+            return rc;
+        }
+        if ((rc = after_item(c, &p, '}', &closed, stop)) != JSONDECODE_OK)
+            return rc;
+    }
+    return JSONDECODE_OK;
+}
+
+/* A record under a projection: a table of the listed fields, or (values)
+ * one value a field. A record that is not an object has none of them. */
+static int record_fields(jctx *c, const char *p, const char **stop)
+{
+    int kept;
+    if (c->base) {
+        int i;
+        for (i = 0; i < c->f->nfields; i++)
+            lua_pushnil(c->L);
+    }
+    if (*p == '{')
+        return object_fields(c, p, stop, 0, 0, &kept);
+    if (!c->base)
+        lua_newtable(c->L);
+    return jsondecode_skip(p, c->end, c->more, 0, stop);
+}
+
+int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values,
+                 const char *p, size_t len, int whole, size_t *used, int *err)
+{
+    int top = lua_gettop(L), rc, n = values ? f->nfields : 1;
+    const char *stop = p;
+    jctx c;
+    c.L = L;
+    c.b = b;
+    c.f = f;
+    c.end = p + len;
+    c.more = !whole;
+    c.keys = 0;
+    c.base = 0;
+    c.nkey = c.ntable = 0;
+    if (!lua_checkstack(L, n + 8)) {
+        *err = JSONDECODE_ERR_DEPTH;
+        *used = 0;
+        return -1;
+    }
+    b->null_record = len >= 1 && p[0] == 'n';
+    if (b->keys_ref != LUA_NOREF && f == NULL) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, b->keys_ref);
+        c.keys = lua_gettop(L);
+    }
+    if (f == NULL)
+        rc = value(&c, p, &stop, 0);
+    else {
+        c.base = values ? top + 1 : 0;
+        rc = record_fields(&c, p, &stop);
+    }
+    *used = (size_t)(stop - p);
+    if (rc != JSONDECODE_OK) {
+        lua_settop(L, top);
+        *err = rc;
+        return rc == JSONDECODE_MORE ? 0 : -1;
+    }
+    if (c.keys)
+        lua_remove(L, c.keys);
+    return n;
+}
+
+/* A builder for a reader: remembers layouts between records. */
+void bx_jsonbuild_keep_layout(lua_State *L, bx_jsonbuild *b)
+{
+    lua_newtable(L);
+    b->keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    b->own_scratch = 1;
+}
+
+/* ---- core.fields ---- */
+
+/* Splits field i of the list (a dotted string or a table of keys) into its
+ * keys, pushed on the stack; returns how many, or 0 with a message pushed. */
+static int field_path(lua_State *L, int list, int i)
+{
+    int n = 0, t;
+    lua_rawgeti(L, list, i);
+    t = lua_gettop(L);
+    if (lua_type(L, t) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, t, &len), *e = s + len;
+        while (1) {
+            const char *dot = memchr(s, '.', (size_t)(e - s));
+            const char *stop = dot ? dot : e;
+            if (stop == s || n >= MAX_FIELD_KEYS) {
+                lua_settop(L, t - 1);
+                lua_pushfstring(L, "field %d: %s", i, stop == s ? "an empty key (write a key holding a dot, or an "
+                                "empty key, as a table of keys: {\"a\", \"b.c\"})" : "more than 32 keys");
+                return 0;
+            }
+            lua_pushlstring(L, s, (size_t)(stop - s));
+            n++;
+            if (!dot)
+                break;
+            s = dot + 1;
+        }
+    } else if (lua_type(L, t) == LUA_TTABLE) {
+        int k, len = (int)lua_rawlen(L, t);
+        if (len < 1 || len > MAX_FIELD_KEYS) {
+            lua_settop(L, t - 1);
+            lua_pushfstring(L, "field %d: a table of 1 to 32 keys is expected", i);
+            return 0;
+        }
+        for (k = 1; k <= len; k++) {
+            lua_rawgeti(L, t, k);
+            if (lua_type(L, -1) != LUA_TSTRING) {
+                lua_settop(L, t - 1);
+                lua_pushfstring(L, "field %d: key %d is not a string", i, k);
+                return 0;
+            }
+            n++;
+        }
+    } else {
+        lua_settop(L, t - 1);
+        lua_pushfstring(L, "field %d: a string or a table of keys is expected, got %s", i, luaL_typename(L, t));
+        return 0;
+    }
+    lua_remove(L, t);
+    return n;
+}
+
+/* Adds the path whose n keys are on top of the stack; 0 with a message
+ * pushed when it repeats or nests inside another field. */
+static int add_path(lua_State *L, bx_fields *f, char **bytes, int n, int field)
+{
+    int node = 0, k;
+    for (k = 0; k < n; k++) {
+        size_t len;
+        const char *key = lua_tolstring(L, -n + k, &len);
+        int child = find_child(f, node, key, len);
+        if (child >= 0 && (f->node[child].slot >= 0 || k == n - 1)) {
+            lua_pop(L, n);
+            lua_pushfstring(L, "field %d: repeats another field, or lies inside or around one", field + 1);
+            return 0;
+        }
+        if (child < 0) {
+            field_node *c = &f->node[f->nnodes];
+            memcpy(*bytes, key, len);
+            c->key = *bytes;
+            c->len = len;
+            *bytes += len;
+            c->slot = -1;
+            c->child = -1;
+            c->next = f->node[node].child;
+            f->node[node].child = f->nnodes;
+            child = f->nnodes++;
+        }
+        node = child;
+    }
+    f->node[node].slot = field;
+    lua_pop(L, n);
+    return 1;
+}
+
+/* core.fields(list) -> fields, or nil, message: a projection compiled once.
+ * list holds 1 to 256 fields, each "a.b.c" or {"a", "b.c"}. */
+static int l_fields(lua_State *L)
+{
+    int count, i, nodes = 1;
+    size_t bytes = 0;
+    bx_fields *f;
+    char *store;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    count = (int)lua_rawlen(L, 1);
+    if (count < 1 || count > MAX_FIELDS) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "a list of 1 to 256 fields is expected");
+        return 2;
+    }
+    for (i = 1; i <= count; i++) {
+        int n = field_path(L, 1, i), k;
+        if (n == 0) {
+            lua_pushnil(L);
+            lua_insert(L, -2);
+            return 2;
+        }
+        for (k = 1; k <= n; k++)
+            bytes += lua_rawlen(L, -k);
+        nodes += n;
+        lua_pop(L, n);
+    }
+    f = bx_newuserdata(L, sizeof *f + (size_t)nodes * sizeof f->node[0] + bytes);
+    memset(f, 0, sizeof *f);
+    luaL_setmetatable(L, BX_FIELDS_MT);
+    f->nfields = count;
+    f->nnodes = 1;
+    f->node[0].slot = -1;
+    f->node[0].child = f->node[0].next = -1;
+    store = (char *)&f->node[nodes];
+    for (i = 1; i <= count; i++) {
+        int n = field_path(L, 1, i);
+        if (!add_path(L, f, &store, n, i - 1)) {
+            lua_pushnil(L);
+            lua_insert(L, -2);
+            return 2;
+        }
+    }
+    return 1;
+}
+
+const bx_fields *bx_checkfields(lua_State *L, int i)
+{
+    return luaL_checkudata(L, i, BX_FIELDS_MT);
+}
+
+static int l_fields_count(lua_State *L)
+{
+    lua_pushinteger(L, bx_checkfields(L, 1)->nfields);
+    return 1;
+}
+
+/* ---- core.json_decode ---- */
+
+/* core.json_decode(text) -> value, or nil, message: a whole document, for
+ * API responses. Null at the top gives nil and no message. */
+static int l_json_decode(lua_State *L)
+{
+    size_t len, used;
+    const char *text = luaL_checklstring(L, 1, &len);
+    const char *p = jsondecode_ws(text, text + len), *tail;
+    bx_jsonbuild b;
+    int err, rc;
+    bx_jsonbuild_init(&b);
+    /* No string decodes longer than the text: one buffer serves them all,
+     * and the collector frees it even if building the value raises. */
+    b.scratch = bx_newuserdata(L, len + 1);
+    b.scratch_cap = len + 1;
+    if (p == text + len) {
+        err = JSONDECODE_ERR_END;
+        used = 0;
+        rc = -1;
+    } else {
+        rc = bx_json_push(L, &b, NULL, 0, p, (size_t)(text + len - p), 1, &used, &err);
+    }
+    if (rc > 0) {
+        tail = jsondecode_ws(p + used, text + len);
+        if (tail == text + len)
+            return 1;
+        err = JSONDECODE_ERR_SYNTAX;
+        used = (size_t)(tail - p);
+    }
+    lua_pushnil(L);
+    lua_pushfstring(L, "byte %d: %s", (int)(p - text + used) + 1, jsondecode_strerror(err));
+    return 2;
 }
 
 int bx_open_jsonvalue(lua_State *L)
 {
-    lua_pushcfunction(L, l_normalize);
-    lua_setfield(L, -2, "normalize");
+    static const luaL_Reg meta[] = {{NULL, NULL}};
+    static const luaL_Reg methods[] = {{"count", l_fields_count}, {NULL, NULL}};
+    bx_newclass(L, BX_FIELDS_MT, meta, methods);
+    lua_pushcfunction(L, l_fields);
+    lua_setfield(L, -2, "fields");
+    lua_pushcfunction(L, l_json_decode);
+    lua_setfield(L, -2, "json_decode");
     return 0;
 }

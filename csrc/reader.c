@@ -6,12 +6,17 @@
  * The source transfer can be replaced mid-file (a resumed Range request): the
  * inflater and parser states carry on where the last one stopped.
  *
+ * JSON records are decoded in one pass straight from the buffered bytes
+ * (jsonsplit_decode hands each record to jsonvalue.c's builder); only a
+ * record cut by a chunk boundary is gathered first.
+ *
  * reader:next() never waits: it returns a record, false when it needs bytes
  * that have not arrived yet (the caller waits on the loop and calls again),
  * or nil at the end or on an error (nil, kind, message).
  */
 #include "core.h"
 #include "csvparse.h"
+#include "jsondecode.h"
 #include "jsonsplit.h"
 
 #include <stdlib.h>
@@ -36,10 +41,12 @@ typedef struct bx_reader {
     size_t out_len, out_pos;/* ... and how far the parser got in them */
     bx_transfer *src;
     int src_ref;
-    int decode_ref;         /* a JSON decoder returning value or nil, message */
+    bx_jsonbuild build;     /* JSON: builds records, remembers their layout */
+    int decode_error;       /* JSONDECODE_ERR_* behind JSONSPLIT_ERR_DECODE */
     lua_Integer consumed;   /* bytes taken from sources: where a resume starts */
     lua_Integer records;
     int ended;
+    int broken;             /* a decode error: every later call repeats it */
     char error[256];
     const char *error_kind;
 } bx_reader;
@@ -172,6 +179,8 @@ static void plain_take(bx_reader *r, size_t n)
 static int push_failure(lua_State *L, bx_reader *r, int rc)
 {
     lua_pushnil(L);
+    if (rc != SOURCE_FAILED)
+        r->broken = 1;      /* a resumed source cannot mend bad bytes */
     if (rc == SOURCE_FAILED) {
         lua_pushliteral(L, "source");
         lua_pushliteral(L, "the transfer ended before the file did");
@@ -199,8 +208,10 @@ static int parse_error(lua_State *L, bx_reader *r, int code)
     char msg[200];
     if (r->format == FORMAT_JSON)
         snprintf(msg, sizeof msg, "record %llu at byte %llu: %s",
-                 (unsigned long long)jsonsplit_records(r->json) + 1,
-                 (unsigned long long)jsonsplit_offset(r->json), jsonsplit_strerror(code));
+                 (unsigned long long)r->records + 1,
+                 (unsigned long long)jsonsplit_offset(r->json),
+                 code == JSONSPLIT_ERR_DECODE ? jsondecode_strerror(r->decode_error)
+                                              : jsonsplit_strerror(code));
     else
         snprintf(msg, sizeof msg, "row %llu: %s",
                  (unsigned long long)csvparse_rows(r->csv) + 1, csvparse_strerror(code));
@@ -240,6 +251,8 @@ static int next_raw(lua_State *L, bx_reader *r)
     }
     if (r->format == FORMAT_RAW)
         return luaL_error(L, "a raw reader has no records: use read()");
+    if (r->broken)
+        return push_failure(L, r, INFLATE_FAILED);
     while (1) {
         const char *p = NULL, *rec;
         size_t len = 0, used = 0, rec_len;
@@ -277,36 +290,196 @@ static int l_next(lua_State *L)
     return next_raw(L, checkreader(L));
 }
 
-/* reader:record() -> the next record decoded | false | nil [, kind, message].
- * Only records the splitter saw a number or null in are normalized: the
- * others have nothing to change. */
+typedef struct decode_call {
+    lua_State *L;
+    bx_reader *r;
+    const bx_fields *fields;
+    int values;
+    int pushed;
+} decode_call;
+
+static int decode_record(void *ctx, const char *p, size_t len, int whole, size_t *used)
+{
+    decode_call *d = ctx;
+    int n = bx_json_push(d->L, &d->r->build, d->fields, d->values, p, len, whole, used,
+                         &d->r->decode_error);
+    d->pushed = n;
+    return n > 0 ? 1 : n;
+}
+
+/* The next record decoded: pushes it (records) or its count and its
+ * fields' values (values); false; or nil [, kind, message]. A record that
+ * is JSON null has nothing to give: it is skipped. */
+static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int values,
+                        lua_Integer base)
+{
+    decode_call d;
+    d.L = L;
+    d.r = r;
+    d.fields = fields;
+    d.values = values;
+    if (r->format != FORMAT_JSON)
+        return luaL_error(L, "reader:record() and reader:values() need a JSON reader");
+    while (1) {
+        const char *p = NULL;
+        size_t len = 0, used = 0;
+        int rc;
+        if (r->ended) {
+            lua_pushnil(L);
+            return 1;
+        }
+        if (r->broken)
+            return push_failure(L, r, INFLATE_FAILED);
+        rc = plain_bytes(r, &p, &len);
+        if (rc == NO_DATA_YET) {
+            lua_pushboolean(L, 0);
+            return 1;
+        }
+        if (rc == SOURCE_OVER)
+            return finish(L, r);
+        if (rc != MORE_DATA)
+            return push_failure(L, r, rc);
+        d.pushed = 0;
+        rc = jsonsplit_decode(r->json, p, len, &used, decode_record, &d);
+        plain_take(r, used);
+        if (rc < 0)
+            return parse_error(L, r, rc);
+        if (rc != JSONSPLIT_RECORD)
+            continue;
+        r->records++;
+        if (r->build.null_record) {
+            lua_pop(L, d.pushed);
+            continue;
+        }
+        if (!values)
+            return 1;
+        lua_pushinteger(L, base + r->records);
+        lua_insert(L, -(d.pushed + 1));
+        return d.pushed + 1;
+    }
+}
+
+/* reader:record([fields]) -> the next record decoded (only the fields of a
+ * core.fields projection, when given) | false | nil [, kind, message] */
 static int l_record(lua_State *L)
 {
     bx_reader *r = checkreader(L);
-    int n;
-    if (r->format != FORMAT_JSON || r->decode_ref == LUA_NOREF)
-        return luaL_error(L, "reader:record() needs a JSON reader made with a decoder");
-    while (1) {
-        n = next_raw(L, r);
-        if (n != 1 || lua_type(L, -1) != LUA_TSTRING)
-            return n;
-        lua_rawgeti(L, LUA_REGISTRYINDEX, r->decode_ref);
-        lua_insert(L, -2);
-        lua_call(L, 1, 2);
-        if (lua_isnil(L, -2) && !lua_isnil(L, -1)) {
-            char msg[200];
-            snprintf(msg, sizeof msg, "record %lld is not valid JSON: %s",
-                     (long long)r->records, lua_tostring(L, -1));
-            set_error(r, "decode", msg);
-            return push_failure(L, r, INFLATE_FAILED);
-        }
+    const bx_fields *fields = lua_isnoneornil(L, 2) ? NULL : bx_checkfields(L, 2);
+    return next_decoded(L, r, fields, 0, 0);
+}
+
+/* reader:values(fields) -> the record's number and one value a field |
+ * false | nil [, kind, message] */
+static int l_values(lua_State *L)
+{
+    bx_reader *r = checkreader(L);
+    return next_decoded(L, r, bx_checkfields(L, 2), 1, 0);
+}
+
+/* The iterator a generic for calls for every record: buffered records come
+ * straight from C; anything else (no byte yet, the end, an error, a reader
+ * not started or closed) goes to the Lua fallback, which waits, resumes,
+ * moves to the next part or raises. The Lua side names the reader to read
+ * in cursor = {reader, base} and changes it only inside the fallback, so
+ * the C side reads the cursor again only after calling it. Upvalues: */
+enum {
+    UP_STATE = 1,       /* iter_state */
+    UP_CURSOR,          /* {reader, base} */
+    UP_FIELDS,          /* a projection, or nil */
+    UP_FALLBACK,        /* function() -> what the iterator returns */
+    UP_TICK,            /* nil, or function() -> keep ticking, called every TICK records */
+    UP_META,            /* the reader metatable, to recognise a reader */
+    UP_READER           /* the reader in state->r, kept alive */
+};
+#define TICK 64
+
+typedef struct iter_state {
+    bx_reader *r;       /* the cursor's reader, or NULL (not a reader) */
+    const bx_fields *fields;
+    lua_Integer base;   /* records of the parts before this one */
+    int values;
+    int countdown;      /* records until the next tick */
+} iter_state;
+
+/* Reads the cursor again: which reader, and the record number it starts at. */
+static void read_cursor(lua_State *L, iter_state *st)
+{
+    bx_reader *r = NULL;
+    lua_rawgeti(L, lua_upvalueindex(UP_CURSOR), 1);
+    if (lua_touserdata(L, -1) != NULL && lua_getmetatable(L, -1)) {
+        if (lua_rawequal(L, -1, lua_upvalueindex(UP_META)))
+            r = lua_touserdata(L, -2);
         lua_pop(L, 1);
-        if (jsonsplit_scalars(r->json))
-            bx_normalize_top(L);
-        if (!lua_isnil(L, -1))
-            return 1;
-        lua_pop(L, 1);      /* a null record has nothing to give: skip it */
     }
+    lua_replace(L, lua_upvalueindex(UP_READER));
+    lua_rawgeti(L, lua_upvalueindex(UP_CURSOR), 2);
+    st->base = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    st->r = r;
+}
+
+static void tick(lua_State *L, iter_state *st)
+{
+    if (--st->countdown > 0)
+        return;
+    st->countdown = TICK;
+    lua_pushvalue(L, lua_upvalueindex(UP_TICK));
+    lua_call(L, 0, 1);
+    if (!lua_toboolean(L, -1)) {
+        lua_pushnil(L);
+        lua_replace(L, lua_upvalueindex(UP_TICK));
+    }
+    lua_pop(L, 1);
+}
+
+static int l_iterate(lua_State *L)
+{
+    iter_state *st = lua_touserdata(L, lua_upvalueindex(UP_STATE));
+    bx_reader *r = st->r;
+    int top = lua_gettop(L);    /* the generic for's two arguments, unused */
+    if (!lua_isnil(L, lua_upvalueindex(UP_TICK)))
+        tick(L, st);
+    if (r != NULL && r->format == FORMAT_JSON && r->src != NULL && !r->broken) {
+        int n = next_decoded(L, r, st->fields, st->values, st->base);
+        if (lua_toboolean(L, -n))
+            return n;
+        lua_settop(L, top);
+    }
+    lua_pushvalue(L, lua_upvalueindex(UP_FALLBACK));
+    lua_call(L, 0, LUA_MULTRET);
+    read_cursor(L, st);
+    return lua_gettop(L) - top;
+}
+
+/* core.iterator(cursor, fields|nil, values, fallback [, tick]) -> the
+ * function a generic for calls (see l_iterate). */
+static int l_iterator(lua_State *L)
+{
+    iter_state *st;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 2))
+        bx_checkfields(L, 2);
+    luaL_checktype(L, 4, LUA_TFUNCTION);
+    if (!lua_isnoneornil(L, 5))
+        luaL_checktype(L, 5, LUA_TFUNCTION);
+    lua_settop(L, 5);
+    st = bx_newuserdata(L, sizeof *st);
+    memset(st, 0, sizeof *st);
+    st->fields = lua_isnil(L, 2) ? NULL : lua_touserdata(L, 2);
+    st->values = lua_toboolean(L, 3);
+    st->countdown = TICK;
+    lua_pushvalue(L, 1);                /* UP_CURSOR */
+    lua_pushvalue(L, 2);                /* UP_FIELDS */
+    lua_pushvalue(L, 4);                /* UP_FALLBACK */
+    lua_pushvalue(L, 5);                /* UP_TICK */
+    luaL_getmetatable(L, BX_READER_MT); /* UP_META */
+    lua_rawgeti(L, 1, 1);               /* UP_READER: the cursor's first */
+    st->r = luaL_testudata(L, -1, BX_READER_MT);
+    lua_rawgeti(L, 1, 2);
+    st->base = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushcclosure(L, l_iterate, 7);
+    return 1;
 }
 
 /* reader:read([n]) -> up to n plain bytes | false | nil [, kind, message] */
@@ -322,6 +495,8 @@ static int l_read(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
+    if (r->broken)
+        return push_failure(L, r, INFLATE_FAILED);
     rc = plain_bytes(r, &p, &len);
     if (rc == NO_DATA_YET) {
         lua_pushboolean(L, 0);
@@ -383,8 +558,8 @@ static int l_close(lua_State *L)
     if (r->src)
         bx_transfer_close(r->src);
     luaL_unref(L, LUA_REGISTRYINDEX, r->src_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, r->decode_ref);
-    r->src_ref = r->decode_ref = LUA_NOREF;
+    r->src_ref = LUA_NOREF;
+    bx_jsonbuild_free(L, &r->build);
     r->src = NULL;
     jsonsplit_free(r->json);
     csvparse_free(r->csv);
@@ -408,7 +583,7 @@ static int l_tostring(lua_State *L)
 }
 
 /* core.reader{format = "json"|"csv"|"raw", compression = "auto"|"gzip"|"none",
- *             separator = ";", max_record = bytes, decode = function} */
+ *             separator = ";", max_record = bytes} */
 static int l_new(lua_State *L)
 {
     static const char *const formats[] = {"json", "csv", "raw", NULL};
@@ -426,9 +601,6 @@ static int l_new(lua_State *L)
     max = luaL_optinteger(L, -1, (lua_Integer)JSONSPLIT_DEFAULT_MAX_RECORD);
     lua_getfield(L, 1, "separator");
     sep = luaL_optstring(L, -1, ";");
-    lua_getfield(L, 1, "decode");
-    luaL_argcheck(L, lua_isnil(L, -1) || lua_isfunction(L, -1), 1, "decode must be a function");
-    lua_insert(L, -5);                  /* kept below the four options */
     lua_pop(L, 4);
     luaL_argcheck(L, max > 0, 1, "max_record must be positive");
     luaL_argcheck(L, strlen(sep) == 1, 1, "separator must be one character");
@@ -436,12 +608,11 @@ static int l_new(lua_State *L)
     r = bx_newuserdata(L, sizeof *r);
     memset(r, 0, sizeof *r);
     r->format = -1;                     /* closed until built */
-    r->src_ref = r->decode_ref = LUA_NOREF;
+    r->src_ref = LUA_NOREF;
+    bx_jsonbuild_init(&r->build);
     luaL_setmetatable(L, BX_READER_MT);
-    if (!lua_isnil(L, -2)) {
-        lua_pushvalue(L, -2);
-        r->decode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
+    if (format == FORMAT_JSON)
+        bx_jsonbuild_keep_layout(L, &r->build);
     r->format = format;
     r->compression = compression;
     r->out = malloc(INFLATE_CHUNK);
@@ -460,11 +631,13 @@ int bx_open_reader(lua_State *L)
         {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
     };
     static const luaL_Reg methods[] = {
-        {"next", l_next}, {"record", l_record}, {"read", l_read}, {"attach", l_attach}, {"consumed", l_consumed},
+        {"next", l_next}, {"record", l_record}, {"values", l_values}, {"read", l_read}, {"attach", l_attach}, {"consumed", l_consumed},
         {"count", l_count}, {"gzip", l_gzip}, {"close", l_close}, {NULL, NULL}
     };
     bx_newclass(L, BX_READER_MT, meta, methods);
     lua_pushcfunction(L, l_new);
     lua_setfield(L, -2, "reader");
+    lua_pushcfunction(L, l_iterator);
+    lua_setfield(L, -2, "iterator");
     return 0;
 }

@@ -61,6 +61,10 @@ local function download_options(options)
 end
 
 local RECORDS_OPTIONS = {
+  fields = { "table", nil, "a list of fields" },
+  deadline = request.DEADLINE_OPTION,
+}
+local VALUES_OPTIONS = {
   deadline = request.DEADLINE_OPTION,
 }
 
@@ -242,32 +246,104 @@ function M.bind(client)
     return open_file(request.call(client), file)
   end
 
-  --- exports.records(export_or_id [, {deadline = s}]) -> iterator over every
-  -- record of every file, parts in order, decoded; raises err on failure.
+  -- An iterator over every record of every part, parts in order: tables
+  -- (only the fields of a compiled projection, when given), or with values
+  -- the record's number (across parts, from 1) and one value a field.
+  -- Buffered records come straight from C (core.iterator); this Lua side
+  -- waits, resumes, raises and moves to the next part. When a part starts,
+  -- the next one is opened and started too (prefetch): its link is fetched
+  -- and its first bytes arrive, into its own bounded buffer, while this
+  -- part is read. The closing value (Lua 5.4's generic for) closes both
+  -- readers on an early exit.
+  local function every_part(c, export_or_id, fields, values)
+    local export, parts = finished_export(c, export_or_id)
+    if not export then client:raise(parts) end
+    local method = values and "next_values" or "next_record"
+    local cursor = { false, 0 }
+    local i, base, reader, ahead = 0, 0, nil, nil
+    local advance
+
+    local function settle(first, ...)
+      if first ~= nil then
+        if values then return base + first, ... end
+        return first, ...
+      end
+      if ... ~= nil then client:raise((...)) end
+      base = base + reader:count()
+      reader:close()
+      reader = nil
+      return advance()
+    end
+
+    function advance()
+      i = i + 1
+      if i > #parts then
+        cursor[1] = false
+        return nil
+      end
+      reader, ahead = ahead, nil
+      if not reader then
+        local err
+        reader, err = open_file(c, parts[i], export.id)
+        if not reader then client:raise(err) end
+      end
+      reader:prefetch()
+      if parts[i + 1] then
+        local nxt = open_file(c, parts[i + 1], export.id)
+        ahead = nxt and nxt:prefetch()
+      end
+      cursor[1], cursor[2] = reader.core, base
+      return settle(reader[method](reader, fields))
+    end
+
+    local function fallback()
+      if reader then return settle(reader[method](reader, fields)) end
+      if i > #parts then return nil end
+      return advance()
+    end
+
+    -- A part may be read from its buffer without ever waiting on the
+    -- network: step the loop now and then so the next part's request goes
+    -- out and its first bytes arrive.
+    local function tick()
+      if ahead and ahead:starting() then scheduler.loop:perform() end
+      return i < #parts or reader == nil
+    end
+
+    local closer = setmetatable({}, { __close = function()
+      if reader then reader:close() end
+      if ahead then ahead:close() end
+    end })
+    return core.iterator(cursor, fields, values, fallback, tick), nil, nil, closer
+  end
+
+  --- exports.records(export_or_id [, {fields = {...}, deadline = s}]) ->
+  -- iterator over every record of every file, parts in order, decoded (only
+  -- the listed fields, with fields); raises err on failure.
   function api.records(...)
     local export_or_id, options = args(...)
     local opts, err = errors.options(options, RECORDS_OPTIONS)
     if not opts then client:raise(err) end
-    local c = request.call(client, opts.deadline)
-    local export, parts = finished_export(c, export_or_id)
-    if not export then client:raise(parts) end
-    local i, reader, it = 0, nil, nil
-    return function()
-      while true do
-        if it then
-          local record = it()
-          if record ~= nil then return record end
-          reader:close()
-          it = nil
-        end
-        i = i + 1
-        if i > #parts then return nil end
-        local err
-        reader, err = open_file(c, parts[i], export.id)
-        if not reader then client:raise(err) end
-        it = reader:records()
-      end
+    local fields
+    if opts.fields then
+      fields, err = stream.fields(opts.fields)
+      if not fields then client:raise(err) end
     end
+    return every_part(request.call(client, opts.deadline), export_or_id, fields, false)
+  end
+
+  --- exports.values(export_or_id, fields [, {deadline = s}]) -> iterator
+  -- over every record of every file giving the record's number (counted
+  -- across parts, from 1) and one value a listed field, without building
+  -- tables; raises err.
+  function api.values(...)
+    local export_or_id, list, options = args(...)
+    local opts, err = errors.options(options, VALUES_OPTIONS)
+    if not opts then client:raise(err) end
+    local fields
+    fields, err = stream.fields(list)
+    if not fields then client:raise(err) end
+    return every_part(request.call(client, opts.deadline), export_or_id, fields, true)
   end
 
   --- exports.download(export_or_id, {dir, progress, parallel}) -> the paths

@@ -258,20 +258,39 @@ function M.bind(client)
     return "legacy export request " .. tostring(s.id)
   end
 
+  local function column_list(v)
+    if #v < 1 or #v > 256 then return false end
+    for i = 1, #v do
+      if type(v[i]) ~= "string" or v[i] == "" then return false end
+    end
+    return next(v, #v) == nil
+  end
+
   local ROWS_OPTIONS = {
     header = { "boolean", nil, "a boolean" },
     strict = { "boolean", nil, "a boolean" },
     deadline = request.DEADLINE_OPTION,
+    columns = { "table", column_list, "a list of 1 to 256 column names" },
   }
 
-  --- legacy.rows(request_id_or_status, {header = true, strict = false}) ->
-  -- iterator over the CSV's rows, streamed; raises err on failure. The
-  -- for loop of Lua 5.4 closes the transfer when it is left early.
+  --- legacy.rows(request_id_or_status, {header = true, strict = false,
+  -- columns = {...}}) -> iterator over the CSV's rows, streamed; raises err
+  -- on failure. With columns (header names), each row holds only those; a
+  -- name the header lacks is nil. The for loop of Lua 5.4 closes the
+  -- transfer when it is left early.
   function api.rows(...)
     local target, options = args(...)
     local opts, err = errors.options(options, ROWS_OPTIONS)
     if not opts then client:raise(err) end
     local header = opts.header ~= false
+    if opts.columns and not header then
+      client:raise(errors.new("validation", "columns: needs header = true (columns are the header's names)"))
+    end
+    local wanted
+    if opts.columns then
+      wanted = {}
+      for _, name in ipairs(opts.columns) do wanted[name] = true end
+    end
     local c = request.call(client, opts.deadline)
     local s, target_url = finished(c, target)
     if not s then client:raise(target_url) end
@@ -302,6 +321,14 @@ function M.bind(client)
             keys[i], seen[name] = name, true
           end
         end
+        if wanted then
+          -- Only the listed columns: the others' positions map to nothing.
+          local kept = {}
+          for i = 1, width do
+            if keys[i] and wanted[keys[i]] then kept[i] = keys[i] end
+          end
+          keys = kept
+        end
       end
       local row = pull()
       if row == nil then return nil end
@@ -314,7 +341,7 @@ function M.bind(client)
       local t = {}
       for i = 1, #row do
         local name = keys[i]
-        if name then t[name] = row[i] else t[i] = row[i] end
+        if name then t[name] = row[i] elseif not wanted then t[i] = row[i] end
       end
       return t
     end

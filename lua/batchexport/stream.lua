@@ -11,10 +11,10 @@
 --     size = bytes expected (checked at the end) or nil,
 --     label = "export X part 2",                      -- for error messages
 --   }) -> reader
---   reader:records() / reader:lines() / reader:read(n) / reader:count() / reader:close()
+--   reader:records{fields = {...}} / reader:values{...} / reader:lines() /
+--   reader:read(n) / reader:count() / reader:prefetch() / reader:close()
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
-local json = require("batchexport.json")
 local request = require("batchexport.request")
 local scheduler = require("batchexport.scheduler")
 
@@ -69,48 +69,69 @@ local function recover(self)
   return ok, err
 end
 
--- Pulls the next value from the C reader, waiting, resuming and refreshing
--- as needed. Returns the value, or nil at the end, or nil, err.
-local function next_value(self, method, arg)
-  if self.failed then return nil, self.failed end
-  if self.closed then return nil, errors.new("validation", self.label .. ": reader is closed") end
+-- After a call to the C reader: its results when it gave a value (a record,
+-- bytes, or a record number and values); else waits, resumes, refreshes
+-- and calls again. Returns nil at the end, or nil, err.
+local function settle(self, method, arg, value, kind, message, ...)
+  if value then return value, kind, message, ... end
+  local rd = self.core
+  if value == false then
+    local transfer = self.transfer
+    scheduler.wait_until(function() return transfer:done() or transfer:pending() > 0 end)
+  elseif kind == nil then
+    local got = rd:consumed()
+    if self.size and got ~= self.size then
+      return fail(self, "decode", "the file is " .. got .. " bytes, " .. self.size .. " expected")
+    end
+    return nil
+  elseif kind == "source" then
+    local ok, err = recover(self)
+    if not ok then return nil, err end
+  else
+    return fail(self, "decode", message)
+  end
+  return settle(self, method, arg, rd[method](rd, arg))
+end
+
+-- A reader's errors leave the client here: scrubbed of secrets.
+local function scrubbed(self, value, ...)
+  if value == nil and ... ~= nil then return nil, self.client:scrub((...)) end
+  return value, ...
+end
+
+-- Pulls the next value(s) from the C reader, waiting, resuming and
+-- refreshing as needed. Returns the value(s), or nil at the end, or nil, err.
+local function pull(self, method, arg)
   local closed = self.client:check_open()
   if closed then return nil, closed end
+  if self.failed then return nil, self.failed end
+  if self.closed then return nil, errors.new("validation", self.label .. ": reader is closed") end
   if not self.transfer then
     local ok, err = start(self)
     if not ok then self.failed = err return nil, err end
   end
-  local rd = self.core
-  while true do
-    local value, kind, message = rd[method](rd, arg)
-    if value then return value end
-    if value == false then
-      local transfer = self.transfer
-      scheduler.wait_until(function() return transfer:done() or transfer:pending() > 0 end)
-    elseif kind == nil then
-      local got = rd:consumed()
-      if self.size and got ~= self.size then
-        return fail(self, "decode", "the file is " .. got .. " bytes, " .. self.size .. " expected")
-      end
-      return nil
-    elseif kind == "source" then
-      local ok, err = recover(self)
-      if not ok then return nil, err end
-    else
-      return fail(self, "decode", message)
-    end
-  end
+  return scrubbed(self, settle(self, method, arg, self.core[method](self.core, arg)))
 end
 
--- next_value, its errors scrubbed of secrets: a reader's errors leave the
--- client here.
-local function pull(self, method, arg)
-  local value, err = next_value(self, method, arg)
-  if err then return nil, self.client:scrub(err) end
-  return value
+-- The iterators' end of pull: raises the (scrubbed) error, passes the rest on.
+local function raise_or(value, ...)
+  if value == nil and ... ~= nil then errors.raise((...)) end
+  return value, ...
 end
 
 M.MAX_READ = 0x7fffffff
+
+--- reader:prefetch(): starts the transfer now (a link is fetched and the
+-- first bytes start arriving, within the reader's bounded buffer), so that
+-- the first read does not wait for it. A failure here is left for that
+-- read to meet and report. Returns the reader.
+function Reader:prefetch()
+  if not self.transfer and not self.failed and not self.closed then
+    local ok = start(self)
+    if not ok then self.url = nil end
+  end
+  return self
+end
 
 --- reader:read([n]) -> up to n bytes of the file (decompressed), nil at the
 -- end, or nil, err. n is a whole number from 1 to 2^31 - 1.
@@ -126,28 +147,75 @@ end
 -- raises err on failure.
 function Reader:lines()
   return function()
-    local line, err = pull(self, "next")
-    if err then self.client:raise(err) end
-    return line
+    return raise_or(pull(self, "next"))
   end
 end
 
---- reader:records() -> iterator over records decoded to tables (JSON), or
--- rows (CSV: arrays of fields); raises err on failure. A JSON record that
--- is null is skipped.
-function Reader:records()
-  if self.format == "csv" then return self:lines() end
-  local rd = self.core
-  return function()
-    -- The common case, a record already buffered, straight from C.
-    if self.transfer and not self.closed then
-      local record = rd:record()
-      if record then return record end
-    end
-    local record, err = pull(self, "record")
-    if err then self.client:raise(err) end
-    return record
+local RECORDS_OPTIONS = {
+  fields = { "table", nil, "a list of fields" },
+}
+
+--- A projection compiled from a list of fields, or nil, err.
+function M.fields(list)
+  if type(list) ~= "table" then
+    return nil, errors.new("validation", "fields: expected a list of fields, got " .. type(list))
   end
+  local fields, why = core.fields(list)
+  if not fields then return nil, errors.new("validation", "fields: " .. why) end
+  return fields
+end
+
+--- reader:next_record([fields]) -> the next record (only the fields of a
+-- compiled projection, M.fields), nil at the end, or nil, err; waits.
+function Reader:next_record(fields)
+  return pull(self, "record", fields)
+end
+
+--- reader:next_values(fields) -> the record's number and one value a
+-- field, nil at the end, or nil, err; waits.
+function Reader:next_values(fields)
+  return pull(self, "values", fields)
+end
+
+--- reader:records([{fields = {...}}]) -> iterator over records decoded to
+-- tables (JSON), or rows (CSV: arrays of fields); raises err on failure. A
+-- JSON record that is null is skipped. With fields, each record holds only
+-- those fields (see README, "Fields"). Records already buffered come
+-- straight from C; the Lua side only waits, resumes and raises.
+function Reader:records(options)
+  local opts, err = errors.options(options, RECORDS_OPTIONS)
+  if not opts then self.client:raise(err) end
+  if self.format == "csv" then
+    if opts.fields then self.client:raise(errors.new("validation", "fields: a CSV reader has rows, not records")) end
+    return self:lines()
+  end
+  local fields
+  if opts.fields then
+    fields, err = M.fields(opts.fields)
+    if not fields then self.client:raise(err) end
+  end
+  return core.iterator({ self.core, 0 }, fields, false, function()
+    return raise_or(self:next_record(fields))
+  end)
+end
+
+--- reader:values(fields) -> iterator over the records' fields without
+-- tables: each step gives the record's number (from 1) and then one value
+-- a listed field, nil where the record lacks it; raises err on failure.
+function Reader:values(list)
+  if self.format ~= "json" then self.client:raise(errors.new("validation", "values: needs a JSON file")) end
+  local fields, err = M.fields(list)
+  if not fields then self.client:raise(err) end
+  return core.iterator({ self.core, 0 }, fields, true, function()
+    return raise_or(self:next_values(fields))
+  end)
+end
+
+--- reader:starting() -> whether the transfer is started but has not
+-- brought any byte yet
+function Reader:starting()
+  local t = self.transfer
+  return t ~= nil and not self.closed and not t:done() and t:pending() == 0 and self.core:consumed() == 0
 end
 
 --- reader:count() -> records (or rows) read so far
@@ -174,8 +242,7 @@ function M.open(client, opts)
     size = opts.size,
     label = opts.label or "file",
     resume = request.resumer(client, opts.label or "file"),
-    core = core.reader({ format = opts.format or "json", max_record = client.max_record,
-      decode = (opts.format or "json") == "json" and json.decode_raw or nil }),
+    core = core.reader({ format = opts.format or "json", max_record = client.max_record }),
   }, Reader)
 end
 

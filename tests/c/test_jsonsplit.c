@@ -38,10 +38,6 @@ static const char *code_name(int rc)
     }
 }
 
-/* When set, each record is followed by "#" if jsonsplit_scalars() said it
- * holds a number or null. */
-static int g_mark_scalars;
-
 /* Feeds one chunk; returns 0 to go on, or the terminal error code. */
 static int feed(jsonsplit *s, const char *chunk, size_t len, sbuf *out)
 {
@@ -62,8 +58,6 @@ static int feed(jsonsplit *s, const char *chunk, size_t len, sbuf *out)
         if (rc != JSONSPLIT_RECORD)
             return rc;
         sb_add(out, rec, rlen);
-        if (g_mark_scalars && jsonsplit_scalars(s))
-            sb_str(out, "#");
         sb_str(out, R);
         chunk += used;
         len -= used;
@@ -391,20 +385,6 @@ static void test_alloc_cap(void)
 
 /* The scalar flag tells records that hold a number or a null outside their
  * strings from the rest, wherever the chunks split them. */
-static void test_scalars(void)
-{
-    g_mark_scalars = 1;
-    doc_case("scalars in objects", 0,
-             "{\"a\":\"1\",\"b\":true}\n{\"a\":1}\n{\"a\":null}\n{\"n\":\"null -1 2e5\"}\n"
-             "{\"a\":[false,{\"b\":-0.5}]}\n{\"s\":\"\\\"1\\\"\",\"f\":false}\n",
-             OK("{\"a\":\"1\",\"b\":true}" R "{\"a\":1}#" R "{\"a\":null}#" R
-                "{\"n\":\"null -1 2e5\"}" R "{\"a\":[false,{\"b\":-0.5}]}#" R
-                "{\"s\":\"\\\"1\\\"\",\"f\":false}" R));
-    doc_case("scalars in an array", 0, "[5, \"x\", null, true, {\"k\":[]}, -1, false]",
-             OK("5#" R "\"x\"" R "null#" R "true" R "{\"k\":[]}" R "-1#" R "false" R));
-    g_mark_scalars = 0;
-}
-
 int main(void)
 {
     test_layouts();
@@ -414,7 +394,6 @@ int main(void)
     test_sticky_and_counters();
     test_long_record();
     test_alloc_cap();
-    test_scalars();
     if (g_failed == 0 && g_passed == 0)
         fail_case("no tests ran");
     printf("jsonsplit: %lu parses over all split points\n", g_feeds);

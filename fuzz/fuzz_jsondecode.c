@@ -1,0 +1,121 @@
+/*
+ * Differential libFuzzer target: the same bytes go to the library's decoder
+ * (core.json_decode: csrc/jsondecode.c + csrc/jsonvalue.c) and to lua-cjson
+ * (the Debian package's cjson.so, loaded with require in a Lua state made
+ * once). Either both accept, with deep-equal values, or both refuse; the
+ * fuzzer aborts on anything else.
+ *
+ * Equal means: cjson's null is nil (an absent key, a hole in an array), and
+ * numbers compare as doubles (the decoder's integers, converted, equal
+ * cjson's floats).
+ *
+ * The decoder is stricter than cjson's defaults, on purpose; only these
+ * refusals of what cjson accepts are allowed (see ALLOWED below):
+ *   - numbers cjson hands to strtod: leading zeros (01), hex (0x10), a bare
+ *     dot or exponent (1., -.5, 1.e5), a plus sign (+1), NaN and Infinity;
+ *   - raw control characters (bytes below 0x20) inside strings;
+ *   - nesting deeper than 1000 levels (both cap it; the edges may differ);
+ *   - bytes after a NUL byte that follows a value: cjson stops reading at
+ *     the first NUL, the decoder reads the whole input and refuses them.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+int bx_open_jsonvalue(lua_State *L);
+
+static const char CHECK[] =
+    "local decode, cjson = ...\n"
+    "local null = cjson.null\n"
+    "local function same(a, b)\n"
+    "  if b == null then return a == nil end\n"
+    "  if type(b) == 'number' then\n"
+    "    if type(a) ~= 'number' then return false end\n"
+    "    if b ~= b then return a ~= a end\n"
+    "    return a + 0.0 == b\n"
+    "  end\n"
+    "  if type(b) ~= 'table' then return a == b end\n"
+    "  if type(a) ~= 'table' then return false end\n"
+    "  for k, v in pairs(b) do if not same(a[k], v) then return false end end\n"
+    "  for k in pairs(a) do if b[k] == nil then return false end end\n"
+    "  return true\n"
+    "end\n"
+    /* ALLOWED: is the decoder's refusal (byte n, why) one of the documented
+     * differences? */
+    "local function allowed(s, n, why)\n"
+    "  local c = s:sub(n, n)\n"
+    "  if why == 'malformed number' or why == 'nesting too deep' then return true end\n"
+    "  if why:find('control character', 1, true) then return c:byte() ~= nil and c:byte() < 32 end\n"
+    "  if why:find('ends inside', 1, true) then return s:sub(-1):find('^[%.eE%+%-]$') ~= nil end\n"
+    "  if why:find('unexpected byte', 1, true) then\n"
+    "    if c:find('^[%+%.xX%z]$') then return true end\n"
+    "    local start = s:sub(1, n):match('([%a]+)$') or ''\n"
+    "    return start:find('^[IiNn]') ~= nil\n"
+    "  end\n"
+    "  return false\n"
+    "end\n"
+    "return function(s)\n"
+    "  local ours, why = decode(s)\n"
+    "  local ok, theirs = pcall(cjson.decode, s)\n"
+    "  if why == nil then\n"
+    "    if not ok then error('the decoder accepts what cjson refuses (' .. tostring(theirs) .. ')') end\n"
+    "    if not same(ours, theirs) then error('the decoder and cjson give different values') end\n"
+    "  elseif ok then\n"
+    "    local n, msg = why:match('^byte (%d+): (.*)$')\n"
+    "    if not n or not allowed(s, tonumber(n), msg) then\n"
+    "      error('the decoder refuses what cjson accepts: ' .. why)\n"
+    "    end\n"
+    "  end\n"
+    "end\n";
+
+static lua_State *L;
+static unsigned long runs;
+
+static void start(void)
+{
+    L = luaL_newstate();
+    if (L == NULL)
+        abort();
+    luaL_openlibs(L);
+    if (luaL_loadstring(L, CHECK) != LUA_OK)
+        goto fail;
+    lua_newtable(L);
+    bx_open_jsonvalue(L);
+    lua_getfield(L, -1, "json_decode");
+    lua_remove(L, -2);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cjson");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        goto fail;
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK)
+        goto fail;
+    lua_setglobal(L, "check");
+    return;
+fail:
+    fprintf(stderr, "fuzz_jsondecode: %s\n", lua_tostring(L, -1));
+    abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (L == NULL)
+        start();
+    lua_getglobal(L, "check");
+    lua_pushlstring(L, (const char *)data, size);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        fprintf(stderr, "fuzz_jsondecode: %s\n", lua_tostring(L, -1));
+        abort();
+    }
+    lua_settop(L, 0);
+    /* A full collection now and then keeps the state's heap small. */
+    if (++runs % 1024 == 0)
+        lua_gc(L, LUA_GCCOLLECT, 0);
+    return 0;
+}

@@ -1,0 +1,293 @@
+-- The one-pass record decoder (csrc/jsondecode.c, csrc/jsonvalue.c): values
+-- to the contract, field projection, values without tables, strictness,
+-- errors naming export, part, record and byte, and part prefetch.
+local batchexport = require("batchexport")
+local cjson = require("cjson")
+local mock = require("spec.support.mock")
+
+local m
+
+local function new_client(extra)
+  local opts = { rest_key = m.rest_key, project_key = m.project_key, base_url = m.api_url,
+    backoff_base = 0.01, backoff_max = 0.05 }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return assert(batchexport.new(opts))
+end
+
+-- A one-part export whose file storage answers with `body` instead.
+local function served(body)
+  local e = m:create_export({ status = "SUCCESS", parts = 1, part_size = 5000 })
+  m:fault({ host = "storage", path = "/", status = 200, body = body })
+  return e
+end
+
+-- The records of a file id read through reader:records(opts).
+local function read_all(c, file_id, opts)
+  local rd = assert(c.exports.open(file_id))
+  local out = {}
+  for record in rd:records(opts) do out[#out + 1] = record end
+  rd:close()
+  return out
+end
+
+-- Integers exist on 5.3+; on LuaJIT every number is a plain number.
+local function is_integer(v)
+  if math.type then return math.type(v) == "integer" end
+  return type(v) == "number" and v == math.floor(v)
+end
+local function is_float(v)
+  if math.type then return math.type(v) == "float" end
+  return type(v) == "number"
+end
+
+-- cjson's view of a record, to the contract: null is nil, whole numbers
+-- are integers.
+local function oracle(v)
+  if v == cjson.null then return nil end
+  if math.tointeger and type(v) == "number" and v == math.floor(v) then
+    return math.tointeger(v) or v
+  end
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = oracle(x) end
+  return t
+end
+
+local function pick(record, path)
+  local v = record
+  for key in path:gmatch("[^.]+") do
+    if type(v) ~= "table" then return nil end
+    v = v[key]
+  end
+  return v
+end
+
+setup(function() m = mock.start({ workers = 1 }) end)
+teardown(function() if m then m:stop() end end)
+before_each(function() m:reset() end)
+
+describe("records", function()
+  it("equal cjson's decoding of the same lines, with integers as integers", function()
+    local c = new_client()
+    local e = m:create_export({ status = "SUCCESS", scope = "PROFILE_EVENTS", parts = 1, part_size = 60000 })
+    local lines = {}
+    local rd = c.exports.open(e.files[1])
+    for line in rd:lines() do lines[#lines + 1] = line end
+    rd:close()
+    local n = 0
+    for record in c.exports.records(e) do
+      n = n + 1
+      assert.same(oracle(cjson.decode(lines[n])), record)
+    end
+    assert.equal(#lines, n)
+  end)
+
+  it("keep whole numbers as integers, null as absent, holes for null elements", function()
+    local c = new_client()
+    local e = served('{"n":42,"big":9007199254740993,"f":1.5,"e":1e2,"z":null,"a":[1,null,3],' ..
+      '"s":"caf\\u00e9 \\ud83d\\ude00","t":true}\n')
+    local r = read_all(c, e.files[1].id)[1]
+    assert.is_true(is_integer(r.n))
+    assert.equal(42, r.n)
+    assert.equal(9007199254740993, r.big)     -- exact on 5.3+ (the nearest double on LuaJIT)
+    assert.is_true(is_integer(r.big))
+    assert.is_true(is_float(r.f))
+    assert.equal(1.5, r.f)
+    assert.is_true(is_integer(r.e))
+    assert.is_nil(r.z)
+    assert.same({ [1] = 1, [3] = 3 }, r.a)
+    assert.equal("café 😀", r.s)
+    assert.is_true(r.t)
+  end)
+
+  it("read a top-level array and skip null records", function()
+    local c = new_client()
+    local e = served('[\n{"a":1},\nnull,\n{"a":2}\n]\n')
+    assert.same({ { a = 1 }, { a = 2 } }, read_all(c, e.files[1].id))
+  end)
+
+  for _, case in ipairs({
+    { "a leading zero", '{"a":1}\n{"a":01}\n', 2, 15 },
+    { "a raw control character", '{"a":"x\1y"}\n', 1, 8 },
+    { "a bad escape", '{"a":"\\x"}\n', 1, 7 },
+    { "a lone low surrogate", '{"a":"\\udc00"}\n', 1, 7 },
+    { "NaN", '{"a":NaN}\n', 1, 6 },
+    { "a trailing comma", '{"a":1,}\n', 1, 8 },
+    { "a missing colon", '{"a" 1}\n', 1, 6 },
+    { "mismatched brackets", '{"a":[1}\n', 1, 8 },
+    { "garbage between records", '{"a":1}\nxyz\n', 2, 9 },
+  }) do
+    it("refuse " .. case[1] .. " with a decode error naming the record and the byte", function()
+      local c = new_client({ max_attempts = 1 })
+      local e = served(case[2])
+      local ok, err = pcall(read_all, c, e.files[1].id)
+      assert.is_false(ok)
+      assert.equal("decode", err.kind)
+      -- bytes count from 0, as offsets into the (decompressed) file
+      assert.matches("record " .. case[3] .. " at byte " .. case[4] - 1 .. ":", err.message, 1, true)
+    end)
+  end
+
+  it("refuse nesting deeper than 1000 levels, and a record over max_record, as decode errors", function()
+    local c = new_client({ max_attempts = 1 })
+    local e = served('{"a":1}\n{"deep":' .. string.rep("[", 1500) .. string.rep("]", 1500) .. '}\n')
+    local ok, err = pcall(read_all, c, e.files[1].id)
+    assert.is_false(ok)
+    assert.equal("decode", err.kind)
+    assert.matches("record 2 at byte %d+: nesting too deep", err.message)
+    m:clear_faults()
+    c = new_client({ max_attempts = 1, max_record = 64 })
+    e = served('{"a":1}\n{"big":"' .. string.rep("x", 200) .. '"}\n')
+    ok, err = pcall(read_all, c, e.files[1].id)
+    assert.is_false(ok)
+    assert.equal("decode", err.kind)
+    assert.matches("record 2 at byte 72: record exceeds the size limit", err.message, 1, true)
+  end)
+
+  it("name the export and the part of a bad record", function()
+    local c = new_client({ max_attempts = 1 })
+    local e = served('{"a":1}\n{"a":tru}\n')
+    local ok, err = pcall(function() for _ in c.exports.records(e) do end end)
+    assert.is_false(ok)
+    assert.equal("decode", err.kind)
+    assert.matches("export " .. e.id .. " part 1: record 2 at byte 16", err.message, 1, true)
+  end)
+end)
+
+describe("fields", function()
+  it("keep only the listed fields, nested ones inside their parents", function()
+    local c = new_client()
+    local e = m:create_export({ status = "SUCCESS", scope = "PROFILE_ATTRIBUTES", parts = 2, part_size = 30000 })
+    local full = {}
+    for record in c.exports.records(e) do full[#full + 1] = record end
+    local n = 0
+    for record in c.exports.records(e, { fields = { "custom_id", "attributes.$email_address" } }) do
+      n = n + 1
+      local want = {}
+      want.custom_id = full[n].custom_id
+      local email = pick(full[n], "attributes.$email_address")
+      if email ~= nil then want.attributes = { ["$email_address"] = email } end
+      assert.same(want, record)
+    end
+    assert.equal(#full, n)
+  end)
+
+  it("leave absent fields nil, and reach a key holding a dot as a table path", function()
+    local c = new_client()
+    local e = served('{"a":{"b.c":1,"x":[1,{"y":2}]},"d":"s"}\n{"d":2,"a":"flat"}\n{"z":{}}\n')
+    local out = read_all(c, e.files[1].id, { fields = { { "a", "b.c" }, "d", "q.r" } })
+    assert.same({ { a = { ["b.c"] = 1 }, d = "s" }, { d = 2 }, {} }, out)
+  end)
+
+  it("still check the fields they skip", function()
+    local c = new_client({ max_attempts = 1 })
+    local e = served('{"keep":1,"skip":{"deep":[1,2,}}\n')
+    local ok, err = pcall(read_all, c, e.files[1].id, { fields = { "keep" } })
+    assert.is_false(ok)
+    assert.equal("decode", err.kind)
+    assert.matches("record 1 at byte 30", err.message, 1, true)
+  end)
+
+  it("are checked: a bad list is a validation error", function()
+    local c = new_client()
+    local e = served('{"a":1}\n')
+    for _, bad in ipairs({ {}, { "a", "a" }, { "a", "a.b" }, { "a..b" }, { 5 }, { {} }, "a" }) do
+      local ok, err = pcall(c.exports.records, e, { fields = bad })
+      assert.is_false(ok)
+      assert.equal("validation", err.kind)
+    end
+  end)
+end)
+
+describe("values", function()
+  it("give the record number and one value a field, nil where absent", function()
+    local c = new_client()
+    local e = served('{"id":"a","m":{"e":1}}\n{"m":{"e":null}}\n{"id":"c","m":[1]}\n')
+    local rd = assert(c.exports.open(e.files[1].id))
+    local got = {}
+    for n, id, email in rd:values({ "id", "m.e" }) do got[#got + 1] = { n, id, email } end
+    rd:close()
+    assert.same({ { 1, "a", 1 }, { 2, nil, nil }, { 3, "c", nil } }, got)
+  end)
+
+  it("match the records across the parts of an export", function()
+    local c = new_client()
+    local e = m:create_export({ status = "SUCCESS", scope = "PROFILE_ATTRIBUTES", parts = 2, part_size = 30000 })
+    local full = {}
+    for record in c.exports.records(e) do full[#full + 1] = record end
+    local n = 0
+    for i, id, email in c.exports.values(e, { "custom_id", "attributes.$email_address" }) do
+      n = n + 1
+      assert.equal(n, i)
+      assert.equal(full[n].custom_id, id)
+      assert.equal(pick(full[n], "attributes.$email_address"), email)
+    end
+    assert.equal(#full, n)
+  end)
+end)
+
+describe("prefetch", function()
+  it("asks for part 2 before part 1's last record is consumed", function()
+    local c = new_client()
+    local e = m:create_export({ status = "SUCCESS", parts = 2, part_size = 200000 })
+    local rd = c.exports.open(e.files[1])
+    local first = 0
+    for _ in rd:lines() do first = first + 1 end
+    rd:close()
+    m:clear_log()
+    local n, seen = 0, nil
+    for _ in c.exports.records(e) do
+      n = n + 1
+      if n == first then
+        seen = {}
+        for _, r in ipairs(m:log().requests) do
+          if r.host == "storage" then seen[#seen + 1] = r.path end
+        end
+      end
+    end
+    assert.is_true(n > first)
+    assert.equal(2, #seen)
+    assert.matches(e.files[2].id, seen[2], 1, true)
+  end)
+end)
+
+describe("json.decode (API bodies)", function()
+  local json = require("batchexport.json")
+  it("decodes to the contract and refuses what is not JSON", function()
+    assert.same({ count = 2, has_more = false }, json.decode('{"count":2,"has_more":false,"next_from":null}'))
+    assert.is_true(is_integer(json.decode('{"n":7}').n))
+    for _, bad in ipairs({ "", "{", "[1,]", "01", "nul", '{"a":1} x', '"\\u12"' }) do
+      local v, why = json.decode(bad)
+      assert.is_nil(v)
+      assert.is_string(why)
+    end
+  end)
+end)
+
+describe("legacy.rows columns", function()
+  local function legacy_client()
+    return assert(batchexport.new({ rest_key = m.rest_key, api_key = m.api_key, base_url = m.api_url,
+      backoff_base = 0.01, backoff_max = 0.05 }))
+  end
+
+  it("keeps only the listed columns; a column the header lacks is nil", function()
+    local c = legacy_client()
+    local s = m:create_legacy({ kind = "userbase", status = "SUCCESS" })
+    m:fault({ host = "storage", status = 200, content_type = "text/csv; charset=utf-8",
+      body = "install_id;custom_id;advertising_id\ni1;c1;a1\ni2;;a2\n" })
+    local rows = {}
+    for row in c.legacy.rows(s, { columns = { "custom_id", "install_id", "nope" } }) do rows[#rows + 1] = row end
+    assert.same({ { install_id = "i1", custom_id = "c1" }, { install_id = "i2", custom_id = "" } }, rows)
+  end)
+
+  it("checks the list, and needs the header", function()
+    local c = legacy_client()
+    local s = m:create_legacy({ kind = "userbase", status = "SUCCESS" })
+    for _, opts in ipairs({ { columns = {} }, { columns = { 1 } }, { columns = { "" } }, { columns = "a" },
+      { columns = { "a" }, header = false } }) do
+      local ok, err = pcall(c.legacy.rows, s, opts)
+      assert.is_false(ok)
+      assert.equal("validation", err.kind)
+    end
+  end)
+end)
