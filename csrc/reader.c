@@ -376,17 +376,19 @@ static int l_values(lua_State *L)
     return next_decoded(L, r, bx_checkfields(L, 2), 1, 0);
 }
 
-/* The iterator a generic for calls for every record: buffered records come
- * straight from C; anything else (no byte yet, the end, an error, a reader
- * not started or closed) goes to the Lua fallback, which waits, resumes,
- * moves to the next part or raises. The Lua side names the reader to read
- * in cursor = {reader, base} and changes it only inside the fallback, so
- * the C side reads the cursor again only after calling it. Upvalues: */
+/* The fast half of the iterator a generic for calls for every record:
+ * buffered records come straight from C. Anything else (no byte yet, the
+ * end, an error, a reader not started or closed) returns nothing, and the
+ * Lua half (stream.iterator) calls its fallback, which waits, resumes, moves
+ * to the next part or raises. The fallback is not called from here: waiting
+ * yields (a task, ngx.sleep), and a coroutine cannot yield across a C call.
+ * The Lua side names the reader to read in cursor = {reader, base} and
+ * changes it only inside the fallback, so the C side reads the cursor again
+ * only after it has returned nothing. Upvalues: */
 enum {
     UP_STATE = 1,       /* iter_state */
     UP_CURSOR,          /* {reader, base} */
     UP_FIELDS,          /* a projection, or nil */
-    UP_FALLBACK,        /* function() -> what the iterator returns */
     UP_TICK,            /* nil, or function() -> keep ticking, called every TICK records */
     UP_META,            /* the reader metatable, to recognise a reader */
     UP_READER           /* the reader in state->r, kept alive */
@@ -399,6 +401,7 @@ typedef struct iter_state {
     lua_Integer base;   /* records of the parts before this one */
     int values;
     int countdown;      /* records until the next tick */
+    int stale;          /* the fallback ran since: read the cursor again */
 } iter_state;
 
 /* Reads the cursor again: which reader, and the record number it starts at. */
@@ -432,11 +435,18 @@ static void tick(lua_State *L, iter_state *st)
     lua_pop(L, 1);
 }
 
+/* iterate() -> the next buffered record (or its number and values), or
+ * nothing when the Lua half must take over. */
 static int l_iterate(lua_State *L)
 {
     iter_state *st = lua_touserdata(L, lua_upvalueindex(UP_STATE));
-    bx_reader *r = st->r;
-    int top = lua_gettop(L);    /* the generic for's two arguments, unused */
+    bx_reader *r;
+    int top = lua_gettop(L);
+    if (st->stale) {
+        read_cursor(L, st);
+        st->stale = 0;
+    }
+    r = st->r;
     if (!lua_isnil(L, lua_upvalueindex(UP_TICK)))
         tick(L, st);
     if (r != NULL && r->format == FORMAT_JSON && r->src != NULL && !r->broken) {
@@ -445,24 +455,21 @@ static int l_iterate(lua_State *L)
             return n;
         lua_settop(L, top);
     }
-    lua_pushvalue(L, lua_upvalueindex(UP_FALLBACK));
-    lua_call(L, 0, LUA_MULTRET);
-    read_cursor(L, st);
-    return lua_gettop(L) - top;
+    st->stale = 1;
+    return 0;
 }
 
-/* core.iterator(cursor, fields|nil, values, fallback [, tick]) -> the
- * function a generic for calls (see l_iterate). */
+/* core.iterator(cursor, fields|nil, values [, tick]) -> the fast half of a
+ * generic for's iterator (see l_iterate). */
 static int l_iterator(lua_State *L)
 {
     iter_state *st;
     luaL_checktype(L, 1, LUA_TTABLE);
     if (!lua_isnoneornil(L, 2))
         bx_checkfields(L, 2);
-    luaL_checktype(L, 4, LUA_TFUNCTION);
-    if (!lua_isnoneornil(L, 5))
-        luaL_checktype(L, 5, LUA_TFUNCTION);
-    lua_settop(L, 5);
+    if (!lua_isnoneornil(L, 4))
+        luaL_checktype(L, 4, LUA_TFUNCTION);
+    lua_settop(L, 4);
     st = bx_newuserdata(L, sizeof *st);
     memset(st, 0, sizeof *st);
     st->fields = lua_isnil(L, 2) ? NULL : lua_touserdata(L, 2);
@@ -470,15 +477,14 @@ static int l_iterator(lua_State *L)
     st->countdown = TICK;
     lua_pushvalue(L, 1);                /* UP_CURSOR */
     lua_pushvalue(L, 2);                /* UP_FIELDS */
-    lua_pushvalue(L, 4);                /* UP_FALLBACK */
-    lua_pushvalue(L, 5);                /* UP_TICK */
+    lua_pushvalue(L, 4);                /* UP_TICK */
     luaL_getmetatable(L, BX_READER_MT); /* UP_META */
     lua_rawgeti(L, 1, 1);               /* UP_READER: the cursor's first */
     st->r = luaL_testudata(L, -1, BX_READER_MT);
     lua_rawgeti(L, 1, 2);
     st->base = lua_tointeger(L, -1);
     lua_pop(L, 1);
-    lua_pushcclosure(L, l_iterate, 7);
+    lua_pushcclosure(L, l_iterate, 6);
     return 1;
 }
 

@@ -291,3 +291,39 @@ describe("legacy.rows columns", function()
     end
   end)
 end)
+
+-- Records, values and a reader's records inside a task: each must wait for
+-- bytes (the storage answers late), and a task waits by yielding, which a
+-- C function between the for loop and the wait would forbid.
+describe("iterators inside a task", function()
+  local function in_task(fn)
+    local task = batchexport.spawn(fn)
+    batchexport.run()
+    return task:result()
+  end
+
+  it("records, values and reader:records wait by yielding, and count every record", function()
+    local e = m:create_export({ status = "SUCCESS", parts = 2, part_size = 64 * 1024 })
+    local want = 0
+    for _, f in ipairs(e.files) do want = want + m:file(f.id).records end
+    local c = new_client()
+    for _, walk in ipairs({
+      function() local n = 0 for _ in c.exports.records(e) do n = n + 1 end return n end,
+      function() local n = 0 for _ in c.exports.values(e, { "custom_id" }) do n = n + 1 end return n end,
+      function()
+        local n = 0
+        for _, f in ipairs(e.files) do
+          local rd = assert(c.exports.open(f))
+          for _ in rd:records() do n = n + 1 end
+          rd:close()
+        end
+        return n
+      end,
+    }) do
+      m:fault({ host = "storage", delay = 0.2, times = 2 })
+      local ok, n = in_task(walk)
+      assert.is_true(ok, tostring(n))
+      assert.equal(want, n)
+    end
+  end)
+end)

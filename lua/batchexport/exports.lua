@@ -249,7 +249,7 @@ function M.bind(client)
   -- An iterator over every record of every part, parts in order: tables
   -- (only the fields of a compiled projection, when given), or with values
   -- the record's number (across parts, from 1) and one value a field.
-  -- Buffered records come straight from C (core.iterator); this Lua side
+  -- Buffered records come straight from C (stream.iterator); this Lua side
   -- waits, resumes, raises and moves to the next part. When a part starts,
   -- the next one is opened and started too (prefetch): its link is fetched
   -- and its first bytes arrive, into its own bounded buffer, while this
@@ -314,7 +314,7 @@ function M.bind(client)
       if reader then reader:close() end
       if ahead then ahead:close() end
     end })
-    return core.iterator(cursor, fields, values, fallback, tick), nil, nil, closer
+    return stream.iterator(cursor, fields, values, fallback, tick), nil, nil, closer
   end
 
   --- exports.records(export_or_id [, {fields = {...}, deadline = s}]) ->

@@ -101,7 +101,7 @@ end
 
 -- Pulls the next value(s) from the C reader, waiting, resuming and
 -- refreshing as needed. Returns the value(s), or nil at the end, or nil, err.
-local function pull(self, method, arg)
+local function next_values(self, method, arg)
   local closed = self.client:check_open()
   if closed then return nil, closed end
   if self.failed then return nil, self.failed end
@@ -110,7 +110,11 @@ local function pull(self, method, arg)
     local ok, err = start(self)
     if not ok then self.failed = err return nil, err end
   end
-  return scrubbed(self, settle(self, method, arg, self.core[method](self.core, arg)))
+  return settle(self, method, arg, self.core[method](self.core, arg))
+end
+
+local function pull(self, method, arg)
+  return scrubbed(self, next_values(self, method, arg))
 end
 
 -- The iterators' end of pull: raises the (scrubbed) error, passes the rest on.
@@ -123,12 +127,16 @@ M.MAX_READ = 0x7fffffff
 
 --- reader:prefetch(): starts the transfer now (a link is fetched and the
 -- first bytes start arriving, within the reader's bounded buffer), so that
--- the first read does not wait for it. A failure here is left for that
--- read to meet and report. Returns the reader.
+-- the first read does not wait for it. A failure worth trying again is left
+-- for that read to try again; one that is not (a Location refused, say) is
+-- kept, and the read reports it. Returns the reader.
 function Reader:prefetch()
   if not self.transfer and not self.failed and not self.closed then
-    local ok = start(self)
-    if not ok then self.url = nil end
+    local ok, err = start(self)
+    if not ok then
+      self.url = nil
+      if type(err) == "table" and not err.retryable then self.failed = err end
+    end
   end
   return self
 end
@@ -154,6 +162,28 @@ end
 local RECORDS_OPTIONS = {
   fields = { "table", nil, "a list of fields" },
 }
+
+--- stream.iterator(cursor, fields, values, fallback [, tick]) -> the
+-- function a generic for calls for records (values: a record's number and
+-- values). Buffered records come straight from C (core.iterator); when it
+-- has none, fallback() waits, resumes, moves on or raises. The fallback runs
+-- here, in Lua, because waiting yields (a task, ngx.sleep), and a coroutine
+-- cannot yield across a C function.
+function M.iterator(cursor, fields, values, fallback, tick)
+  local fast = core.iterator(cursor, fields, values, tick)
+  if values then
+    local function pass(first, ...)
+      if first ~= nil then return first, ... end
+      return fallback()
+    end
+    return function() return pass(fast()) end
+  end
+  return function()
+    local record = fast()
+    if record ~= nil then return record end
+    return fallback()
+  end
+end
 
 --- A projection compiled from a list of fields, or nil, err.
 function M.fields(list)
@@ -194,7 +224,7 @@ function Reader:records(options)
     fields, err = M.fields(opts.fields)
     if not fields then self.client:raise(err) end
   end
-  return core.iterator({ self.core, 0 }, fields, false, function()
+  return M.iterator({ self.core, 0 }, fields, false, function()
     return raise_or(self:next_record(fields))
   end)
 end
@@ -206,7 +236,7 @@ function Reader:values(list)
   if self.format ~= "json" then self.client:raise(errors.new("validation", "values: needs a JSON file")) end
   local fields, err = M.fields(list)
   if not fields then self.client:raise(err) end
-  return core.iterator({ self.core, 0 }, fields, true, function()
+  return M.iterator({ self.core, 0 }, fields, true, function()
     return raise_or(self:next_values(fields))
   end)
 end

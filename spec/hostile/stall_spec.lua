@@ -136,7 +136,7 @@ describe("a stall seen from tasks", function()
     batchexport.run()
     local ok, err = task:result()
     assert.is_false(ok)
-    assert.equal("timeout", err.kind)
+    assert.equal("timeout", err.kind, tostring(err))
   end)
 end)
 
