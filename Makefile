@@ -9,6 +9,13 @@ CFLAGS       ?= -O2 -g
 WARN         := -Wall -Wextra -Werror -std=c99 -pedantic -D_POSIX_C_SOURCE=200809L
 LIBS         := -lcurl -lz -lm
 
+VERSION      := 0.1.0
+DIST         ?= dist
+# Debian keeps curl/curl.h under /usr/include/<multiarch>, where LuaRocks does
+# not look: ask the compiler where it finds it, and tell LuaRocks.
+CURL_INCDIR  ?= $(patsubst %/curl/curl.h,%,$(shell printf '\043include <curl/curl.h>\n' | $(CC) -E -H -x c - 2>&1 >/dev/null | sed -n 's/^\. //p' | head -n 1))
+ROCK_VARS    := $(if $(CURL_INCDIR),CURL_INCDIR=$(CURL_INCDIR))
+
 CORE_SRC     := $(wildcard csrc/*.c)
 CORE_HDR     := $(wildcard csrc/*.h)
 
@@ -16,7 +23,7 @@ CORE_HDR     := $(wildcard csrc/*.h)
 export LUA_PATH  := lua/?.lua;lua/?/init.lua;./?.lua;;
 export LUA_CPATH := build/?.so;;
 
-.PHONY: all deps build build-jit build-asan test test-fast asan valgrind fuzz demo bench clean install
+.PHONY: all deps build build-jit build-asan test test-fast asan valgrind fuzz demo bench clean install dist print-rock-vars
 
 all: build
 
@@ -76,7 +83,22 @@ bench: deps build
 	@bash bench/run.sh
 
 install: build
-	luarocks --lua-version 5.4 make --deps-mode=none batchexport-scm-1.rockspec
+	luarocks --lua-version 5.4 make --deps-mode=none batchexport-scm-1.rockspec $(ROCK_VARS)
+
+print-rock-vars:
+	@echo $(ROCK_VARS)
+
+# The source tarball (git archive of the checkout: HEAD plus uncommitted
+# changes to tracked files) and the .src.rock LuaRocks installs, offline:
+# the rockspec's file:// URL is pointed at the tarball just made.
+dist:
+	@mkdir -p $(DIST)
+	tree=$$(git stash create); git archive --prefix=batchexport-$(VERSION)/ \
+	  -o $(DIST)/batchexport-$(VERSION).tar.gz $${tree:-HEAD}
+	sed 's|file://dist/|file://$(abspath $(DIST))/|' batchexport-$(VERSION)-1.rockspec \
+	  > $(DIST)/batchexport-$(VERSION)-1.rockspec
+	cd $(DIST) && luarocks pack batchexport-$(VERSION)-1.rockspec
+	rm -f $(DIST)/batchexport-$(VERSION)-1.rockspec
 
 clean:
-	rm -rf build build-jit build-asan
+	rm -rf build build-jit build-asan build-5.1 build-5.2 build-5.3 dist docs/api
