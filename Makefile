@@ -23,7 +23,7 @@ CORE_HDR     := $(wildcard csrc/*.h)
 export LUA_PATH  := lua/?.lua;lua/?/init.lua;./?.lua;;
 export LUA_CPATH := build/?.so;;
 
-.PHONY: all deps build build-jit build-asan test test-fast asan valgrind fuzz demo bench clean install dist print-rock-vars
+.PHONY: all deps build build-jit build-asan build-5.1 build-5.2 build-5.3 test test-fast asan valgrind fuzz demo bench clean install dist print-rock-vars lint docs
 
 all: build
 
@@ -42,6 +42,14 @@ build-jit: build-jit/batchexport/core.so
 build-jit/batchexport/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUAJIT_INC) -o $@ $(CORE_SRC) $(LIBS)
+
+# The same sources for PUC Lua 5.1, 5.2 and 5.3 (Debian's liblua5.X-dev),
+# each in its own folder: build-5.1/batchexport/core.so...
+build-5.1 build-5.2 build-5.3: build-%: build-%/batchexport/core.so
+
+build-5.%/batchexport/core.so: $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I/usr/include/lua5.$* -o $@ $(CORE_SRC) $(LIBS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of the core, and a Lua
 # interpreter linked with the same runtime to load it (scripts/test.sh asan).
@@ -84,6 +92,21 @@ bench: deps build
 
 install: build
 	luarocks --lua-version 5.4 make --deps-mode=none batchexport-scm-1.rockspec $(ROCK_VARS)
+
+# luacheck over every Lua file of the project (.luacheckrc says which Lua
+# each part runs on); fails on any warning.
+LINT_FILES   := lua bin/batchexport bin/batchexport-mock examples mock spec bench tests
+lint:
+	luacheck -q $(LINT_FILES)
+
+# The API reference (LDoc, config.ld) in docs/api/; fails on any warning.
+# LDoc runs on Lua 5.1, where Debian's lua-markdown is.
+LDOC         ?= lua5.1 $(shell command -v ldoc)
+docs:
+	@rm -rf docs/api
+	@out=$$($(LDOC) -c config.ld . 2>&1); echo "$$out"; \
+	  if echo "$$out" | grep -v -e '^reading configuration' -e '^output written' | grep -q .; then \
+	    echo "docs: LDoc warned (above)"; exit 1; fi
 
 print-rock-vars:
 	@echo $(ROCK_VARS)

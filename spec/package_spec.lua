@@ -28,9 +28,7 @@ local function ls(pattern)
   return out
 end
 
-describe("batchexport-scm-1.rockspec", function()
-  local rockspec = read("batchexport-scm-1.rockspec")
-
+describe("the rockspecs", function()
   for _, name in ipairs({ "batchexport-scm-1.rockspec", "batchexport-0.1.0-1.rockspec" }) do
     it(name .. " lists every Lua module and C source, the commands, and is lint clean", function()
       local text = read(name)
