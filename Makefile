@@ -65,15 +65,18 @@ build-asan/lua5.4-asan: tests/asan/lua.c
 	@mkdir -p $(@D)
 	$(CC) $(SANITIZE) $(WARN) -I$(LUA_INC) -o $@ $< -llua5.4 -lm
 
-# Every test: the spec suite, the same suite under ASan/UBSan, the C parser
-# tests and a bounded fuzzing run; ends with one "N passed, N failed" line.
-test: deps build build-jit build-asan
+# Every test: lint, the reference, the spec suite on Lua 5.4, the README's
+# blocks, the rock, the client specs on LuaJIT and PUC 5.1/5.2/5.3, the suite
+# under ASan/UBSan, valgrind and a bounded fuzzing run; ends with a table of
+# the stages and one "N passed, N failed" line (scripts/test.sh says what
+# each stage counts).
+test: deps build build-jit build-asan build-5.1 build-5.2 build-5.3
 	@bash scripts/test.sh all
 
-# Just the spec suite on the normal build (quick feedback while developing;
-# the OpenResty spec loads the LuaJIT build).
+# The spec suite on 5.4, the README, the rock and the client specs on LuaJIT
+# (quick feedback while developing).
 test-fast: build build-jit
-	@bash scripts/test.sh specs
+	@bash scripts/test.sh fast
 
 asan: build-asan
 	@bash scripts/test.sh asan
