@@ -5,7 +5,7 @@
 local mock = require("spec.support.mock")
 local batchexport = require("batchexport")
 
-local LUA = rawget(_G, "jit") and "luajit" or (_VERSION == "Lua 5.4" and "lua5.4" or _VERSION:gsub("Lua ", "lua"))
+local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
 local q = mock.sh_quote
 
 -- Runs Lua source in a child interpreter with exactly these BATCH_* variables
