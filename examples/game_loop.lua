@@ -4,7 +4,7 @@
 -- Meanwhile one task creates an export, waits for it and downloads it.
 --
 --   eval "$(bin/batchexport-mock start)"
---   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' \
+--   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/build/?.so;;" \
 --     lua5.4 examples/game_loop.lua [out_dir] [interval_seconds]
 local batchexport = require("batchexport")
 local now = require("batchexport.core").now

@@ -5,7 +5,7 @@
 -- rename), so a crash never leaves half a cursor.
 --
 --   eval "$(bin/batchexport-mock start)"       # or real keys in BATCH_*
---   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' \
+--   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/build/?.so;;" \
 --     lua5.4 examples/list_resume.lua STATE_FILE [max_pages] [page_size=50]
 --
 -- With max_pages it stops after that many pages (as if interrupted) and

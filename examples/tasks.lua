@@ -4,7 +4,7 @@
 -- and the whole run takes about as long as the slowest export.
 --
 --   eval "$(bin/batchexport-mock start)"
---   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' \
+--   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/build/?.so;;" \
 --     lua5.4 examples/tasks.lua [count] [interval_seconds]
 local batchexport = require("batchexport")
 

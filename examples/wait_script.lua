@@ -2,7 +2,7 @@
 -- done; nothing here knows about tasks or event loops.
 --
 --   eval "$(bin/batchexport-mock start)"        # or real keys in BATCH_*
---   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' \
+--   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/build/?.so;;" \
 --     lua5.4 examples/wait_script.lua [interval_seconds]
 local batchexport = require("batchexport")
 
