@@ -69,6 +69,16 @@ describe("batchexport.from_env", function()
     assert.matches("BATCH_CA_FILE", out, 1, true)
   end)
 
+  it("refuses a plain-http BATCH_BASE_URL to another host before any request, naming the variable", function()
+    local code, out = child({ BATCH_BASE_URL = "http://api.example.invalid", BATCH_REST_KEY = "k" }, [[
+      local client, err = require("batchexport").from_env()
+      io.write(tostring(client), " ", err.kind, " ", err.message, "\n")
+    ]])
+    assert.equal(0, code, out)
+    assert.matches("^nil config base_url: plain http:// to api.example.invalid would send the keys in clear", out)
+    assert.matches("(read from the environment: BATCH_REST_KEY, BATCH_BASE_URL)", out, 1, true)
+  end)
+
   it("lets the options a program gives win over the environment", function()
     local code, out = child({ BATCH_BASE_URL = "http://127.0.0.2:9", BATCH_API_VERSION = "2.9" }, [[
       local client = assert(require("batchexport").from_env({ base_url = "http://127.0.0.1:1", api_version = "2.11" }))
