@@ -4,6 +4,7 @@
 -- the language: math.tointeger, which the library tests for to know whether
 -- integers exist, is left absent; the library itself uses none of these.
 local FORMATS = { a = "*a", l = "*l", L = "*L", n = "*n" }
+local unpack = table.unpack or unpack
 
 local function formats(...)
   local out = { ... }
