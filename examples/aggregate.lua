@@ -12,7 +12,7 @@ local batchexport = require("batchexport")
 local days = tonumber(arg[1]) or 7
 local interval = tonumber(arg[2]) or 5
 
-local client = assert(batchexport.new({
+local client = batchexport.assert(batchexport.new({
   base_url = os.getenv("MOCK_API_URL") or os.getenv("BATCH_BASE_URL"),
   rest_key = os.getenv("BATCH_REST_KEY"),
   project_key = os.getenv("BATCH_PROJECT_KEY"),

@@ -100,8 +100,8 @@ function M.from_env(options)
 end
 
 --- Like Lua's `assert`, on every Lua version: returns all its arguments when
--- the first is true, else raises the second, the error object itself (PUC
--- Lua 5.1's own `assert` refuses a table message). An uncaught error object
+-- the first is true, else raises the second, the error object itself (the
+-- `assert` of PUC Lua 5.1 and 5.2 refuses a table message). An uncaught error object
 -- prints its one line on Lua 5.2+ and LuaJIT; PUC Lua 5.1's interpreter
 -- prints `(error object is not a string)` instead (see the README).
 -- @param v a function's first result
