@@ -9,7 +9,7 @@ read_globals = {
   "unpack",
   table = { fields = { "unpack", "pack" } },
   math = { fields = { "tointeger", "type" } },
-  coroutine = { fields = { "close" } },
+  coroutine = { fields = { "close", "isyieldable" } },
 }
 -- OpenResty's `ngx` (the scheduler steps its loop between ngx.sleep()s and
 -- keeps a request's transfers in ngx.ctx); handlers set ngx.status, ngx.header.
