@@ -44,6 +44,12 @@ local M = {
 -- @field max_body cap on a JSON response held in memory, bytes (default 16 MiB)
 -- @field max_record cap on one record of an exported file, bytes (default 64 MiB)
 -- @field allow_http allow `http://` to a host that is not loopback (default `false`)
+-- @usage
+-- local client = batchexport.assert(batchexport.new({
+--   rest_key = os.getenv("BATCH_REST_KEY"), project_key = os.getenv("BATCH_PROJECT_KEY"),
+--   timeout = 0, connect_timeout = 5, max_attempts = 3,
+--   logger = function(level, line) io.stderr:write(level, " ", line, "\n") end,
+-- }))
 
 --- Creates a client.
 -- Unknown or mistyped options are refused with a message that names them;
