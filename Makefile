@@ -9,6 +9,13 @@ CFLAGS       ?= -O2 -g
 WARN         := -Wall -Wextra -Werror -std=c99 -pedantic -D_POSIX_C_SOURCE=200809L
 LIBS         := -lcurl -lz -lm
 
+VERSION      := 0.1.0
+DIST         ?= dist
+# Debian keeps curl/curl.h under /usr/include/<multiarch>, where LuaRocks does
+# not look: ask the compiler where it finds it, and tell LuaRocks.
+CURL_INCDIR  ?= $(patsubst %/curl/curl.h,%,$(shell printf '\043include <curl/curl.h>\n' | $(CC) -E -H -x c - 2>&1 >/dev/null | sed -n 's/^\. //p' | head -n 1))
+ROCK_VARS    := $(if $(CURL_INCDIR),CURL_INCDIR=$(CURL_INCDIR))
+
 CORE_SRC     := $(wildcard csrc/*.c)
 CORE_HDR     := $(wildcard csrc/*.h)
 
@@ -16,7 +23,7 @@ CORE_HDR     := $(wildcard csrc/*.h)
 export LUA_PATH  := lua/?.lua;lua/?/init.lua;./?.lua;;
 export LUA_CPATH := build/?.so;;
 
-.PHONY: all deps build build-jit build-asan test test-fast asan valgrind fuzz demo bench clean install
+.PHONY: all deps build build-jit build-asan build-5.1 build-5.2 build-5.3 test test-fast asan valgrind fuzz demo bench clean install dist print-rock-vars lint docs
 
 all: build
 
@@ -36,6 +43,14 @@ build-jit/batchexport/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUAJIT_INC) -o $@ $(CORE_SRC) $(LIBS)
 
+# The same sources for PUC Lua 5.1, 5.2 and 5.3 (Debian's liblua5.X-dev),
+# each in its own folder: build-5.1/batchexport/core.so...
+build-5.1 build-5.2 build-5.3: build-%: build-%/batchexport/core.so
+
+build-5.%/batchexport/core.so: $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I/usr/include/lua5.$* -o $@ $(CORE_SRC) $(LIBS)
+
 # AddressSanitizer + UndefinedBehaviorSanitizer build of the core, and a Lua
 # interpreter linked with the same runtime to load it (scripts/test.sh asan).
 SANITIZE     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow
@@ -50,15 +65,18 @@ build-asan/lua5.4-asan: tests/asan/lua.c
 	@mkdir -p $(@D)
 	$(CC) $(SANITIZE) $(WARN) -I$(LUA_INC) -o $@ $< -llua5.4 -lm
 
-# Every test: the spec suite, the same suite under ASan/UBSan, the C parser
-# tests and a bounded fuzzing run; ends with one "N passed, N failed" line.
-test: deps build build-jit build-asan
+# Every test: lint, the reference, the spec suite on Lua 5.4, the README's
+# blocks, the rock, the client specs on LuaJIT and PUC 5.1/5.2/5.3, the suite
+# under ASan/UBSan, valgrind and a bounded fuzzing run; ends with a table of
+# the stages and one "N passed, N failed" line (scripts/test.sh says what
+# each stage counts).
+test: deps build build-jit build-asan build-5.1 build-5.2 build-5.3
 	@bash scripts/test.sh all
 
-# Just the spec suite on the normal build (quick feedback while developing;
-# the OpenResty spec loads the LuaJIT build).
+# The spec suite on 5.4, the README, the rock and the client specs on LuaJIT
+# (quick feedback while developing).
 test-fast: build build-jit
-	@bash scripts/test.sh specs
+	@bash scripts/test.sh fast
 
 asan: build-asan
 	@bash scripts/test.sh asan
@@ -76,7 +94,37 @@ bench: deps build
 	@bash bench/run.sh
 
 install: build
-	luarocks --lua-version 5.4 make --deps-mode=none batchexport-scm-1.rockspec
+	luarocks --lua-version 5.4 make --deps-mode=none batchexport-scm-1.rockspec $(ROCK_VARS)
+
+# luacheck over every Lua file of the project (.luacheckrc says which Lua
+# each part runs on); fails on any warning.
+LINT_FILES   := lua bin/batchexport bin/batchexport-mock examples mock spec bench tests
+lint:
+	luacheck -q $(LINT_FILES)
+
+# The API reference (LDoc, config.ld) in docs/api/; fails on any warning.
+# LDoc runs on Lua 5.1, where Debian's lua-markdown is.
+LDOC         ?= lua5.1 $(shell command -v ldoc)
+docs:
+	@rm -rf docs/api
+	@out=$$($(LDOC) -c config.ld . 2>&1); echo "$$out"; \
+	  if echo "$$out" | grep -v -e '^reading configuration' -e '^output written' | grep -q .; then \
+	    echo "docs: LDoc warned (above)"; exit 1; fi
+
+print-rock-vars:
+	@echo $(ROCK_VARS)
+
+# The source tarball (git archive of the checkout: HEAD plus uncommitted
+# changes to tracked files) and the .src.rock LuaRocks installs, offline:
+# the rockspec's file:// URL is pointed at the tarball just made.
+dist:
+	@mkdir -p $(DIST)
+	tree=$$(git stash create); git archive --prefix=batchexport-$(VERSION)/ \
+	  -o $(DIST)/batchexport-$(VERSION).tar.gz $${tree:-HEAD}
+	sed 's|file://dist/|file://$(abspath $(DIST))/|' batchexport-$(VERSION)-1.rockspec \
+	  > $(DIST)/batchexport-$(VERSION)-1.rockspec
+	cd $(DIST) && luarocks pack batchexport-$(VERSION)-1.rockspec
+	rm -f $(DIST)/batchexport-$(VERSION)-1.rockspec
 
 # The man page, from the command's own definitions (lua/batchexport/cli/args.lua);
 # spec/cli_conventions_spec.lua fails when the committed page differs.
@@ -86,4 +134,4 @@ man:
 	mv batchexport.1.tmp batchexport.1
 
 clean:
-	rm -rf build build-jit build-asan
+	rm -rf build build-jit build-asan build-5.1 build-5.2 build-5.3 dist docs/api

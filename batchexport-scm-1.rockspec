@@ -1,3 +1,4 @@
+rockspec_format = "3.0"
 package = "batchexport"
 version = "scm-1"
 source = {
@@ -11,13 +12,19 @@ description = {
     tasks, game loops and OpenResty handlers.
   ]],
   license = "MIT",
+  labels = { "batch", "export", "http", "curl" },
 }
 dependencies = {
   "lua >= 5.1",
   "lua-cjson",
   "argparse >= 0.7",
 }
--- libcurl and zlib come from the system (Debian: libcurl4-openssl-dev, zlib1g-dev).
+-- libcurl and zlib come from the system (Debian: libcurl4-openssl-dev,
+-- zlib1g-dev), found by their headers; elsewhere: CURL_DIR=... ZLIB_DIR=...
+external_dependencies = {
+  CURL = { header = "curl/curl.h" },
+  ZLIB = { header = "zlib.h" },
+}
 build = {
   type = "builtin",
   modules = {
@@ -42,6 +49,8 @@ build = {
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       libraries = { "curl", "z" },
+      incdirs = { "$(CURL_INCDIR)", "$(ZLIB_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(ZLIB_LIBDIR)" },
     },
     batchexport = "lua/batchexport/init.lua",
     ["batchexport.cli"] = "lua/batchexport/cli.lua",
@@ -68,6 +77,13 @@ build = {
     ["batchexport.wait"] = "lua/batchexport/wait.lua",
   },
   install = {
-    bin = { batchexport = "bin/batchexport" },
+    bin = {
+      batchexport = "bin/batchexport",
+      ["batchexport-mock"] = "bin/batchexport-mock",
+    },
+    conf = { LICENSE = "LICENSE" },
   },
+  -- the mock's nginx configuration and Lua handlers, found by
+  -- bin/batchexport-mock next to its own folder in the rock's tree
+  copy_directories = { "mock" },
 }

@@ -117,7 +117,6 @@ print(string.format("export %s: 1 part of %d bytes, %s records, sha256 %s", expo
   tostring(info.records), sum.sha256))
 
 local MB = 1e6
-local rows = {}
 
 local function sha256(path)
   local p = assert(io.popen("sha256sum " .. q(path)))

@@ -3,7 +3,7 @@
 -- events per kind, per day and per platform, distinct users, time span.
 --
 --   eval "$(bin/batchexport-mock start)"       # or real keys in BATCH_*
---   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' \
+--   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/build/?.so;;" \
 --     lua5.4 examples/aggregate.lua [days=7] [poll_interval=5]
 --
 -- Exit status: 0 done, 1 an error (printed), 3 the export failed.
@@ -12,7 +12,7 @@ local batchexport = require("batchexport")
 local days = tonumber(arg[1]) or 7
 local interval = tonumber(arg[2]) or 5
 
-local client = assert(batchexport.new({
+local client = batchexport.assert(batchexport.new({
   base_url = os.getenv("MOCK_API_URL") or os.getenv("BATCH_BASE_URL"),
   rest_key = os.getenv("BATCH_REST_KEY"),
   project_key = os.getenv("BATCH_PROJECT_KEY"),

@@ -4,7 +4,7 @@
 -- Meanwhile one task creates an export, waits for it and downloads it.
 --
 --   eval "$(bin/batchexport-mock start)"
---   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' \
+--   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/build/?.so;;" \
 --     lua5.4 examples/game_loop.lua [out_dir] [interval_seconds]
 local batchexport = require("batchexport")
 local now = require("batchexport.core").now
@@ -13,7 +13,7 @@ local out_dir = arg[1] or "out"
 local interval = tonumber(arg[2]) or 1
 local FPS = 30
 
-local client = assert(batchexport.new({
+local client = batchexport.assert(batchexport.new({
   base_url = os.getenv("MOCK_API_URL") or os.getenv("BATCH_BASE_URL"),
   rest_key = os.getenv("BATCH_REST_KEY"),
   project_key = os.getenv("BATCH_PROJECT_KEY"),
@@ -22,7 +22,7 @@ local client = assert(batchexport.new({
 local status = "starting"
 local job = batchexport.spawn(function()
   status = "creating"
-  local id = assert(client.exports.create({
+  local id = batchexport.assert(client.exports.create({
     export_type = "ATTRIBUTES", attributes = { "$email_address", "$region" }, identifiers = { "custom_id" },
   }))
   local export, err = client.exports.wait_for(id, { interval = interval, max_interval = 4 * interval,

@@ -10,7 +10,7 @@ local batchexport = require("batchexport")
 local out_dir = arg[1] or "out"
 local interval = tonumber(arg[2]) or 5
 
-local client = assert(batchexport.new({
+local client = batchexport.assert(batchexport.new({
   rest_key = os.getenv("BATCH_REST_KEY"),
   api_key = os.getenv("BATCH_API_KEY"),
   base_url = os.getenv("MOCK_API_URL") or "https://api.batch.com",
@@ -37,7 +37,7 @@ print("created userbase request " .. base_id)
 local summary = {}
 local function job(name, id, read)
   return batchexport.spawn(function()
-    local status = assert(client.legacy.wait_for(id, { interval = interval, timeout = 600 }))
+    local status = batchexport.assert(client.legacy.wait_for(id, { interval = interval, timeout = 600 }))
     summary[name] = read(status)
     return status
   end)

@@ -11,7 +11,7 @@ local group = arg[1] or os.getenv("BATCH_GROUP_ID") or "welcome_emails"
 local out_dir = arg[2] or "out"
 local interval = tonumber(arg[3]) or 5
 
-local client = assert(batchexport.new({
+local client = batchexport.assert(batchexport.new({
   rest_key = os.getenv("BATCH_REST_KEY"),
   api_key = os.getenv("BATCH_API_KEY"),
   base_url = os.getenv("MOCK_API_URL") or "https://api.batch.com",

@@ -5,7 +5,7 @@
 -- rename), so a crash never leaves half a cursor.
 --
 --   eval "$(bin/batchexport-mock start)"       # or real keys in BATCH_*
---   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' \
+--   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/build/?.so;;" \
 --     lua5.4 examples/list_resume.lua STATE_FILE [max_pages] [page_size=50]
 --
 -- With max_pages it stops after that many pages (as if interrupted) and
@@ -17,7 +17,7 @@ local state_file = assert(arg[1], "usage: list_resume.lua STATE_FILE [max_pages]
 local max_pages = tonumber(arg[2])
 local page_size = tonumber(arg[3]) or 50
 
-local client = assert(batchexport.new({
+local client = batchexport.assert(batchexport.new({
   base_url = os.getenv("MOCK_API_URL") or os.getenv("BATCH_BASE_URL"),
   rest_key = os.getenv("BATCH_REST_KEY"),
   project_key = os.getenv("BATCH_PROJECT_KEY"),

@@ -5,20 +5,20 @@
 --   (MOCK_API_URL, printed by bin/batchexport-mock start, points it at the mock)
 local batchexport = require("batchexport")
 
-local client = assert(batchexport.new({
+local client = batchexport.assert(batchexport.new({
   rest_key = os.getenv("BATCH_REST_KEY"),
   project_key = os.getenv("BATCH_PROJECT_KEY"),
   base_url = os.getenv("MOCK_API_URL") or os.getenv("BATCH_BASE_URL"),   -- nil: https://api.batch.com
 }))
 
-local id = assert(client.exports.create({
+local id = batchexport.assert(client.exports.create({
   export_type = "ATTRIBUTES",
   attributes = { "$email_address", "$language", "$region" },
   identifiers = { "custom_id" },
 }))
 print("created " .. id)
 
-local export = assert(client.exports.wait_for(id, { interval = 1, max_interval = 2, timeout = 120 }))
+local export = batchexport.assert(client.exports.wait_for(id, { interval = 1, max_interval = 2, timeout = 120 }))
 print(string.format("%s: %s, %d file(s)", export.id, export.status, #export.files))
 
 local records, languages = 0, {}
@@ -30,5 +30,5 @@ end
 print(string.format("%d records", records))
 for lang, n in pairs(languages) do print(string.format("  %-8s %d", lang, n)) end
 
-local paths = assert(client.exports.download(export, { dir = arg[1] or "out" }))
+local paths = batchexport.assert(client.exports.download(export, { dir = arg[1] or "out" }))
 for _, path in ipairs(paths) do print("saved " .. path) end

@@ -4,7 +4,7 @@
 -- and the whole run takes about as long as the slowest export.
 --
 --   eval "$(bin/batchexport-mock start)"
---   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' \
+--   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/build/?.so;;" \
 --     lua5.4 examples/tasks.lua [count] [interval_seconds]
 local batchexport = require("batchexport")
 
@@ -12,7 +12,7 @@ local count = tonumber(arg[1]) or 10
 local interval = tonumber(arg[2]) or 1
 local now = require("batchexport.core").now   -- a monotonic clock
 
-local client = assert(batchexport.new({
+local client = batchexport.assert(batchexport.new({
   base_url = os.getenv("MOCK_API_URL") or os.getenv("BATCH_BASE_URL"),
   rest_key = os.getenv("BATCH_REST_KEY"),
   project_key = os.getenv("BATCH_PROJECT_KEY"),
@@ -22,7 +22,7 @@ local started = now()
 local tasks = {}
 for i = 1, count do
   tasks[i] = batchexport.spawn(function()
-    local id = assert(client.exports.create({
+    local id = batchexport.assert(client.exports.create({
       export_type = "ATTRIBUTES", attributes = { "$email_address" }, identifiers = { "custom_id" },
     }))
     local t0 = now()

@@ -2,13 +2,13 @@
 -- done; nothing here knows about tasks or event loops.
 --
 --   eval "$(bin/batchexport-mock start)"        # or real keys in BATCH_*
---   LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' \
+--   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/build/?.so;;" \
 --     lua5.4 examples/wait_script.lua [interval_seconds]
 local batchexport = require("batchexport")
 
 local interval = tonumber(arg[1]) or 5
 
-local client = assert(batchexport.new({
+local client = batchexport.assert(batchexport.new({
   base_url = os.getenv("MOCK_API_URL") or os.getenv("BATCH_BASE_URL"),
   rest_key = os.getenv("BATCH_REST_KEY"),
   project_key = os.getenv("BATCH_PROJECT_KEY"),

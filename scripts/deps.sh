@@ -9,6 +9,9 @@ packages=(
   lua-argparse man-db groff-base                  # the command: its parser, its man page
   libcurl4-openssl-dev zlib1g-dev                 # HTTP, gzip
   libluajit2-5.1-dev luajit2                      # the OpenResty (LuaJIT) build
+  lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev     # every PUC Lua the library runs on
+  lua5.3 liblua5.3-dev                            # (lua-cjson, lua-socket... ship all four)
+  lua-check lua-ldoc lua-markdown                 # make lint, make docs
   luarocks lua-busted lua-socket lua-sec          # packaging, specs, reference client
   nginx-light libnginx-mod-http-lua openssl curl  # the mock servers
 )

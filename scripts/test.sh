@@ -1,19 +1,39 @@
 #!/usr/bin/env bash
 # Runs batchexport's tests and ends with one line "N passed, N failed" summed
 # from busted's own results (and the fuzzers' verdicts); exits non-zero on any
-# failure. Modes:
-#   specs  the spec suite on the normal build (build/)
-#   asan   the same suite with the core built with ASan+UBSan (build-asan/)
-#   jit    the client specs on LuaJIT with the core built for it (build-jit/)
+# failure. Before it, a table of what each stage counted. Modes (several may
+# be given: scripts/test.sh specs readme):
+#   specs  the spec suite on Lua 5.4 and the normal build (build/), but for
+#          the README and package specs (the next two stages)
+#   readme every lua/sh block of README.md run against the mock, one busted
+#          test each, plus one that checks every block is run or shown
+#          (spec/readme_spec.lua)
+#   package  the rockspecs, `make dist`, and the .src.rock installed into an
+#          empty tree and run from elsewhere (spec/package_spec.lua)
+#   asan   the whole suite with the core built with ASan+UBSan (build-asan/)
+#   jit    the client specs (spec/*_spec.lua and spec/hostile/, but those
+#          using 5.4's <close>)
+#          on LuaJIT with the core built for it (build-jit/)
+#   lua5.1 lua5.2 lua5.3  the client specs on PUC Lua 5.1, 5.2, 5.3
+#          (build-5.X/) but four whose subject runs on a fixed Lua anyway
+#          (cli, cli_tty, cli_conventions: the command on 5.4; legacy_memory,
+#          hostile/kill: a 5.4 child;
+#          openresty: nginx's LuaJIT), which saves CI minutes;
+#          spec/support/compat.lua lets the specs' own code use 5.3 idioms
+#   lint   luacheck over every Lua file (make lint): 1 if clean
+#   docs   the LDoc reference (make docs): 1 if built without a warning
 #   valgrind  the core and the parsers under valgrind (scripts/valgrind.sh)
-#   fuzz   the libFuzzer targets (JSON, CSV, response headers), FUZZ_SECONDS each
-#   all    all of the above
+#   fuzz   the libFuzzer targets (JSON split, CSV, response headers, the
+#          decoder against lua-cjson), FUZZ_SECONDS each
+#   fast   specs readme package jit
+#   all    every stage
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;'
-mode=${1:-all}
+[ $# -eq 0 ] && set -- all
 passed=0
 failed=0
+stages=()     # "name passed failed", for the table at the end
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
@@ -25,11 +45,22 @@ count() {
   if [ -z "$line" ]; then
     echo "test.sh: $1 printed no busted summary (crashed?)"
     failed=$((failed + 1))
+    stages+=("$1 0 1")
     return
   fi
   read -r s f e <<<"$(echo "$line" | awk '{print $1, $4, $7}')"
   passed=$((passed + s))
   failed=$((failed + f + e))
+  stages+=("$1 $s $((f + e))")
+}
+
+# verdict NAME OK: a stage that passes or fails as a whole.
+verdict() {
+  if [ "$2" = ok ]; then
+    passed=$((passed + 1)); stages+=("$1 1 0")
+  else
+    failed=$((failed + 1)); stages+=("$1 0 1")
+  fi
 }
 
 # busted NAME INTERPRETER CPATH [ENV...] -- FILES...
@@ -45,17 +76,73 @@ run_busted() {
   count "$name" "$logs/$name.out"
 }
 
+# Every spec file, but the README and package specs (stages of their own).
+suite_files() {
+  find spec -name '*_spec.lua' ! -name readme_spec.lua ! -name package_spec.lua | sort
+}
+
+# The client specs: spec/*_spec.lua but those using 5.4 syntax (<close>) and
+# the package spec (LuaRocks for 5.4, checked by its own stage).
+client_files() {
+  for f in spec/*_spec.lua spec/hostile/*_spec.lua; do
+    [ "$f" = spec/package_spec.lua ] && continue
+    grep -q '<close>' "$f" || echo "$f"        # 5.4 syntax stays on 5.4
+  done
+}
+
 specs() {
-  run_busted specs lua5.4 build -- spec
+  mapfile -t files < <(suite_files)
+  run_busted specs lua5.4 build -- "${files[@]}"
+}
+
+readme() {
+  run_busted readme lua5.4 build -- spec/readme_spec.lua
+}
+
+package() {
+  run_busted package lua5.4 build -- spec/package_spec.lua
+}
+
+# The client specs that exercise the interpreter running them: not those
+# whose subject runs in a process of its own on a fixed Lua (the command,
+# bin/batchexport on 5.4; the memory spec's 5.4 child; nginx's LuaJIT).
+puc_files() {
+  client_files | grep -v -e '^spec/cli_spec.lua$' -e '^spec/cli_tty_spec.lua$' \
+    -e '^spec/cli_conventions_spec.lua$' -e '^spec/hostile/kill_spec.lua$' \
+    -e '^spec/legacy_memory_spec.lua$' -e '^spec/openresty_spec.lua$'
+}
+
+# lua_version V: the client specs on PUC Lua V with build-V/.
+lua_version() {
+  local v=$1
+  if ! command -v "lua$v" >/dev/null || [ ! -f "build-$v/batchexport/core.so" ]; then
+    echo "test.sh: lua$v or build-$v/ is missing (make deps build-$v)"
+    failed=$((failed + 1)); stages+=("lua$v 0 1")
+    return
+  fi
+  mapfile -t files < <(puc_files)
+  LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;/usr/share/lua/$v/?.lua;/usr/share/lua/$v/?/init.lua;;" \
+    run_busted "lua$v" "lua$v" "build-$v" -- --helper=spec/support/compat.lua "${files[@]}"
+}
+
+lint() {
+  echo "== lint"
+  if make -s lint; then verdict lint ok; else verdict lint failed; fi
+}
+
+docs() {
+  echo "== docs"
+  if make -s docs; then verdict docs ok; else verdict docs failed; fi
 }
 
 asan() {
   # The interpreter carries the sanitizer runtime itself, so the processes
   # the specs start (nginx, curl, child Lua programs) run without it. Only
   # the core is instrumented; leaks are valgrind's job (scripts/valgrind.sh).
+  mapfile -t files < <(suite_files)
   run_busted asan build-asan/lua5.4-asan build \
     "ASAN_LUA_CPATH=build-asan/?.so" "BATCHEXPORT_CPATH=build-asan/?.so" "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1" "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" \
-    "BATCHEXPORT_SANITIZED=1" -- spec
+    "BATCHEXPORT_SANITIZED=1" -- "${files[@]}"
 }
 
 jit() {
@@ -64,10 +151,7 @@ jit() {
     failed=$((failed + 1))
     return
   fi
-  local files=()
-  for f in spec/*_spec.lua; do
-    grep -q '<close>' "$f" || files+=("$f")        # 5.4 syntax stays on 5.4
-  done
+  mapfile -t files < <(client_files)
   LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;" \
     run_busted jit luajit build-jit -- "${files[@]}"
 }
@@ -76,11 +160,11 @@ valgrind_run() {
   echo "== valgrind"
   if bash scripts/valgrind.sh >"$logs/valgrind.out" 2>&1; then
     tail -n 3 "$logs/valgrind.out"
-    passed=$((passed + 1))
+    verdict valgrind ok
   else
     cat "$logs/valgrind.out"
     echo "valgrind: invalid access or leak (above)"
-    failed=$((failed + 1))
+    verdict valgrind failed
   fi
 }
 
@@ -88,23 +172,37 @@ fuzz() {
   echo "== fuzz"
   if make -s -C tests/c fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}" >"$logs/fuzz.out" 2>&1; then
     tail -n 5 "$logs/fuzz.out"
-    passed=$((passed + 1))
+    verdict fuzz ok
   else
     cat "$logs/fuzz.out"
     echo "fuzz: a fuzzer found a failure"
-    failed=$((failed + 1))
+    verdict fuzz failed
   fi
 }
 
-case "$mode" in
-  specs) specs ;;
-  asan) asan ;;
-  jit) jit ;;
-  valgrind) valgrind_run ;;
-  fuzz) fuzz ;;
-  all) specs; asan; jit; valgrind_run; fuzz ;;
-  *) echo "usage: scripts/test.sh [specs|asan|jit|valgrind|fuzz|all]" >&2; exit 2 ;;
-esac
+for mode in "$@"; do
+  case "$mode" in
+    specs) specs ;;
+    readme) readme ;;
+    package) package ;;
+    asan) asan ;;
+    jit) jit ;;
+    lua5.1|lua5.2|lua5.3) lua_version "${mode#lua}" ;;
+    lint) lint ;;
+    docs) docs ;;
+    valgrind) valgrind_run ;;
+    fuzz) fuzz ;;
+    fast) specs; readme; package; jit ;;
+    all) lint; docs; specs; readme; package; jit; lua_version 5.1; lua_version 5.2; lua_version 5.3; asan; valgrind_run; fuzz ;;
+    *) echo "usage: scripts/test.sh [specs|readme|package|asan|jit|lua5.1|lua5.2|lua5.3|lint|docs|valgrind|fuzz|fast|all]..." >&2; exit 2 ;;
+  esac
+done
 
+echo
+printf '%-10s %8s %8s\n' stage passed failed
+for row in "${stages[@]}"; do
+  read -r name p f <<<"$row"
+  printf '%-10s %8s %8s\n' "$name" "$p" "$f"
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -3,7 +3,7 @@
 -- print and the files they write.
 local mock = require("spec.support.mock")
 
-local LUA = rawget(_G, "jit") and "luajit" or "lua5.4"
+local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))   -- this suite's own Lua
 
 -- Runs an example; returns its exit code and everything it printed.
 local function run(m, script, args, env_over)

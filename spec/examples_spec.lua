@@ -4,7 +4,7 @@
 -- examples/openresty/: spec/openresty_spec.lua.)
 local mock = require("spec.support.mock")
 
-local LUA = rawget(_G, "jit") and "luajit" or "lua5.4"
+local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))   -- this suite's own Lua
 local sh_quote = mock.sh_quote
 
 describe("examples", function()

@@ -3,7 +3,7 @@
 -- they print. (examples/openresty/ is run by spec/openresty_spec.lua.)
 local mock = require("spec.support.mock")
 
-local LUA = rawget(_G, "jit") and "luajit" or "lua5.4"
+local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))   -- this suite's own Lua
 
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 

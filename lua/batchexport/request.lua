@@ -271,7 +271,8 @@ function M.resumer(client, label)
   return function(res, bytes)
     if bytes > mark then mark, attempts = bytes, 0 end
     attempts = attempts + 1
-    local e, err, refresh = res.error, nil, false
+    local e, refresh = res.error, false
+    local err
     if e and e.kind == "range_ignored" then
       err = errors.new("network", "the storage server ignored the Range request, so the file cannot resume",
         { status = res.status })

@@ -70,6 +70,30 @@ local function block(seconds, nap)
   return nap
 end
 
+-- PUC Lua 5.1 cannot yield across a C call: from a `for` loop's iterator,
+-- inside pcall, or inside a metamethod ("attempt to yield across
+-- metamethod/C-call boundary"). It has no coroutine.isyieldable, so the
+-- caller's stack tells: a C frame, an iterator, or a call no name explains
+-- (a metamethod's; a tail call is explained by the "tail" entry above it).
+-- A task's wait there blocks instead, and the task still ends with its result.
+local PUC51 = _VERSION == "Lua 5.1" and not rawget(_G, "jit")
+
+local function can_yield()
+  if coroutine.isyieldable then return coroutine.isyieldable() end  -- 5.3+
+  if not PUC51 then return true end  -- 5.2 and LuaJIT yield across all three
+  local level = 3                    -- above can_yield and wait_until
+  while true do
+    local info = debug.getinfo(level, "Sn")
+    if not info then return true end
+    if info.what == "C" or info.name == "(for generator)" then return false end
+    if info.namewhat == "" and info.what ~= "tail" then
+      local caller = debug.getinfo(level + 1, "S")
+      if caller and caller.what ~= "tail" then return false end
+    end
+    level = level + 1
+  end
+end
+
 --- scheduler.wait_until(ready [, tick [, deadline]]): suspends the caller
 -- until ready() is true or core.now() reaches deadline. In a task (or a
 -- child of gather/limit) it yields to whoever resumes it; in nginx it steps
@@ -77,7 +101,7 @@ end
 -- tick, if given, runs after each wake-up (progress reports).
 local function wait_until(ready, tick, deadline)
   local task = current_task()
-  if task then
+  if task and can_yield() then
     task.ready = ready
     task.wake_at = deadline
     while not ready() and not (deadline and core.now() >= deadline) do

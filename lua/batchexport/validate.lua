@@ -435,7 +435,7 @@ local function check_string_array(P, path, v, spec)
       add(P, ip, CTL_MSG)
     elseif enum_set and not enum_set[s] then
       add(P, ip, show(s) .. " is not one of " .. concat(spec.enum, ", "))
-    elseif spec.check and spec.check(P, ip, s) then
+    elseif spec.check and spec.check(P, ip, s) then -- luacheck: ignore 542
       -- the check reported it
     elseif seen[s] then
       add(P, ip, "duplicate of " .. path .. "[" .. seen[s] .. "] (" .. show(s) .. ")")

@@ -16,13 +16,13 @@ local function run(cmd)
 end
 
 describe("batchexport-mock start/stop", function()
-  it("prints shell-eval-able KEY=VALUE lines and nothing else", function()
+  it("prints shell-eval-able `export KEY=VALUE` lines and nothing else", function()
     local out, code = run(mock.sh_quote(mock.bin) .. " start --seed 7 --history 5")
     assert.equal(0, code)
     local env = {}
     for line in out:gmatch("[^\n]+") do
-      local k, v = line:match("^([A-Z_]+)=([^%s'\"]+)$")
-      assert.truthy(k, "not a KEY=VALUE line: " .. line)
+      local k, v = line:match("^export ([A-Z_]+)=([^%s'\"]+)$")
+      assert.truthy(k, "not an export KEY=VALUE line: " .. line)
       env[k] = v
     end
     finally(function() run(mock.sh_quote(mock.bin) .. " stop --prefix " .. env.MOCK_PREFIX) end)
@@ -35,6 +35,7 @@ describe("batchexport-mock start/stop", function()
     assert.matches("^project_", env.BATCH_PROJECT_KEY)
     assert.truthy(env.BATCH_REST_KEY)
     assert.truthy(env.BATCH_API_KEY)
+    assert.equal(env.MOCK_API_URL, env.BATCH_BASE_URL)   -- batchexport.from_env() and the command reach it
     -- the same lines work through a shell's eval
     local echoed = run("eval \"$(" .. mock.sh_quote(mock.bin) .. " status --prefix " .. env.MOCK_PREFIX .. ")\"; echo $MOCK_STATUS")
     assert.equal("running\n", echoed)
@@ -117,5 +118,85 @@ describe("batchexport-mock start/stop", function()
     local out, code = run(mock.sh_quote(mock.bin) .. " start --bogus")
     assert.equal(2, code)
     assert.matches("unknown option %-%-bogus", out)
+  end)
+
+  -- Every instance this user starts is listed in a private folder (under
+  -- XDG_RUNTIME_DIR, here a temporary one so the specs never see the
+  -- instances of anyone else), so a bare `stop` finds the one that runs.
+  describe("with nothing set", function()
+    local runtime
+    local bin = io.popen("readlink -f " .. mock.sh_quote(mock.bin)):read("*l")
+
+    before_each(function()
+      runtime = os.tmpname()
+      os.remove(runtime)
+      assert(os.execute("mkdir -p " .. mock.sh_quote(runtime)))
+    end)
+    after_each(function() os.execute("rm -rf " .. mock.sh_quote(runtime)) end)
+
+    -- bash with only this registry and no MOCK_* or BATCH_* variable set
+    local function bash(script)
+      return run("env -u MOCK_PREFIX -u MOCK_API_URL -u BATCH_REST_KEY -u BATCH_BASE_URL XDG_RUNTIME_DIR=" ..
+        mock.sh_quote(runtime) .. " MOCK=" .. mock.sh_quote(bin) .. " bash -c " ..
+        mock.sh_quote('cd "$XDG_RUNTIME_DIR"\n' .. script))
+    end
+
+    it("eval exports what start prints, so child processes see it", function()
+      local out, code = bash([[
+        eval "$("$MOCK" start --history 2)"
+        bash -c 'echo "child: $MOCK_API_URL $BATCH_BASE_URL ${#BATCH_REST_KEY} ${#BATCH_PROJECT_KEY} ${#BATCH_API_KEY}"'
+        "$MOCK" stop
+      ]])
+      assert.equal(0, code, out)
+      local api, base, a, b, c = out:match("child: (%S+) (%S+) (%d+) (%d+) (%d+)")
+      assert.matches("^http://127%.0%.0%.1:%d+$", api, 1, false)
+      assert.equal(api, base)
+      assert.truthy(tonumber(a) > 0 and tonumber(b) > 0 and tonumber(c) > 0, out)
+    end)
+
+    it("stop stops the one mock this user runs, and removes its prefix", function()
+      local out, code = bash([[
+        ( eval "$("$MOCK" start --history 2)"; echo "$MOCK_PID $MOCK_PREFIX" ) > started
+        read -r pid prefix < started
+        env -u MOCK_PREFIX "$MOCK" stop; echo "stop=$?"
+        [ -d "$prefix" ] && echo "prefix kept" || echo "prefix gone"
+        tr -d '\0' < /proc/$pid/stat 2>/dev/null | grep -qv ') Z ' && echo "still running" || echo "gone"
+      ]])
+      assert.equal(0, code, out)
+      assert.matches("stop=0", out)
+      assert.matches("prefix gone", out)
+      assert.matches("\ngone", out)
+    end)
+
+    it("says which ones run when there are several, and stops none", function()
+      local out, code = bash([[
+        a=$("$MOCK" start --history 2 | sed -n "s/^export MOCK_PREFIX=//p")
+        b=$("$MOCK" start --history 2 | sed -n "s/^export MOCK_PREFIX=//p")
+        "$MOCK" stop; echo "stop=$?"
+        "$MOCK" status --prefix "$a" >/dev/null && echo "a running"
+        "$MOCK" status --prefix "$b" >/dev/null && echo "b running"
+        "$MOCK" stop --prefix "$a"; "$MOCK" stop --prefix "$b"
+        echo "a=$a b=$b"
+      ]])
+      assert.equal(0, code, out)
+      assert.matches("stop=2", out)
+      assert.matches("a running", out)
+      assert.matches("b running", out)
+      local a, b = out:match("a=(%S+) b=(%S+)")
+      assert.truthy(out:find("--prefix " .. a, 1, true), out)
+      assert.truthy(out:find("--prefix " .. b, 1, true), out)
+    end)
+
+    it("says so when none runs, and forgets instances that stopped by themselves", function()
+      local out, code = bash([[
+        prefix=$("$MOCK" start --history 2 | sed -n "s/^export MOCK_PREFIX=//p")
+        kill -KILL -- "-$(cat "$prefix/logs/nginx.pid")"; sleep 0.3
+        "$MOCK" stop; echo "stop=$?"
+        rm -rf "$prefix"
+      ]])
+      assert.equal(0, code, out)
+      assert.matches("no batchexport%-mock is running", out)
+      assert.matches("stop=0", out)
+    end)
   end)
 end)

@@ -102,7 +102,7 @@ function M.start(opts)
   if not ok then error("batchexport-mock start failed: " .. err .. out, 2) end
   local env = {}
   for line in out:gmatch("[^\n]+") do
-    local k, v = line:match("^([%w_]+)=(.*)$")
+    local k, v = line:match("^export ([%w_]+)=(.*)$")
     if k then
       v = v:match("^'(.*)'$") or v
       env[k] = v

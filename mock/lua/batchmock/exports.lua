@@ -281,7 +281,7 @@ function M.seed_history()
     local req = history_request(rng, scope, created)
     local start = created + rng:int(0, 30)
     local done = start + rng:int(5, 900)
-    local rec = M.create({
+    M.create({
       id = util.id("export_", cfg.seed, "history", i),
       scope = scope,
       request = json.fast_decode(json.encode(req)),

@@ -6,7 +6,6 @@ local cjson = require("cjson.safe")
 local M = {}
 
 local ARRAY = { __jsontype = "array" }
-local OBJECT = { __jsontype = "object" }
 M.null = cjson.null
 
 -- Raw JSON text spliced verbatim into an encoding (stored request bodies).

@@ -98,7 +98,6 @@ function M.access()
     if f.close then return ngx.exit(444) end
     if f.endless then return faults.send_endless(f) end
     if f.status then
-      local ra = faults.retry_after(f)
       if f.body then
         ngx.status = f.status
         ngx.header["Content-Type"] = f.content_type or "text/plain"

@@ -1,7 +1,7 @@
 -- Deterministic randomness and ids: everything the mock invents (ids, history,
 -- file contents) derives from the seed, so two runs with the same seed agree.
 local bit = require("bit")
-local band, bxor, lshift, rshift = bit.band, bit.bxor, bit.lshift, bit.rshift
+local bxor, lshift, rshift = bit.bxor, bit.lshift, bit.rshift
 
 local M = {}
 

@@ -2,7 +2,6 @@
 -- against the published schema (oneOf ATTRIBUTES | EVENTS) and every 400 names
 -- the offending field.
 local json = require("batchmock.json")
-local util = require("batchmock.util")
 local clock = require("batchmock.clock")
 local state = require("batchmock.state")
 local http = require("batchmock.http")

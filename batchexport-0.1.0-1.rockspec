@@ -1,0 +1,77 @@
+rockspec_format = "3.0"
+package = "batchexport"
+version = "0.1.0-1"
+source = {
+  -- `make dist` makes this tarball (git archive) and packs the .src.rock
+  -- beside it, offline: publishing means uploading that .src.rock
+  url = "file://dist/batchexport-0.1.0.tar.gz",
+  dir = "batchexport-0.1.0",
+}
+description = {
+  summary = "A client for Batch's Export APIs (v2 Exports and legacy 1.0), with a libcurl C core",
+  detailed = [[
+    Create, list, view and wait for export requests; stream their records with
+    bounded memory or save their files safely. Non-blocking inside coroutine
+    tasks, game loops and OpenResty handlers.
+  ]],
+  license = "MIT",
+  labels = { "batch", "export", "http", "curl" },
+}
+dependencies = {
+  "lua >= 5.1",
+  "lua-cjson",
+}
+-- libcurl and zlib come from the system (Debian: libcurl4-openssl-dev,
+-- zlib1g-dev), found by their headers; elsewhere: CURL_DIR=... ZLIB_DIR=...
+external_dependencies = {
+  CURL = { header = "curl/curl.h" },
+  ZLIB = { header = "zlib.h" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["batchexport.core"] = {
+      sources = {
+        "csrc/client.c",
+        "csrc/core.c",
+        "csrc/csvparse.c",
+        "csrc/jsonsplit.c",
+        "csrc/jsonvalue.c",
+        "csrc/loop.c",
+        "csrc/pager.c",
+        "csrc/parsers.c",
+        "csrc/reader.c",
+        "csrc/strbuf.c",
+        "csrc/transfer.c",
+      },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      libraries = { "curl", "z" },
+      incdirs = { "$(CURL_INCDIR)", "$(ZLIB_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(ZLIB_LIBDIR)" },
+    },
+    batchexport = "lua/batchexport/init.lua",
+    ["batchexport.cli"] = "lua/batchexport/cli.lua",
+    ["batchexport.cli.progress"] = "lua/batchexport/cli/progress.lua",
+    ["batchexport.client"] = "lua/batchexport/client.lua",
+    ["batchexport.errors"] = "lua/batchexport/errors.lua",
+    ["batchexport.exports"] = "lua/batchexport/exports.lua",
+    ["batchexport.files"] = "lua/batchexport/files.lua",
+    ["batchexport.json"] = "lua/batchexport/json.lua",
+    ["batchexport.legacy"] = "lua/batchexport/legacy.lua",
+    ["batchexport.request"] = "lua/batchexport/request.lua",
+    ["batchexport.scheduler"] = "lua/batchexport/scheduler.lua",
+    ["batchexport.stream"] = "lua/batchexport/stream.lua",
+    ["batchexport.validate"] = "lua/batchexport/validate.lua",
+    ["batchexport.wait"] = "lua/batchexport/wait.lua",
+  },
+  install = {
+    bin = {
+      batchexport = "bin/batchexport",
+      ["batchexport-mock"] = "bin/batchexport-mock",
+    },
+    conf = { LICENSE = "LICENSE" },
+  },
+  -- the mock's nginx configuration and Lua handlers, found by
+  -- bin/batchexport-mock next to its own folder in the rock's tree
+  copy_directories = { "mock" },
+}

@@ -1,0 +1,23 @@
+--- The error objects every function returns (and iterators raise).
+--
+-- One shape for all of them: switch on `kind`. `tostring(err)` gives one line
+-- (`batchexport: api 404 NOT_FOUND: ... (GET https://..., 1 attempt)`), keys
+-- masked. `batchexport.is_error(v, kind)` tells them apart from other values.
+-- (This file documents the API; the code is lua/batchexport/errors.lua.)
+-- @module errors
+-- @usage
+-- local export, err = client.exports.view(id)
+-- if not export and err.kind == "api" and err.status == 404 then print("no such export") end
+
+--- The fields of an error object.
+-- @table error
+-- @field kind `config`, `validation`, `network`, `timeout`, `http`, `api`, `decode`, `export_failed` or `expired`
+-- @field message one sentence
+-- @field status the HTTP status, when there was a response
+-- @field code Batch's error code: a string on v2 (`"NOT_FOUND"`), a number on 1.0 (`20`)
+-- @field retryable whether trying again later may succeed
+-- @field attempts requests made
+-- @field request `METHOD URL`, the 1.0 API key shown as `***`
+-- @field request_id the server's `X-Request-Id`, when it sent one
+-- @field export the export (`export_failed`) or status table (`expired`)
+-- @field problems every problem found (`validation`, `config`)

@@ -1,0 +1,93 @@
+--- The v2 Exports API: `client.exports`.
+--
+-- Both `client.exports.view(id)` and `client.exports:view(id)` work. Every
+-- function returns its result or `nil, err`; iterators raise `err`. A request
+-- is checked before anything is sent. (This file documents the API; the code
+-- is lua/batchexport/exports.lua.)
+-- @module exports
+-- @usage
+-- local id = batchexport.assert(client.exports.create({ export_type = "ATTRIBUTES", attributes = { "$language" } }))
+-- local export = batchexport.assert(client.exports.wait_for(id, { timeout = 3600 }))
+-- for record in client.exports.records(export) do print(record["$language"]) end
+
+--- Requests an export.
+-- The body is checked against Batch's schema first; every problem is
+-- reported at once. A create is retried only where it cannot create twice.
+-- @function create
+-- @tparam table request `export_type` (`"ATTRIBUTES"` or `"EVENTS"`); attributes:
+-- `attributes`, `identifiers`, `filter = { segment }`; events: `from`, `to`
+-- (RFC 3339 or `"now"`), `events`, `identifiers`, `orchestration_ids`
+-- @treturn string the new export's id
+-- @error `validation` (with `err.problems`), `config`, `api`, `http`, `network`, `timeout`
+-- @usage
+-- local id, err = client.exports.create({
+--   export_type = "EVENTS", events = { "email_open" }, to = "now",
+--   from = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - 7 * 86400),
+-- })
+
+--- One export.
+-- @function view
+-- @tparam string id an export id
+-- @treturn table the export: `id`, `status` (`CREATED`, `PENDING`, `RUNNING`,
+-- `SUCCESS`, `ERROR`), `scope`, `files` (`{id, part, size, url}`), `request`, dates
+-- @error `validation` (a malformed id), `api` (404 for an unknown one), `http`, `network`, `timeout`
+-- @usage
+-- local export = batchexport.assert(client.exports.view(id))
+
+--- Every export, newest first, fetched page by page as the loop goes.
+-- @function list
+-- @tparam[opt] table options `limit` (1 to 100 a page, default 100), `from` (a cursor)
+-- @return an iterator over export tables
+-- @raise the error object, from the loop
+-- @usage
+-- for export in client.exports.list() do print(export.id, export.status) end
+
+--- Whole pages, to save a cursor and resume later.
+-- @function pages
+-- @tparam[opt] table options `limit` (1 to 100, default 100), `from` (a cursor)
+-- @return an iterator over pages `{exports, count, has_more, next_from}`
+-- @raise the error object, from the loop
+-- @usage
+-- for page in client.exports.pages({ from = saved }) do saved = page.next_from end
+
+--- Waits until an export ends, checking at a growing interval.
+-- Blocks in a script, yields in a task, never blocks an nginx worker.
+-- @function wait_for
+-- @tparam string id an export id
+-- @tparam[opt] table options `timeout` (seconds, default none), `interval`
+-- (default 5), `max_interval` (default 60), `backoff` (default 1.5), `jitter`
+-- (default 0.2), `progress` (`function(export)`, after each check)
+-- @treturn table the export, once `SUCCESS`
+-- @error `export_failed` (with `err.export`) once `ERROR`; `timeout` past `timeout`; `validation`, `api`...
+-- @usage
+-- local export, err = client.exports.wait_for(id, { timeout = 600 })
+
+--- Every record of every file of a `SUCCESS` export, parts in order, decoded
+-- and streamed (gzip inflated, NDJSON or a JSON array).
+-- @function records
+-- @param export_or_id an export table or id
+-- @return an iterator over records (tables; JSON `null` is `nil`)
+-- @raise the error object, from the loop: `validation` (not `SUCCESS`), `decode`, `network`...
+-- @usage
+-- for record in client.exports.records(export) do print(record.custom_id) end
+
+--- A reader on one file.
+-- @function open
+-- @param file an entry of `export.files`, or a file id
+-- @return a reader: `reader:records()`, `reader:lines()`, `reader:read(n)`, `reader:close()`
+-- @error `validation`, `api`, `http`, `network`
+-- @usage
+-- local reader = batchexport.assert(client.exports.open(export.files[1]))
+-- for line in reader:lines() do io.write(line, "\n") end
+-- reader:close()
+
+--- Saves every part of a `SUCCESS` export: each to a hidden temporary file,
+-- synced, checked against its size, then renamed.
+-- @function download
+-- @param export_or_id an export table or id
+-- @tparam[opt] table options `dir` (default `"."`), `parallel` (1 to 16, default 2),
+-- `progress` (`function(done, total, part)`)
+-- @treturn {string,...} the paths, `dir/<export id>-<part>.json` (`.json.gz` for gzip parts)
+-- @error `validation`, `api`, `http`, `network`, `timeout`, `decode` (size mismatch); no partial file is left
+-- @usage
+-- local paths = batchexport.assert(client.exports.download(export, { dir = "out" }))

@@ -1,0 +1,60 @@
+--- The legacy 1.0 Export API: `client.legacy`.
+--
+-- Needs `rest_key` and `api_key` (the app's Live API key, shown as `***`
+-- everywhere). Both `client.legacy.rows(...)` and `client.legacy:rows(...)`
+-- work. (This file documents the API; the code is lua/batchexport/legacy.lua.)
+-- @module legacy
+-- @usage
+-- local id = batchexport.assert(client.legacy.create("userbase", { ids = { "install_id" } }))
+-- local status = batchexport.assert(client.legacy.wait_for(id))
+-- for row in client.legacy.rows(status) do print(row.install_id) end
+
+--- Requests an export.
+-- @function create
+-- @tparam string kind `campaign_ids`, `campaign_events`, `transactional_ids`,
+-- `transactional_events`, `inapp_ids`, `inapp_events`, `reachability` or `userbase`
+-- @tparam table params `token` (where the route has one), `from`, `to`
+-- (`"YYYY-MM-ddTHH:mm:ss"` UTC within 90 days, or `"now"`), `events`, `ids`
+-- @treturn string the request id
+-- @error `validation` (with `err.problems`), `api` (409: `err.conflict`), `http`, `network`
+-- @usage
+-- local id = batchexport.assert(client.legacy.create("reachability", {
+--   from = os.date("!%Y-%m-%dT%H:%M:%S", os.time() - 7 * 86400), to = "now", ids = { "install_id" },
+-- }))
+
+--- A request's status.
+-- @function status
+-- @tparam string request_id
+-- @treturn table `id`, `uri`, `request_date`, `file_url`, `status` (`CREATED`,
+-- `PENDING`, `SUCCESS`, `ERROR`, `EXPIRED`), `completion_date`, `request`, `error_msg`
+-- @error `validation`, `api` (404 `ROUTE_NOT_FOUND`), `http`, `network`
+-- @usage
+-- local status = batchexport.assert(client.legacy.status(id))
+
+--- Waits until a request ends; the options of `exports.wait_for`.
+-- @function wait_for
+-- @tparam string request_id
+-- @tparam[opt] table options `timeout`, `interval`, `max_interval`, `backoff`, `jitter`, `progress`
+-- @treturn table the status table, once `SUCCESS`
+-- @error `export_failed` once `ERROR`, `expired` once `EXPIRED` (both with `err.export`), `timeout`
+-- @usage
+-- local status, err = client.legacy.wait_for(id, { timeout = 3600 })
+
+--- The CSV's rows, parsed as they stream.
+-- @function rows
+-- @param request_id_or_status a request id or a status table
+-- @tparam[opt] table options `header` (default `true`: rows keyed by the header's
+-- names; `false`: arrays, the header first), `strict` (a row of another width is an error)
+-- @return an iterator over rows
+-- @raise the error object, from the loop
+-- @usage
+-- for row in client.legacy.rows(status) do print(row.install_id, row.event_type) end
+
+--- Saves the CSV: to a temporary file, then renamed.
+-- @function download
+-- @param request_id_or_status a request id or a status table
+-- @tparam[opt] table options `path` (default: the file's own name, here), `progress` (`function(bytes)`)
+-- @treturn string the path written
+-- @error `validation`, `api`, `http`, `network`, `decode`; nothing is left on failure
+-- @usage
+-- local path = batchexport.assert(client.legacy.download(status, { path = "out/userbase.csv" }))
