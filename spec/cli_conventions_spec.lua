@@ -206,6 +206,7 @@ describe("bin/batchexport conventions", function()
       assert.equal(2, code)
       assert.equal("", out)
       assert.matches("%-%-api%-version %(BATCH_API_VERSION, api_version%)", err)
+      local _
       code, _, err = run({ "list", "--ca-file", tmp .. "/no-such-ca.pem" })
       assert.equal(2, code)
       assert.matches("%-%-ca%-file %(BATCH_CA_FILE, ca_file%): cannot read", err)

@@ -672,6 +672,7 @@ describe("bin/batchexport", function()
       assert.equal(4, code)
       assert.equal("EXPIRED\n", out)
       assert.matches("expired", err)
+      local _
       code, _, err = run({ "legacy", "status", "no-such-request" })
       assert.equal(1, code)
       assert.matches("404", err)

@@ -130,7 +130,8 @@ function M.bind(client)
       auth = "v2", body = text, content_type = "application/json",
       headers = { "Accept: application/json" } }, OK_CREATE)
     if not doc then return nil, res end
-    local id, err = documents.created(doc)
+    local id
+    id, err = documents.created(doc)
     if not id then err.status = res.status end
     return id, err
   end
@@ -211,8 +212,9 @@ function M.bind(client)
   -- it may have been changed since), or an id to view. Returns the export
   -- and its files in part order, or nil, err.
   local function finished_export(c, export_or_id)
-    local export, err = nil, needs_keys()
+    local err = needs_keys()
     if err then return nil, err end
+    local export
     if type(export_or_id) == "table" then
       export, err = documents.export(export_or_id)
     else

@@ -131,12 +131,11 @@ end
 -- err is a batchexport error, or the value the progress callback raised.
 function M.save(client, opts)
   local label = opts.label or opts.path
-  local swept, why = core.sweep_temps(opts.path)
+  local swept = core.sweep_temps(opts.path)
   if swept and swept > 0 then
     client:log("info", string.format("%s: removed %d leftover temporary file(s)", label, swept))
   end
-  local tmp
-  tmp, why = core.tempfile(opts.path)
+  local tmp, why = core.tempfile(opts.path)
   if not tmp then return nil, errors.new("config", label .. ": " .. why) end
   local ok, path, err = pcall(function()
     scheduler.own(tmp)     -- cancelling the task closes (removes) it at once

@@ -251,10 +251,10 @@ function M.perform(client, spec, expect, tick)
     if not (err.retryable and attempt < policy.max_attempts and (not wait or wait <= policy.max_retry_after)) then
       return nil, err
     end
-    local ok, late = M.sleep(client, wait or M.backoff(policy, attempt), err)
-    if not ok then
-      late.request = err.request
-      return nil, late
+    local slept, cut = M.sleep(client, wait or M.backoff(policy, attempt), err)
+    if not slept then
+      cut.request = err.request
+      return nil, cut
     end
   end
 end

@@ -28,10 +28,10 @@ for _, s in ipairs(M.SECRETS) do SECRET[s.key] = s end
 -- a and b, counted up to 3.
 local function distance(a, b)
   if math.abs(#a - #b) > 2 then return 3 end
-  local prev, cur, before = {}, {}, {}
+  local prev, before = {}, {}
   for j = 0, #b do prev[j] = j end
   for i = 1, #a do
-    cur = { [0] = i }
+    local cur = { [0] = i }
     for j = 1, #b do
       local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
       cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
