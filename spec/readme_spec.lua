@@ -14,14 +14,16 @@
 --           stdout, `...` standing for any text
 --
 -- A block not meant to run says so in its info string: ```lua norun.
--- Other languages (nginx, plain text) are shown, never run.
+-- Other languages (nginx, plain text) are shown, never run; a console
+-- block (the command's example errors) is checked against real runs by
+-- spec/cli_conventions_spec.lua.
 local mock = require("spec.support.mock")
 
 local q = mock.sh_quote
 local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
 local RUN = { lua = true, sh = true }
 local RUN_HERE = { lua = true, sh = LUA == "lua5.4" }
-local SHOWN = { nginx = true, [""] = true, output = true }
+local SHOWN = { nginx = true, [""] = true, output = true, console = true }
 
 local function capture(cmd)
   local p = assert(io.popen(cmd))
@@ -159,7 +161,7 @@ describe("README.md", function()
     local ran = 0
     for _, b in ipairs(blocks) do
       assert.truthy(RUN[b.lang] or SHOWN[b.lang],
-        "README.md:" .. b.line .. ": ```" .. b.lang .. " is neither run (lua, sh) nor shown (nginx, output, plain)")
+        "README.md:" .. b.line .. ": ```" .. b.lang .. " is neither run (lua, sh) nor shown (nginx, output, console, plain)")
       if RUN[b.lang] and not b.flags.norun then ran = ran + 1 end
     end
     assert.truthy(ran >= 10, "only " .. ran .. " blocks run")
