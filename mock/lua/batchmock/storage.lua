@@ -5,6 +5,7 @@
 local state = require("batchmock.state")
 local clock = require("batchmock.clock")
 local faults = require("batchmock.faults")
+local chaos = require("batchmock.chaos")
 local generator = require("batchmock.generator")
 
 local M = {}
@@ -68,7 +69,9 @@ local function serve_lua(path, name, f)
   ngx.send_headers()
   ngx.flush(true)
   if f.stall then ngx.sleep(f.stall) end
-  local limit = f.cut_after and math.min(f.cut_after, length) or length
+  -- cut_at (chaos) cuts at a fraction of this answer's body.
+  local cut_after = f.cut_after or (f.cut_at and math.floor(f.cut_at * length))
+  local limit = cut_after and math.min(cut_after, length) or length
   fh:seek("set", first)
   local sent = 0
   if ngx.req.get_method() ~= "HEAD" then
@@ -84,7 +87,7 @@ local function serve_lua(path, name, f)
     end
   end
   fh:close()
-  if f.cut_after and f.cut_after < length then return ngx.exit(ngx.ERROR) end
+  if cut_after and cut_after < length then return ngx.exit(ngx.ERROR) end
   return ngx.exit(ngx.HTTP_OK)
 end
 
@@ -92,11 +95,12 @@ function M.access()
   require("batchmock.log").begin()
   local uri = ngx.var.uri
   local fid, name = uri:match("^/exports/([^/]+)/([^/]+)$")
-  local f = faults.take("storage")
+  local f = faults.take("storage") or chaos.take("storage")
   if f then
     if f.delay then ngx.sleep(f.delay) end
     if f.close then return ngx.exit(444) end
     if f.endless then return faults.send_endless(f) end
+    if f.expired then return xml_error(403, "AccessDenied", "Request has expired") end
     if f.status then
       local ra = faults.retry_after(f)
       if f.body then
@@ -129,7 +133,7 @@ function M.access()
   local meta, err = generator.ensure(spec)
   if not meta then return xml_error(500, "InternalError", "could not generate the file: " .. tostring(err)) end
   local path = generator.path(spec)
-  if f and (f.stall or f.cut_after or f.ignore_range or f.malformed_json or f.truncate_json or f.content_type) then
+  if f and (f.stall or f.cut_after or f.cut_at or f.ignore_range or f.malformed_json or f.truncate_json or f.content_type) then
     return serve_lua(path, name, f)
   end
   return ngx.exec("/_files/" .. spec.diskname)
