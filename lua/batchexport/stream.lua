@@ -75,8 +75,10 @@ local function pull(self, method, arg)
     local value, kind, message = rd[method](rd, arg)
     if value then return value end
     if value == false then
-      local transfer = self.transfer
-      scheduler.wait_until(function() return transfer:done() or transfer:pending() > 0 end)
+      -- The reader may already hold bytes it cannot use alone (one byte of
+      -- a gzip header): wait for more than it has, not for any.
+      local transfer, held = self.transfer, self.transfer:pending()
+      scheduler.wait_until(function() return transfer:done() or transfer:pending() > held end)
     elseif kind == nil then
       local got = rd:consumed()
       if self.size and got ~= self.size then
