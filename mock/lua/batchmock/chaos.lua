@@ -120,9 +120,9 @@ local function fault_for(c, kind, host, n)
   if kind == "expired" then return { expired = true } end
   if kind == "ignore_range" then return { ignore_range = true } end
   local seconds = kind == "stall" and c.stall or c.stall_long
-  -- The API host holds back the whole answer; storage sends its headers, then stalls.
+  -- The API host holds back the whole answer; storage stalls at a random byte.
   if host == "api" then return { delay = seconds } end
-  return { stall = seconds }
+  return { stall = seconds, stall_share = draw(c, n, "stall") }
 end
 
 --- The random fault for this request on `host`, or nil. Marks the request

@@ -68,15 +68,18 @@ local function serve_lua(path, name, f)
   ngx.header["Content-Length"] = length
   ngx.send_headers()
   ngx.flush(true)
-  if f.stall then ngx.sleep(f.stall) end
-  -- cut_at (chaos) cuts at a fraction of this answer's body.
+  -- cut_at and stall_share (chaos) are fractions of this answer's body.
   local cut_after = f.cut_after or (f.cut_at and math.floor(f.cut_at * length))
   local limit = cut_after and math.min(cut_after, length) or length
+  local stall_at = f.stall and (f.stall_at or (f.stall_share and math.floor(f.stall_share * limit)) or 0)
   fh:seek("set", first)
   local sent = 0
+  if stall_at == 0 then ngx.sleep(f.stall) end
   if ngx.req.get_method() ~= "HEAD" then
     while sent < limit do
-      local chunk = fh:read(math.min(65536, limit - sent))
+      -- stop at the stall's byte, hold back, then go on
+      local upto = stall_at and sent < stall_at and stall_at or limit
+      local chunk = fh:read(math.min(65536, upto - sent))
       if not chunk then break end
       if f.malformed_json and sent == 0 then chunk = "\0" .. chunk:sub(2) end
       if f.truncate_json and sent + #chunk >= limit then chunk = chunk:sub(1, -2) .. "\0" end
@@ -84,6 +87,7 @@ local function serve_lua(path, name, f)
       sent = sent + #chunk
       local ok = ngx.flush(true)
       if not ok then break end
+      if sent == stall_at then ngx.sleep(f.stall) end
     end
   end
   fh:close()
