@@ -24,7 +24,7 @@ end
 
 -- returns the stored settings, or nil, message
 local function check(spec)
-  local allowed = { rate = true, seed = true, kinds = true, host = true, path = true, stall = true,
+  local allowed = { rate = true, range_rate = true, seed = true, kinds = true, host = true, path = true, stall = true,
     stall_long = true, retry_after_max = true }
   for k in pairs(spec) do
     if not allowed[k] then return nil, "unknown chaos field '" .. tostring(k) .. "'" end
@@ -33,6 +33,8 @@ local function check(spec)
   for k, v in pairs(DEFAULTS) do c[k] = spec[k] == nil and v or spec[k] end
   c.rate, c.host = spec.rate, spec.host
   if not number_in(c.rate, 0, 1) then return nil, "rate must be a number from 0 to 1" end
+  c.range_rate = spec.range_rate == nil and c.rate or spec.range_rate
+  if not number_in(c.range_rate, 0, 1) then return nil, "range_rate must be a number from 0 to 1" end
   if not number_in(c.seed, 0, 2 ^ 53) or c.seed % 1 ~= 0 then return nil, "seed must be a non-negative integer" end
   if c.host ~= nil and c.host ~= "api" and c.host ~= "storage" then return nil, "host must be \"api\" or \"storage\"" end
   if type(c.path) ~= "string" or c.path:sub(1, 1) ~= "/" then return nil, "path must be a string starting with /" end
@@ -90,7 +92,7 @@ function M.report()
     total = total + n
   end
   local out = json.object({ on = c ~= nil, requests = dict:get("chaos:requests") or 0, injected = injected,
-    total = total }, { "on", "rate", "seed", "kinds", "host", "path", "stall", "stall_long",
+    total = total }, { "on", "rate", "range_rate", "seed", "kinds", "host", "path", "stall", "stall_long",
     "retry_after_max", "requests", "injected", "total" })
   for k, v in pairs(c or {}) do out[k] = v end
   return out
@@ -135,7 +137,8 @@ function M.take(host)
   if ngx.var.uri:sub(1, #c.path) ~= c.path then return nil end
   dict:incr("chaos:requests", 1, 0)
   local n = dict:incr("chaos:seq", 1, 0)
-  if draw(c, n, "hit") >= c.rate then return nil end
+  -- Resumes (requests with Range) may be faulted at a rate of their own.
+  if draw(c, n, "hit") >= (ngx.var.http_range and c.range_rate or c.rate) then return nil end
   local usable = {}
   for _, k in ipairs(c.kinds) do
     if applies(k, host) then usable[#usable + 1] = k end
