@@ -1,4 +1,4 @@
--- Bugs the fault soak (tests/soak/soak.lua) found, each kept as a spec.
+-- What the fault soak (tests/soak/soak.lua) found, each kept as a spec.
 local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
 
@@ -126,5 +126,67 @@ describe("a reader holding fewer bytes than it needs to go on", function()
     local ok, n = task:wait()
     assert.is_true(ok, tostring(n))
     assert.equal(expected, n)
+  end)
+end)
+
+-- A storage that answers a resume (Range) with 200 and the whole file: a
+-- download holds the file on disk and can start it again from byte 0; a
+-- stream has handed its records out already and stops with a clear error.
+describe("a storage that ignores Range on a resume", function()
+  local dir
+  before_each(function()
+    dir = os.tmpname()
+    os.remove(dir)
+  end)
+  after_each(function() os.execute("rm -rf " .. mock.sh_quote(dir)) end)
+
+  local function names()
+    local out = {}
+    local p = io.popen("ls -A " .. mock.sh_quote(dir))
+    for name in p:lines() do out[#out + 1] = name end
+    p:close()
+    return out
+  end
+
+  it("download starts the file again from byte 0 and saves it whole", function()
+    local e = m:create_export({ status = "SUCCESS", part_size = 300000 })
+    local sha = m:file_sha256(e.files[1].id)
+    m:fault({ host = "storage", path = "/exports/", cut_after = 100000 })
+    m:fault({ host = "storage", path = "/exports/", ignore_range = true })
+    m:clear_log()
+    local paths, err = client.exports.download(e, { dir = dir })
+    assert.is_nil(err)
+    local p = io.popen("sha256sum " .. mock.sh_quote(paths[1]))
+    assert.equal(sha, p:read("a"):match("^(%x+)"))
+    p:close()
+    assert.same({ e.id .. "-1.json" }, names())
+    local ranges = {}
+    for _, r in ipairs(m:log().requests) do
+      if r.host == "storage" then ranges[#ranges + 1] = r.range == require("cjson").null and "none" or r.range end
+    end
+    assert.same({ "none", "bytes=100000-", "none" }, ranges)
+  end)
+
+  it("download gives up, leaving nothing, when every resume is refused", function()
+    local e = m:create_export({ status = "SUCCESS", part_size = 300000 })
+    local c = assert(batchexport.new({ rest_key = m.rest_key, project_key = m.project_key, base_url = m.api_url,
+      backoff_base = 0.01, backoff_max = 0.05, max_attempts = 3 }))
+    m:fault({ host = "storage", path = "/exports/", cut_after = 100000, ignore_range = true, times = 10 })
+    local paths, err = c.exports.download(e, { dir = dir })
+    c:close()
+    assert.is_nil(paths)
+    assert.equal("network", err.kind)
+    assert.matches("Range", err.message)
+    assert.same({}, names())
+  end)
+
+  it("records stops with a network error that says so", function()
+    local e = m:create_export({ status = "SUCCESS", part_size = 300000 })
+    m:fault({ host = "storage", path = "/exports/", cut_after = 100000 })
+    m:fault({ host = "storage", path = "/exports/", ignore_range = true })
+    local ok, err = pcall(count_records, e)
+    assert.is_false(ok)
+    assert.equal("network", err.kind)
+    assert.matches("ignored the Range request", err.message, 1, true)
   end)
 end)

@@ -2,8 +2,9 @@
 -- temporary file in the target folder, written by the C core straight from
 -- the network; it is synced, checked against the expected size, then renamed
 -- to its final name, so a final name only ever holds a whole file. A dropped
--- connection resumes with Range from the bytes on disk; an expired link (403
--- from storage) is replaced by a fresh one; both within the retry policy.
+-- connection resumes with Range from the bytes on disk (from byte 0 again if
+-- storage ignores Range); an expired link (403 from storage) is replaced by a
+-- fresh one; all within the retry policy.
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
 local request = require("batchexport.request")
@@ -65,7 +66,7 @@ end
 function M.save(client, opts)
   local label = opts.label or opts.path
   local tmp = temp_name(opts.path)
-  local resume = request.resumer(client, label)
+  local resume = request.resumer(client, label, true)
   local url
   local function give_up(err)
     os.remove(tmp)
@@ -99,6 +100,7 @@ function M.save(client, opts)
     local next_step, err = resume(res, done)
     if not next_step then return give_up(err) end
     if next_step == "refresh" then url = nil end
+    if next_step == "restart" then os.remove(tmp) end
   end
 end
 
