@@ -89,6 +89,22 @@ describe("chaos", function()
     end
   end)
 
+  it("draws kinds in proportion to their weights", function()
+    chaos({ rate = 1, seed = 9, host = "api", kinds = { "429", "503" }, weights = { ["429"] = 0, ["503"] = 3 } })
+    for _, s in ipairs(list_statuses(5)) do assert.equal(503, s) end
+    chaos({ rate = 1, seed = 9, host = "api", kinds = { "429", "503" }, weights = { ["429"] = 4 } })
+    list_statuses(100)
+    local r = m:control("GET", "/_mock/chaos")
+    assert.is_true(r.injected["429"] > 2 * r.injected["503"], r.injected["429"] .. " vs " .. r.injected["503"])
+    assert.equal(4, r.weights["429"])
+    local bad, status = m:control("POST", "/_mock/chaos", { rate = 1, weights = { flood = 1 } })
+    assert.equal(400, status)
+    assert.matches("flood", bad.error, 1, true)
+    bad, status = m:control("POST", "/_mock/chaos", { rate = 1, weights = { cut = -1 } })
+    assert.equal(400, status)
+    assert.matches("weights.cut", bad.error, 1, true)
+  end)
+
   it("stops at reset, and queued faults come first", function()
     chaos({ rate = 1, kinds = { "503" } })
     m:fault({ path = "/2.11/exports/list", status = 500 })

@@ -24,7 +24,7 @@ end
 
 -- returns the stored settings, or nil, message
 local function check(spec)
-  local allowed = { rate = true, range_rate = true, seed = true, kinds = true, host = true, path = true, stall = true,
+  local allowed = { rate = true, range_rate = true, seed = true, kinds = true, weights = true, host = true, path = true, stall = true,
     stall_long = true, retry_after_max = true }
   for k in pairs(spec) do
     if not allowed[k] then return nil, "unknown chaos field '" .. tostring(k) .. "'" end
@@ -56,6 +56,16 @@ local function check(spec)
       .. table.concat(M.KINDS, ", ") .. ")" end
     c.kinds[#c.kinds + 1] = k
   end
+  c.weights = json.object({}, M.KINDS)
+  local weights = spec.weights
+  if weights ~= nil and (type(weights) ~= "table" or json.is_array(weights)) then
+    return nil, "weights must be an object of kind names to numbers"
+  end
+  for k, w in pairs(weights or {}) do
+    if not KNOWN[k] then return nil, "weights: unknown kind '" .. tostring(k) .. "'" end
+    if not number_in(w, 0, 1000) then return nil, "weights." .. k .. " must be a number from 0 to 1000" end
+  end
+  for _, k in ipairs(c.kinds) do c.weights[k] = weights and weights[k] or 1 end
   return c
 end
 
@@ -92,7 +102,7 @@ function M.report()
     total = total + n
   end
   local out = json.object({ on = c ~= nil, requests = dict:get("chaos:requests") or 0, injected = injected,
-    total = total }, { "on", "rate", "range_rate", "seed", "kinds", "host", "path", "stall", "stall_long",
+    total = total }, { "on", "rate", "range_rate", "seed", "kinds", "weights", "host", "path", "stall", "stall_long",
     "retry_after_max", "requests", "injected", "total" })
   for k, v in pairs(c or {}) do out[k] = v end
   return out
@@ -139,12 +149,20 @@ function M.take(host)
   local n = dict:incr("chaos:seq", 1, 0)
   -- Resumes (requests with Range) may be faulted at a rate of their own.
   if draw(c, n, "hit") >= (ngx.var.http_range and c.range_rate or c.rate) then return nil end
-  local usable = {}
+  local usable, sum = {}, 0
   for _, k in ipairs(c.kinds) do
-    if applies(k, host) then usable[#usable + 1] = k end
+    if applies(k, host) and c.weights[k] > 0 then
+      usable[#usable + 1] = k
+      sum = sum + c.weights[k]
+    end
   end
   if #usable == 0 then return nil end
-  local kind = usable[math.floor(draw(c, n, "kind") * #usable) + 1]
+  -- a kind drawn in proportion to its weight
+  local at, kind = draw(c, n, "kind") * sum, usable[#usable]
+  for _, k in ipairs(usable) do
+    at = at - c.weights[k]
+    if at < 0 then kind = k break end
+  end
   dict:incr("chaos:hit:" .. kind, 1, 0)
   ngx.ctx.chaos = kind
   return fault_for(c, kind, host, n)
