@@ -16,7 +16,7 @@ CORE_HDR     := $(wildcard csrc/*.h)
 export LUA_PATH  := lua/?.lua;lua/?/init.lua;./?.lua;;
 export LUA_CPATH := build/?.so;;
 
-.PHONY: all deps build build-jit build-asan test test-fast asan valgrind fuzz demo bench clean install
+.PHONY: all deps build build-jit build-asan test test-fast asan valgrind fuzz soak soak-ci demo bench clean install
 
 all: build
 
@@ -51,7 +51,8 @@ build-asan/lua5.4-asan: tests/asan/lua.c
 	$(CC) $(SANITIZE) $(WARN) -I$(LUA_INC) -o $@ $< -llua5.4 -lm
 
 # Every test: the spec suite, the same suite under ASan/UBSan, the C parser
-# tests and a bounded fuzzing run; ends with one "N passed, N failed" line.
+# tests, a bounded fuzzing run and the short fault soak; ends with one
+# "N passed, N failed" line.
 test: deps build build-jit build-asan
 	@bash scripts/test.sh all
 
@@ -68,6 +69,16 @@ valgrind: build
 
 fuzz:
 	@bash scripts/test.sh fuzz
+
+# The fault soak (tests/soak/soak.lua): downloads and `records` runs against
+# the mock with about 10% of requests faulted at random; every file and
+# record count checked, no leftover, descriptor or transfer left open.
+soak: build
+	@SOAK_RUNS=1000 bash scripts/test.sh soak
+
+# The same with 100 of each, as `make test` runs it (a few minutes at most).
+soak-ci: build
+	@bash scripts/test.sh soak
 
 demo: deps build
 	@bash scripts/demo.sh

@@ -7,6 +7,8 @@
 #   jit    the client specs on LuaJIT with the core built for it (build-jit/)
 #   valgrind  the core and the parsers under valgrind (scripts/valgrind.sh)
 #   fuzz   the parsers' libFuzzer targets, for FUZZ_SECONDS each
+#   soak   the fault soak (tests/soak/soak.lua): SOAK_RUNS downloads and as
+#          many `records` runs (100 unless set) under random faults
 #   all    all of the above
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -96,14 +98,28 @@ fuzz() {
   fi
 }
 
+soak() {
+  local runs=${SOAK_RUNS:-100}
+  echo "== soak ($runs downloads, $runs records runs)"
+  if lua5.4 tests/soak/soak.lua --downloads "$runs" --records "$runs" >"$logs/soak.out" 2>&1; then
+    sed -n '/^fault soak:/,$p' "$logs/soak.out"
+    passed=$((passed + 1))
+  else
+    grep -v '^soak: \(downloads\|records\) [0-9]' "$logs/soak.out"
+    echo "soak: a run ended wrong, or left something behind (above)"
+    failed=$((failed + 1))
+  fi
+}
+
 case "$mode" in
   specs) specs ;;
   asan) asan ;;
   jit) jit ;;
   valgrind) valgrind_run ;;
   fuzz) fuzz ;;
-  all) specs; asan; jit; valgrind_run; fuzz ;;
-  *) echo "usage: scripts/test.sh [specs|asan|jit|valgrind|fuzz|all]" >&2; exit 2 ;;
+  soak) soak ;;
+  all) specs; asan; jit; valgrind_run; fuzz; soak ;;
+  *) echo "usage: scripts/test.sh [specs|asan|jit|valgrind|fuzz|soak|all]" >&2; exit 2 ;;
 esac
 
 echo "$passed passed, $failed failed"

@@ -72,6 +72,7 @@ end
 local function reset_counters()
   dict:set("chaos:seq", 0)
   dict:set("chaos:requests", 0)
+  dict:set("chaos:ranges", 0)
   for _, k in ipairs(M.KINDS) do dict:set("chaos:hit:" .. k, 0) end
 end
 
@@ -92,7 +93,7 @@ function M.stop()
   return r
 end
 
---- {on, settings..., requests, injected = {kind = n}, total}
+--- {on, settings..., requests, ranges (requests with Range), injected = {kind = n}, total}
 function M.report()
   local c = state.get("chaos")
   local injected, total = json.object({}, M.KINDS), 0
@@ -101,9 +102,9 @@ function M.report()
     injected[k] = n
     total = total + n
   end
-  local out = json.object({ on = c ~= nil, requests = dict:get("chaos:requests") or 0, injected = injected,
-    total = total }, { "on", "rate", "range_rate", "seed", "kinds", "weights", "host", "path", "stall", "stall_long",
-    "retry_after_max", "requests", "injected", "total" })
+  local out = json.object({ on = c ~= nil, requests = dict:get("chaos:requests") or 0,
+    ranges = dict:get("chaos:ranges") or 0, injected = injected, total = total }, { "on", "rate", "range_rate", "seed", "kinds", "weights", "host", "path", "stall", "stall_long",
+    "retry_after_max", "requests", "ranges", "injected", "total" })
   for k, v in pairs(c or {}) do out[k] = v end
   return out
 end
@@ -146,6 +147,7 @@ function M.take(host)
   if c.host and c.host ~= host then return nil end
   if ngx.var.uri:sub(1, #c.path) ~= c.path then return nil end
   dict:incr("chaos:requests", 1, 0)
+  if ngx.var.http_range then dict:incr("chaos:ranges", 1, 0) end
   local n = dict:incr("chaos:seq", 1, 0)
   -- Resumes (requests with Range) may be faulted at a rate of their own.
   if draw(c, n, "hit") >= (ngx.var.http_range and c.range_rate or c.rate) then return nil end
