@@ -8,7 +8,7 @@
 #   valgrind  the core and the parsers under valgrind (scripts/valgrind.sh)
 #   fuzz   the parsers' libFuzzer targets, for FUZZ_SECONDS each
 #   soak   the fault soak (tests/soak/soak.lua): SOAK_RUNS downloads and as
-#          many `records` runs (100 unless set) under random faults
+#          many `records` runs (100 unless set) under random faults, SOAK_SEED
 #   all    all of the above
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -101,7 +101,8 @@ fuzz() {
 soak() {
   local runs=${SOAK_RUNS:-100}
   echo "== soak ($runs downloads, $runs records runs)"
-  if lua5.4 tests/soak/soak.lua --downloads "$runs" --records "$runs" >"$logs/soak.out" 2>&1; then
+  if lua5.4 tests/soak/soak.lua --downloads "$runs" --records "$runs" --seed "${SOAK_SEED:-1}" \
+      >"$logs/soak.out" 2>&1; then
     sed -n '/^fault soak:/,$p' "$logs/soak.out"
     passed=$((passed + 1))
   else
