@@ -173,9 +173,19 @@ local function legitimate(err, run_kind)
   return nil
 end
 
--- Runs fn in a task, bounded by RUN_LIMIT: true, values... | false, err | nil (hung)
+-- Runs fn in a task, bounded by RUN_LIMIT: true, values... | false, err | nil
+-- (hung). A task that spins without ever yielding is stopped by a hook.
 local function bounded(fn)
-  local task = batchexport.spawn(fn)
+  local deadline = mock.gettime() + RUN_LIMIT
+  local task = batchexport.spawn(function()
+    debug.sethook(function()
+      if mock.gettime() > deadline then
+        debug.sethook()
+        error("spinning: still running after " .. RUN_LIMIT .. " s without yielding", 2)
+      end
+    end, "", 1000000)
+    return fn()
+  end)
   local ok, a, b = task:wait(RUN_LIMIT)
   if ok == nil then task:cancel() end
   return ok, a, b
