@@ -209,7 +209,7 @@ local function check_process(run)
   if scheduler.loop:count() ~= 0 then fail(run, scheduler.loop:count() .. " transfer(s) left on the loop") end
   if scheduler.count() ~= 0 then fail(run, scheduler.count() .. " task(s) left running") end
   local others, sockets = descriptors()
-  if #others ~= #baseline_fds then
+  if table.concat(others, ", ") ~= table.concat(baseline_fds, ", ") then
     fail(run, "descriptors changed: " .. table.concat(others, ", ") .. " (before: "
       .. table.concat(baseline_fds, ", ") .. ")")
   end
@@ -337,7 +337,7 @@ scheduler.loop:close()
 collectgarbage()
 collectgarbage()
 local final_others, final_sockets = descriptors()
-if #final_others ~= #baseline_fds or final_sockets ~= 0 then
+if table.concat(final_others, ", ") ~= table.concat(baseline_fds, ", ") or final_sockets ~= 0 then
   fail("end", "after close: " .. final_sockets .. " socket(s), descriptors " .. table.concat(final_others, ", "))
 end
 local leftovers = entries(work)
