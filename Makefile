@@ -23,7 +23,7 @@ CORE_HDR     := $(wildcard csrc/*.h)
 export LUA_PATH  := lua/?.lua;lua/?/init.lua;./?.lua;;
 export LUA_CPATH := build/?.so;;
 
-.PHONY: all deps build build-jit build-asan build-5.1 build-5.2 build-5.3 test test-fast asan valgrind fuzz demo bench clean install dist print-rock-vars lint docs
+.PHONY: all deps build build-jit build-asan build-5.1 build-5.2 build-5.3 test test-fast asan valgrind fuzz demo bench clean install dist print-rock-vars lint docs soak soak-ci
 
 all: build
 
@@ -67,7 +67,8 @@ build-asan/lua5.4-asan: tests/asan/lua.c
 
 # Every test: lint, the reference, the spec suite on Lua 5.4, the README's
 # blocks, the rock, the client specs on LuaJIT and PUC 5.1/5.2/5.3, the suite
-# under ASan/UBSan, valgrind and a bounded fuzzing run; ends with a table of
+# under ASan/UBSan, valgrind, a bounded fuzzing run and the short fault soak;
+# ends with a table of
 # the stages and one "N passed, N failed" line (scripts/test.sh says what
 # each stage counts).
 test: deps build build-jit build-asan build-5.1 build-5.2 build-5.3
@@ -86,6 +87,16 @@ valgrind: build
 
 fuzz:
 	@bash scripts/test.sh fuzz
+
+# The fault soak (tests/soak/soak.lua): downloads and `records` runs against
+# the mock with about 10% of requests faulted at random; every file and
+# record count checked, no leftover, descriptor or transfer left open.
+soak: build
+	@SOAK_RUNS=1000 bash scripts/test.sh soak
+
+# The same with 100 of each, as `make test` runs it (a few minutes at most).
+soak-ci: build
+	@bash scripts/test.sh soak
 
 demo: deps build
 	@bash scripts/demo.sh

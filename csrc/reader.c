@@ -101,8 +101,14 @@ static int decide_compression(bx_reader *r)
 {
     size_t len;
     const unsigned char *p = (const unsigned char *)source_bytes(r, &len);
-    if (len < 2 && source_state(r) == NO_DATA_YET)
-        return NO_DATA_YET;
+    if (len < 2) {
+        /* A failed answer (an error status, a reset) decides nothing: the
+         * resumed transfer's first bytes will. Only a file that ended
+         * shorter than the magic is plainly not gzip. */
+        int state = source_state(r);
+        if (state != SOURCE_OVER)
+            return state;
+    }
     r->compression = (len >= 2 && p[0] == 0x1f && p[1] == 0x8b) ? COMPRESSION_GZIP : COMPRESSION_NONE;
     return MORE_DATA;
 }

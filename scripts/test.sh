@@ -25,6 +25,8 @@
 #   valgrind  the core and the parsers under valgrind (scripts/valgrind.sh)
 #   fuzz   the libFuzzer targets (JSON split, CSV, response headers, the
 #          decoder against lua-cjson), FUZZ_SECONDS each
+#   soak   the fault soak (tests/soak/soak.lua): SOAK_RUNS downloads and as
+#          many `records` runs (100 unless set) under random faults, SOAK_SEED
 #   fast   specs readme package jit
 #   all    every stage
 set -uo pipefail
@@ -180,6 +182,20 @@ fuzz() {
   fi
 }
 
+soak() {
+  local runs=${SOAK_RUNS:-100}
+  echo "== soak ($runs downloads, $runs records runs)"
+  if lua5.4 tests/soak/soak.lua --downloads "$runs" --records "$runs" --seed "${SOAK_SEED:-1}" \
+      >"$logs/soak.out" 2>&1; then
+    sed -n '/^fault soak:/,$p' "$logs/soak.out"
+    verdict soak ok
+  else
+    grep -v '^soak: \(downloads\|records\) [0-9]' "$logs/soak.out"
+    echo "soak: a run ended wrong, or left something behind (above)"
+    verdict soak failed
+  fi
+}
+
 for mode in "$@"; do
   case "$mode" in
     specs) specs ;;
@@ -192,9 +208,10 @@ for mode in "$@"; do
     docs) docs ;;
     valgrind) valgrind_run ;;
     fuzz) fuzz ;;
+    soak) soak ;;
     fast) specs; readme; package; jit ;;
-    all) lint; docs; specs; readme; package; jit; lua_version 5.1; lua_version 5.2; lua_version 5.3; asan; valgrind_run; fuzz ;;
-    *) echo "usage: scripts/test.sh [specs|readme|package|asan|jit|lua5.1|lua5.2|lua5.3|lint|docs|valgrind|fuzz|fast|all]..." >&2; exit 2 ;;
+    all) lint; docs; specs; readme; package; jit; lua_version 5.1; lua_version 5.2; lua_version 5.3; asan; valgrind_run; fuzz; soak ;;
+    *) echo "usage: scripts/test.sh [specs|readme|package|asan|jit|lua5.1|lua5.2|lua5.3|lint|docs|valgrind|fuzz|soak|fast|all]..." >&2; exit 2 ;;
   esac
 done
 

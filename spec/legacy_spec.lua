@@ -705,9 +705,11 @@ describe("legacy CSV through the real path", function()
       local got = collect(c.legacy.rows(r, { header = false }))
       assert.same(whole, got, "cut at byte " .. i)
     end
+    -- A cut after one byte starts again from 0: one byte cannot tell
+    -- gzip from plain text, so the reader keeps it unread.
     local ranged = 0
     for _, q in ipairs(requests("storage")) do if q.status == 206 then ranged = ranged + 1 end end
-    assert.equal(size - 1, ranged)
+    assert.equal(size - 2, ranged)
   end)
 
   it("stops cleanly when the loop is left early (Lua 5.4 closes the reader)", function()

@@ -6,8 +6,9 @@
 -- the expected size, given the mode the umask gives (0666 & ~umask, as
 -- `curl -o` does), renamed over the final name and its folder synced, so a
 -- final name only ever holds a whole file. A dropped connection resumes with
--- Range from the bytes on disk; an expired link (403 from storage) is
--- replaced by a fresh one; both within the retry policy.
+-- Range from the bytes on disk (from byte 0 again if storage ignores Range);
+-- an expired link (403 from storage) is replaced by a fresh one; all within
+-- the retry policy.
 --
 -- Every way out of a save that does not end in the rename removes the
 -- temporary file: an error, a progress callback that raises (its value comes
@@ -87,8 +88,9 @@ local function size_of(tmp, label)
 end
 
 local function save_into(client, opts, tmp, label)
-  local resume = request.resumer(client, label)
+  local resume = request.resumer(client, label, true)
   local url, err
+  local from_zero = false     -- storage ignored Range: the sink empties tmp
   while true do
     if not url then
       url, err = opts.link()
@@ -97,9 +99,11 @@ local function save_into(client, opts, tmp, label)
         return nil, err
       end
     end
-    local offset, done
-    offset, err = size_of(tmp, label)
-    if not offset then return nil, err end
+    local offset, done = 0, nil
+    if not from_zero then
+      offset, err = size_of(tmp, label)
+      if not offset then return nil, err end
+    end
     local res, stopped = fetch(client, url, tmp, offset, opts.progress)
     if stopped and stopped.late then
       stopped.late.message = label .. ": " .. stopped.late.message
@@ -115,6 +119,7 @@ local function save_into(client, opts, tmp, label)
     next_step, err = resume(res, done)
     if not next_step then return nil, err end
     if next_step == "refresh" then url = nil end
+    from_zero = next_step == "restart"
   end
 end
 

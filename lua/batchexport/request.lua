@@ -259,23 +259,26 @@ function M.perform(client, spec, expect, tick)
   end
 end
 
---- request.resumer(c, label) -> resume(res, bytes): the retry policy
--- for the storage transfers of one file, which resume where they stopped.
--- Call resume() after a transfer that did not deliver the whole file, with
--- its result and the bytes of the file held so far. It returns "resume"
--- (go on from those bytes), "refresh" (the link expired: get a fresh one,
--- then go on), or nil, err once it is no use trying again. Bytes gained
--- since the last failure reset the count of attempts.
-function M.resumer(client, label)
-  local attempts, mark = 0, 0
+--- request.resumer(c, label [, can_restart]) -> resume(res, bytes): the
+-- retry policy for the storage transfers of one file, which resume where
+-- they stopped. Call resume() after a transfer that did not deliver the
+-- whole file, with its result and the bytes of the file held so far. It
+-- returns "resume" (go on from those bytes), "refresh" (the link expired:
+-- get a fresh one, then go on), "restart" (the server ignored Range: start
+-- again from byte 0; only for a caller that can_restart, such as a save to
+-- disk), or nil, err once it is no use trying again. Bytes gained since the
+-- last failure reset the count of attempts.
+function M.resumer(client, label, can_restart)
+  local attempts, mark, restarted = 0, 0, false
   return function(res, bytes)
     if bytes > mark then mark, attempts = bytes, 0 end
     attempts = attempts + 1
-    local e, refresh = res.error, false
-    local err
+    local e, err, refresh, restart = res.error, nil, false, false
     if e and e.kind == "range_ignored" then
+      restart = can_restart == true
+      restarted = restarted or restart
       err = errors.new("network", "the storage server ignored the Range request, so the file cannot resume",
-        { status = res.status })
+        { status = res.status, retryable = restart })
     elseif e and e.kind == "write" then
       err = errors.new("config", "cannot write the file: " .. e.message)
     elseif res.status == 403 then
@@ -290,11 +293,14 @@ function M.resumer(client, label)
     err.attempts = attempts
     if out_of_time(client) then return nil, M.deadline_error(client, err) end
     if not err.retryable or attempts >= client.policy.max_attempts then
+      if restarted and not (e and e.kind == "range_ignored") then
+        err.message = err.message .. " (the server ignores Range: each attempt started again from byte 0)"
+      end
       return nil, err
     end
-    local ok, late = M.sleep(client, M.backoff(client.policy, attempts), err)
-    if not ok then return nil, late end
-    return refresh and "refresh" or "resume"
+    local slept, cut = M.sleep(client, M.backoff(client.policy, attempts), err)
+    if not slept then return nil, cut end
+    return restart and "restart" or refresh and "refresh" or "resume"
   end
 end
 

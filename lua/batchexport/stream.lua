@@ -76,8 +76,10 @@ local function settle(self, method, arg, value, kind, message, ...)
   if value then return value, kind, message, ... end
   local rd = self.core
   if value == false then
-    local transfer = self.transfer
-    scheduler.wait_until(function() return transfer:done() or transfer:pending() > 0 end)
+    -- The reader may already hold bytes it cannot use alone (one byte of
+    -- a gzip header): wait for more than it has, not for any.
+    local transfer, held = self.transfer, self.transfer:pending()
+    scheduler.wait_until(function() return transfer:done() or transfer:pending() > held end)
   elseif kind == nil then
     local got = rd:consumed()
     if self.size and got ~= self.size then

@@ -6,6 +6,7 @@ local state = require("batchmock.state")
 local clock = require("batchmock.clock")
 local http = require("batchmock.http")
 local faults = require("batchmock.faults")
+local chaos = require("batchmock.chaos")
 local log = require("batchmock.log")
 local exports = require("batchmock.exports")
 local legacy = require("batchmock.legacy")
@@ -192,6 +193,12 @@ function M.handle()
     local f, err = faults.add(plain)
     if not f then return fail(400, err) end
     return reply(201, { id = f.id })
+  elseif path == "/chaos" then
+    if method == "GET" then return reply(200, chaos.report()) end
+    if method == "DELETE" then return reply(200, chaos.stop()) end
+    local report, err = chaos.start(body_table())
+    if not report then return fail(400, err) end
+    return reply(201, report)
   elseif path == "/log" then
     if method == "DELETE" then log.clear(); return reply(200, { ok = true }) end
     -- Let the event loop run once first: a request whose response the client

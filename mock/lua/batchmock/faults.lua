@@ -9,9 +9,9 @@ local dict = state.dict
 
 local ACTIONS = {
   status = "integer", body = "string", retry_after = "retry", retry_after_date = "number",
-  delay = "number", stall = "number", close = "boolean", cut_after = "integer",
+  delay = "number", stall = "number", stall_at = "integer", close = "boolean", cut_after = "integer",
   malformed_json = "boolean", truncate_json = "boolean", content_type = "string", ignore_range = "boolean",
-  headers = "table", endless = "boolean",
+  headers = "table", endless = "boolean", expired = "boolean",
 }
 local MATCHERS = { host = true, method = true, path = true, times = true }
 
@@ -45,7 +45,8 @@ function M.add(spec)
       f[k] = v
     end
   end
-  if not any then return nil, "a fault needs at least one of: " .. "status, body, retry_after, retry_after_date, delay, stall, close, cut_after, malformed_json, truncate_json, content_type, ignore_range, headers, endless" end
+  if not any then return nil, "a fault needs at least one of: " .. "status, body, retry_after, retry_after_date, delay, stall, close, cut_after, malformed_json, truncate_json, content_type, ignore_range, headers, endless, expired" end
+  if f.stall_at and not f.stall then return nil, "stall_at needs stall (the seconds to hold back)" end
   if f.status and (f.status < 100 or f.status > 599) then return nil, "status must be an HTTP status (100..599)" end
   if type(f.retry_after) == "number" then f.retry_after = tostring(math.floor(f.retry_after)) end
   f.id = state.incr("fault:seq")

@@ -41,6 +41,7 @@ function M.record()
     status = tonumber(ngx.var.status),
     bytes_sent = tonumber(ngx.var.bytes_sent),
     range = ngx.var.http_range or json.null,
+    chaos = ngx.ctx.chaos or json.null,
     time = ngx.req.start_time(),
   }
   n = n or logdict:incr("seq", 1, 0)
@@ -49,7 +50,7 @@ function M.record()
 end
 
 local ORDER = { "host", "method", "path", "query", "authorization", "x_authorization", "x_batch_project",
-  "connection", "connection_requests", "status", "bytes_sent", "range", "time" }
+  "connection", "connection_requests", "status", "bytes_sent", "range", "chaos", "time" }
 
 function M.entries()
   local seq = logdict:get("seq") or 0

@@ -2,6 +2,7 @@
 -- (/1.0/{API_KEY}/export/...) or v2 (/{N.N}/...) routes.
 local http = require("batchmock.http")
 local faults = require("batchmock.faults")
+local chaos = require("batchmock.chaos")
 
 local M = {}
 
@@ -11,7 +12,7 @@ function M.handle()
   local api_key, legacy_rest = uri:match("^/1%.0/([^/]+)/export/(.*)$")
   local family = api_key and "legacy" or "v2"
 
-  local f = faults.take("api")
+  local f = faults.take("api") or chaos.take("api")
   if f then
     ngx.ctx.fault = f
     if f.delay then ngx.sleep(f.delay) end

@@ -5,6 +5,7 @@
 local state = require("batchmock.state")
 local clock = require("batchmock.clock")
 local faults = require("batchmock.faults")
+local chaos = require("batchmock.chaos")
 local generator = require("batchmock.generator")
 
 local M = {}
@@ -67,13 +68,18 @@ local function serve_lua(path, name, f)
   ngx.header["Content-Length"] = length
   ngx.send_headers()
   ngx.flush(true)
-  if f.stall then ngx.sleep(f.stall) end
-  local limit = f.cut_after and math.min(f.cut_after, length) or length
+  -- cut_at and stall_share (chaos) are fractions of this answer's body.
+  local cut_after = f.cut_after or (f.cut_at and math.floor(f.cut_at * length))
+  local limit = cut_after and math.min(cut_after, length) or length
+  local stall_at = f.stall and (f.stall_at or (f.stall_share and math.floor(f.stall_share * limit)) or 0)
   fh:seek("set", first)
   local sent = 0
+  if stall_at == 0 then ngx.sleep(f.stall) end
   if ngx.req.get_method() ~= "HEAD" then
     while sent < limit do
-      local chunk = fh:read(math.min(65536, limit - sent))
+      -- stop at the stall's byte, hold back, then go on
+      local upto = stall_at and sent < stall_at and stall_at or limit
+      local chunk = fh:read(math.min(65536, upto - sent))
       if not chunk then break end
       if f.malformed_json and sent == 0 then chunk = "\0" .. chunk:sub(2) end
       if f.truncate_json and sent + #chunk >= limit then chunk = chunk:sub(1, -2) .. "\0" end
@@ -81,10 +87,11 @@ local function serve_lua(path, name, f)
       sent = sent + #chunk
       local ok = ngx.flush(true)
       if not ok then break end
+      if sent == stall_at then ngx.sleep(f.stall) end
     end
   end
   fh:close()
-  if f.cut_after and f.cut_after < length then return ngx.exit(ngx.ERROR) end
+  if cut_after and cut_after < length then return ngx.exit(ngx.ERROR) end
   return ngx.exit(ngx.HTTP_OK)
 end
 
@@ -92,11 +99,12 @@ function M.access()
   require("batchmock.log").begin()
   local uri = ngx.var.uri
   local fid, name = uri:match("^/exports/([^/]+)/([^/]+)$")
-  local f = faults.take("storage")
+  local f = faults.take("storage") or chaos.take("storage")
   if f then
     if f.delay then ngx.sleep(f.delay) end
     if f.close then return ngx.exit(444) end
     if f.endless then return faults.send_endless(f) end
+    if f.expired then return xml_error(403, "AccessDenied", "Request has expired") end
     if f.status then
       if f.body then
         ngx.status = f.status
@@ -128,7 +136,7 @@ function M.access()
   local meta, err = generator.ensure(spec)
   if not meta then return xml_error(500, "InternalError", "could not generate the file: " .. tostring(err)) end
   local path = generator.path(spec)
-  if f and (f.stall or f.cut_after or f.ignore_range or f.malformed_json or f.truncate_json or f.content_type) then
+  if f and (f.stall or f.cut_after or f.cut_at or f.ignore_range or f.malformed_json or f.truncate_json or f.content_type) then
     return serve_lua(path, name, f)
   end
   return ngx.exec("/_files/" .. spec.diskname)
