@@ -81,7 +81,9 @@ build = {
       batchexport = "bin/batchexport",
       ["batchexport-mock"] = "bin/batchexport-mock",
     },
-    conf = { LICENSE = "LICENSE" },
+    -- the man page beside the LICENSE in the rock's folder (LuaRocks has no
+    -- man slot): man "$(luarocks show --rock-dir batchexport)/conf/batchexport.1"
+    conf = { LICENSE = "LICENSE", ["batchexport.1"] = "batchexport.1" },
   },
   -- the mock's nginx configuration and Lua handlers, found by
   -- bin/batchexport-mock next to its own folder in the rock's tree
