@@ -76,6 +76,7 @@ build = {
     ["batchexport.request"] = "lua/batchexport/request.lua",
     ["batchexport.scheduler"] = "lua/batchexport/scheduler.lua",
     ["batchexport.stream"] = "lua/batchexport/stream.lua",
+    ["batchexport.suggest"] = "lua/batchexport/suggest.lua",
     ["batchexport.validate"] = "lua/batchexport/validate.lua",
     ["batchexport.wait"] = "lua/batchexport/wait.lua",
   },

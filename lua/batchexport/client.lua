@@ -6,6 +6,7 @@
 -- calls is scrubbed of them (Client:scrub).
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
+local suggest_name = require("batchexport.suggest")
 local scheduler = require("batchexport.scheduler")
 
 local M = {}
@@ -77,26 +78,12 @@ M.DEFAULTS = {
   max_record = 64 * 1024 * 1024,
 }
 
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
+local OPTION_NAMES = {}
+for name in pairs(OPTIONS) do OPTION_NAMES[#OPTION_NAMES + 1] = name end
+table.sort(OPTION_NAMES)
 
 local function suggest(name)
-  local best, best_d
-  for known in pairs(OPTIONS) do
-    local d = distance(name, known)
-    if d <= 2 and (not best_d or d < best_d or (d == best_d and known < best)) then best, best_d = known, d end
-  end
+  local best = suggest_name.closest(name, OPTION_NAMES)
   return best and (' (did you mean "' .. best .. '"?)') or ""
 end
 

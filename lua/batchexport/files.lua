@@ -99,7 +99,7 @@ local function save_into(client, opts, tmp, label)
         return nil, err
       end
     end
-    local offset, done = 0, nil
+    local offset, done = 0
     if not from_zero then
       offset, err = size_of(tmp, label)
       if not offset then return nil, err end

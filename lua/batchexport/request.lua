@@ -273,7 +273,8 @@ function M.resumer(client, label, can_restart)
   return function(res, bytes)
     if bytes > mark then mark, attempts = bytes, 0 end
     attempts = attempts + 1
-    local e, err, refresh, restart = res.error, nil, false, false
+    local e, refresh, restart = res.error, false, false
+    local err
     if e and e.kind == "range_ignored" then
       restart = can_restart == true
       restarted = restarted or restart

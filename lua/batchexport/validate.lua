@@ -237,41 +237,8 @@ local function show(s)
   return '"' .. s .. (cut and '..."' or '"')
 end
 
-local function levenshtein(a, b)
-  local la, lb = #a, #b
-  if la == 0 then return lb end
-  if lb == 0 then return la end
-  local prev, cur = {}, {}
-  for j = 0, lb do prev[j] = j end
-  for i = 1, la do
-    cur[0] = i
-    local ca = a:sub(i, i)
-    for j = 1, lb do
-      local cost = (ca == b:sub(j, j)) and 0 or 1
-      local d = prev[j] + 1
-      if cur[j - 1] + 1 < d then d = cur[j - 1] + 1 end
-      if prev[j - 1] + cost < d then d = prev[j - 1] + cost end
-      cur[j] = d
-    end
-    prev, cur = cur, prev
-  end
-  return prev[lb]
-end
-
--- The nearest candidate within edit distance 2 (and closer than the
--- candidate's own length, so "xy" suggests nothing for "to"); first wins ties.
-local function suggest(name, candidates)
-  if #name > 64 then return nil end
-  local best, best_d
-  for _, c in ipairs(candidates) do
-    local d = levenshtein(name:lower(), c:lower())
-    if name ~= c and d == 0 then d = 1 end -- differs only in case
-    if d <= 2 and d < #c and (best_d == nil or d < best_d) then
-      best, best_d = c, d
-    end
-  end
-  return best
-end
+-- The nearest candidate: see batchexport.suggest.
+local suggest = require("batchexport.suggest").closest
 
 local function add(P, path, msg)
   if path and path ~= "" then

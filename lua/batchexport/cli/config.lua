@@ -7,6 +7,7 @@
 -- default profile; `[NAME]` starts profile NAME. It must be readable by its
 -- owner only. No value is ever shown in a message.
 local errors = require("batchexport.errors")
+local suggest = require("batchexport.suggest")
 local term = require("batchexport.cli.term")
 
 local M = {}
@@ -24,33 +25,9 @@ M.SECRETS = {
 local SECRET = {}
 for _, s in ipairs(M.SECRETS) do SECRET[s.key] = s end
 
--- The number of one-letter edits (insert, delete, replace, swap) between
--- a and b, counted up to 3.
-local function distance(a, b)
-  if math.abs(#a - #b) > 2 then return 3 end
-  local prev, before = {}, {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-      if i > 1 and j > 1 and a:sub(i, i) == b:sub(j - 1, j - 1) and a:sub(i - 1, i - 1) == b:sub(j, j) then
-        cur[j] = math.min(cur[j], before[j - 2] + 1)
-      end
-    end
-    before, prev = prev, cur
-  end
-  return math.min(prev[#b], 3)
-end
-
 -- '; did you mean "rest_key"?' for a key two edits or fewer from a known one.
 local function suggestion(key)
-  local best, best_distance = nil, 3
-  for _, known in ipairs(M.KEYS) do
-    local d = distance(key, known)
-    if d < best_distance then best, best_distance = known, d end
-  end
+  local best = suggest.closest(key, M.KEYS)
   return best and string.format('; did you mean "%s"?', best) or ""
 end
 
