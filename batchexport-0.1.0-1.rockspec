@@ -47,6 +47,7 @@ build = {
         "csrc/reader.c",
         "csrc/strbuf.c",
         "csrc/tempfile.c",
+        "csrc/terminal.c",
         "csrc/transfer.c",
         "csrc/url.c",
       },

@@ -273,6 +273,7 @@ int luaopen_batchexport_core(lua_State *L)
     bx_open_jsonvalue(L);
     bx_open_reader(L);
     bx_open_parsers(L);
+    bx_open_terminal(L);
     lua_pushliteral(L, BX_CORE_VERSION);
     lua_setfield(L, -2, "version");
     lua_pushstring(L, info->version);

@@ -158,4 +158,7 @@ int bx_open_reader(lua_State *L);
 /* parsers.c */
 int bx_open_parsers(lua_State *L);
 
+/* terminal.c: isatty, terminal width, echo, private folders and files */
+int bx_open_terminal(lua_State *L);
+
 #endif
