@@ -200,27 +200,9 @@ static int l_next(lua_State *L)
     return 1;
 }
 
-/* pager:cursor() -> the cursor to resume from after the page fed last (nil
- * at the start of a fresh listing and at its end). */
-static int l_cursor(lua_State *L)
-{
-    bx_pager *p = checkpager(L);
-    if (p->cursor)
-        lua_pushlstring(L, p->cursor, p->cursor_len);
-    else
-        lua_pushnil(L);
-    return 1;
-}
-
 static int l_done(lua_State *L)
 {
     lua_pushboolean(L, checkpager(L)->done);
-    return 1;
-}
-
-static int l_pages(lua_State *L)
-{
-    lua_pushinteger(L, checkpager(L)->pages);
     return 1;
 }
 
@@ -249,8 +231,8 @@ int bx_open_pager(lua_State *L)
         {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}
     };
     static const luaL_Reg methods[] = {
-        {"query", l_query}, {"feed", l_feed}, {"next", l_next}, {"cursor", l_cursor},
-        {"done", l_done}, {"pages", l_pages}, {NULL, NULL}
+        {"query", l_query}, {"feed", l_feed}, {"next", l_next}, {"done", l_done},
+        {NULL, NULL}
     };
     bx_newclass(L, BX_PAGER_MT, meta, methods);
     lua_pushcfunction(L, l_new);
