@@ -158,4 +158,7 @@ int bx_open_reader(lua_State *L);
 /* parsers.c */
 int bx_open_parsers(lua_State *L);
 
+/* digest.c: core.digest(), a file's sha256, size and record count, streamed. */
+int bx_open_digest(lua_State *L);
+
 #endif
