@@ -386,6 +386,7 @@ describe("sync", function()
       local dir = new_dir()
       local first, last
       local phases = { "create", "wait", "download", "state" }
+      local interrupted, in_flight_left = {}, 0
       for i = 1, 10 do
         m:advance(5 * 3600)
         local now = m:now()
@@ -402,8 +403,13 @@ describe("sync", function()
         local pid = spawn(events_args(dir, now), tmp .. "/killed.out")
         local moment = math.random() * (phase == "state" and 0.6 or 1.2)
         socket.sleep(moment)
+        local was_running = alive(pid)
         os.execute("kill -9 " .. pid .. " 2>/dev/null")
         wait_exit(pid)
+        local text = slurp(dir .. "/events/state.json")
+        local left = text and cjson.decode(text).in_flight
+        if was_running then interrupted[phase] = (interrupted[phase] or 0) + 1 end
+        if left then in_flight_left = in_flight_left + 1 end
         m:clear_faults()
         local code, out, err = run(events_args(dir, now))
         assert.is_true(code == 0 or code == 6, ("run %d (%s, killed at %.2f s): exit %s %s %s"):format(
@@ -412,6 +418,14 @@ describe("sync", function()
         local state = cjson.decode(slurp(dir .. "/events/state.json"))
         assert.equal(last, os.date("!%Y-%m-%dT%H:%M:%SZ", state.watermark))
       end
+      local killed = 0
+      for phase, count in pairs(interrupted) do
+        print(("  killed during %s: %d"):format(phase, count))
+        killed = killed + count
+      end
+      print("  runs killed with an export in flight: " .. in_flight_left)
+      assert.is_true(killed >= 5, "most kills must land while the run is still going")
+      assert.is_true(in_flight_left >= 1, "some kills must leave an export in flight")
       local mfs = check_landing(dir .. "/events", first, last)
       local exported, posts = check_no_range_twice()
       assert.equal(#mfs, exported)
