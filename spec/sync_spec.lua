@@ -286,6 +286,26 @@ describe("sync", function()
     end)
   end)
 
+  describe("examples/sync_cron.lua", function()
+    it("lands, then has nothing to do (exit 0, then 6), quietly", function()
+      local dir = new_dir()
+      local now = math.floor(m:now())
+      local lua = rawget(_G, "jit") and "luajit" or "lua5.4"
+      local cmd = ("env MOCK_API_URL=%s BATCH_REST_KEY=%s BATCH_PROJECT_KEY=%s SYNC_NOW=%d SYNC_INTERVAL=0.05 "
+        .. "LUA_PATH=%s LUA_CPATH=%s %s examples/sync_cron.lua %s 2>&1; echo \"exit=$?\""):format(
+        sh_quote(m.api_url), sh_quote(m.rest_key), sh_quote(m.project_key), now,
+        sh_quote(package.path), sh_quote(package.cpath), lua, sh_quote(dir))
+      for _, want in ipairs({ 0, 6 }) do
+        local p = assert(io.popen(cmd))
+        local out = p:read("a")
+        p:close()
+        assert.equal(want, tonumber(out:match("exit=(%d+)%s*$")), out)
+        assert.equal("", (out:gsub("exit=%d+%s*$", "")))
+      end
+      check_landing(dir .. "/events", stamp(now - 7 * 86400), stamp(now - 15 * 60))
+    end)
+  end)
+
   describe("batchexport sync", function()
     local function command(args)
       local parts = { "env", "-i", "PATH=" .. sh_quote(os.getenv("PATH")), "HOME=" .. sh_quote(tmp),
