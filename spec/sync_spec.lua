@@ -306,6 +306,59 @@ describe("sync", function()
     end)
   end)
 
+  describe("examples/openresty/sync_timer.lua", function()
+    it("lands from an ngx.timer.every in nginx's worker", function()
+      local nginx = "/usr/sbin/nginx"
+      local modules = { "/usr/share/nginx/modules/ndk_http_module.so", "/usr/share/nginx/modules/ngx_http_lua_module.so" }
+      assert(io.open(nginx), "nginx is not installed")
+      local clean = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS "
+      assert(os.execute(clean .. "make -s build-jit >/dev/null"), "make build-jit failed")
+      local root = io.popen("pwd"):read("l")
+      local prefix, dir = new_dir(), new_dir()
+      assert(os.execute("mkdir -p " .. sh_quote(prefix .. "/logs")))
+      local user = io.popen("id -u"):read("l") == "0" and "user root root;\n" or ""
+      spit(prefix .. "/nginx.conf", user .. ([[
+worker_processes 1;
+daemon on;
+pid logs/nginx.pid;
+error_log logs/error.log notice;
+load_module %s;
+load_module %s;
+env MOCK_API_URL;
+env BATCH_REST_KEY;
+env BATCH_PROJECT_KEY;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path logs/body;
+    lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;%s/examples/openresty/?.lua;/usr/share/lua/5.1/?.lua;;";
+    lua_package_cpath "%s/build-jit/?.so;/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;";
+    init_worker_by_lua_block {
+        require("sync_timer").start({ dir = %q, every = 0.5, events = { "email_open" }, interval = 0.05 })
+    }
+}
+]]):format(modules[1], modules[2], root, root, root, root, dir))
+      local env = ("MOCK_API_URL=%s BATCH_REST_KEY=%s BATCH_PROJECT_KEY=%s "):format(
+        sh_quote(m.api_url), sh_quote(m.rest_key), sh_quote(m.project_key))
+      assert(os.execute(clean .. env .. nginx .. " -p " .. sh_quote(prefix) .. " -c nginx.conf 2>/dev/null"))
+      local state
+      for _ = 1, 300 do
+        local text = slurp(dir .. "/events/state.json")
+        state = text and cjson.decode(text)
+        if state and #state.history > 0 then break end
+        socket.sleep(0.05)
+      end
+      os.execute(clean .. nginx .. " -p " .. sh_quote(prefix) .. " -c nginx.conf -s stop 2>/dev/null")
+      for _ = 1, 100 do
+        if not io.open(prefix .. "/logs/nginx.pid") then break end
+        socket.sleep(0.05)
+      end
+      assert.is_table(state, slurp(prefix .. "/logs/error.log"))
+      assert.is_true(#state.history > 0)
+      assert.matches("sync: landed", slurp(prefix .. "/logs/error.log"))
+    end)
+  end)
+
   describe("batchexport sync", function()
     local function command(args)
       local parts = { "env", "-i", "PATH=" .. sh_quote(os.getenv("PATH")), "HOME=" .. sh_quote(tmp),

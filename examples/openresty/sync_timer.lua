@@ -28,7 +28,8 @@ local function tick(premature, opts)
   end
   local summary
   summary, err = client.exports.sync({ dir = opts.dir, events = opts.events or { "email_open" },
-    since = opts.since or "1d", lag = opts.lag or "15m", max_range = opts.max_range or "1d" })
+    since = opts.since or "1d", lag = opts.lag or "15m", max_range = opts.max_range or "1d",
+    interval = opts.interval })
   client:close()
   if not summary then
     ngx.log(err.locked and ngx.NOTICE or ngx.ERR, "sync: ", tostring(err))
@@ -37,7 +38,8 @@ local function tick(premature, opts)
   end
 end
 
---- sync_timer.start{dir = ..., every = seconds, events = {...}, since, lag, max_range}
+--- sync_timer.start{dir = ..., every = seconds, events = {...}, since, lag, max_range,
+-- interval (first pause between status checks)}
 function M.start(opts)
   -- ngx.timer.every never runs two ticks of one timer at once.
   local ok, err = ngx.timer.every(opts.every or 3600, tick, opts)

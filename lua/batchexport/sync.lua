@@ -61,7 +61,7 @@ function M.duration(v)
     local digits, unit = v:match("^(%d+)([smhdw])$")
     n = digits and tonumber(digits) * UNITS[unit]
   end
-  if n and n == math.floor(n) and n > 0 and n < 2 ^ 40 then return math.tointeger(n) or n end
+  if n and n == math.floor(n) and n > 0 and n < 2 ^ 40 then return math.floor(n) end
   return nil
 end
 
@@ -200,8 +200,13 @@ local function state_error(path, why)
     { state = path })
 end
 
+-- A whole number of seconds (math.type is 5.3+; LuaJIT runs this too).
+local function is_seconds(v)
+  return type(v) == "number" and v == math.floor(v) and v >= 0 and v < 2 ^ 53
+end
+
 local function is_range(r)
-  return type(r) == "table" and math.type(r.from) == "integer" and math.type(r.to) == "integer" and r.from < r.to
+  return type(r) == "table" and is_seconds(r.from) and is_seconds(r.to) and r.from < r.to
 end
 
 -- Checks a decoded state: every field of the right type, nothing a run
@@ -210,7 +215,7 @@ local function checked_state(s, path, kind)
   if type(s) ~= "table" or s.format ~= M.FORMAT then
     return nil, state_error(path, "not a batchexport sync state")
   end
-  if math.type(s.version) ~= "integer" or s.version < 1 then
+  if not is_seconds(s.version) or s.version < 1 then
     return nil, state_error(path, "its version is not a whole number")
   end
   if s.version > M.VERSION then
@@ -220,13 +225,13 @@ local function checked_state(s, path, kind)
   if s.kind ~= kind then
     return nil, state_error(path, "it is the state of " .. tostring(s.kind) .. ", not " .. kind)
   end
-  if s.watermark ~= nil and math.type(s.watermark) ~= "integer" then
+  if s.watermark ~= nil and not is_seconds(s.watermark) then
     return nil, state_error(path, "its watermark is not a whole number of seconds")
   end
   local f = s.in_flight
   if f ~= nil then
     if type(f) ~= "table" or (f.id ~= nil and (type(f.id) ~= "string" or f.id == ""))
-      or (f.from ~= nil and not is_range(f)) or math.type(f.at) ~= "integer" then
+      or (f.from ~= nil and not is_range(f)) or not is_seconds(f.at) then
       return nil, state_error(path, "its export in flight makes no sense")
     end
     if s.watermark and f.from and f.from ~= s.watermark then
@@ -427,7 +432,7 @@ local function lookback(run)
   if not run.opts.accept_gap then
     return nil, errors.new("validation", ("the range %s to %s can no longer be exported (Batch keeps %d days): "
       .. "rerun with accept_gap (--accept-gap) to record the gap and go on"):format(gap.from, gap.to,
-      M.LOOKBACK // 86400), { gap = gap })
+      math.floor(M.LOOKBACK / 86400)), { gap = gap })
   end
   run.state.history[#run.state.history + 1] = { gap = true, from = gap.from, to = gap.to, recorded = M.stamp(run.now) }
   run.state.watermark = oldest
