@@ -383,7 +383,10 @@ http {
       return pid
     end
 
-    local function alive(pid) return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true end
+    local function alive(pid)
+      local ok = os.execute("kill -0 " .. pid .. " 2>/dev/null")
+      return ok == true or ok == 0                      -- 5.4: true; LuaJIT (5.1): the status
+    end
 
     local function wait_exit(pid)
       while alive(pid) do socket.sleep(0.02) end
