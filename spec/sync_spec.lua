@@ -235,7 +235,8 @@ describe("sync", function()
     it("checks since, lag and max_range before any request", function()
       local c, dir = client(), new_dir()
       m:clear_log()
-      for _, extra in ipairs({ { since = "7x" }, { lag = "-1m" }, { max_range = 0 }, { max_range = "1y" } }) do
+      for _, extra in ipairs({ { since = "7x" }, { lag = "-1m" }, { max_range = 0 }, { max_range = "1y" },
+        { events = { "email_bogus" } }, { events = {} } }) do
         local summary, err = sync_events(c, dir, extra)
         assert.is_nil(summary)
         assert.equal("validation", err.kind)

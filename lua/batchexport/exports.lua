@@ -426,6 +426,14 @@ function M.bind(client)
       return t and t >= at - 1 or false
     end
     return {
+      -- The request is checked before the run touches the folder or the network.
+      check = function(now)
+        local ok, problems = validate.export_request(body_for(not snapshot and { from = now - 60, to = now } or nil),
+          { now = now })
+        if ok then return nil end
+        return errors.new("validation", "invalid export request: " .. table.concat(problems, "; "),
+          { problems = problems })
+      end,
       kind = snapshot and "attributes" or "events",
       snapshot = snapshot,
       request = body,

@@ -378,13 +378,10 @@ local function land_in_flight(run)
     local id, err = run.driver.find(run.c, range, f.at)
     if err then return nil, err end
     if not id then
+      -- A create that failed may still have been made (its answer lost):
+      -- the range stays in flight, to be found again or created next run.
       id, err = run.driver.create(run.c, range)
-      if not id then
-        run.state.in_flight = nil
-        local ok, serr = save_state(run)
-        if not ok then return nil, serr end
-        return nil, err
-      end
+      if not id then return nil, err end
       run.summary.created = run.summary.created + 1
     end
     f.id = id
@@ -494,12 +491,15 @@ local function sweep(run)
   return true
 end
 
---- sync.run(client, driver, opts) -> summary, or nil, err. driver: kind,
--- request (what the state records), snapshot (bool), create(c, range),
+--- sync.run(client, c, driver, opts) -> summary, or nil, err. driver: kind,
+-- request (what the state records), snapshot (bool), check(now) -> nil or
+-- a validation error, create(c, range),
 -- find(c, range, at), wait(c, id, opts), parts(export), open_raw(c, file,
 -- label). opts: checked options with since/lag/max_range as given.
 function M.run(client, c, driver, opts)
   local now = math.floor(opts.now or os.time())
+  local invalid = driver.check(now)
+  if invalid then return nil, invalid end
   local run = {
     client = client, c = c, driver = driver, opts = opts, now = now, kind = driver.kind,
     wait = { interval = opts.interval, max_interval = opts.max_interval },
@@ -549,7 +549,7 @@ end
 function M.options(opts, family)
   local known = family == "legacy" and LEGACY_OPTIONS or EVENT_OPTIONS
   if family ~= "legacy" and type(opts) == "table" and opts.events == nil
-    and (opts.attributes ~= nil or opts.keep ~= nil) then
+    and (opts.attributes ~= nil or opts.keep ~= nil or opts.identifiers ~= nil) then
     known = SNAPSHOT_OPTIONS
   end
   local o, err = check_options(opts, known)

@@ -47,8 +47,8 @@ M.run = {
       lag = o.lag, max_range = o.max_range, accept_gap = o.accept_gap or nil })
   end,
   attributes = function(ctx, o)
-    return sync(ctx, o, "sync attributes", { attributes = o.attributes or {}, identifiers = o.identifiers,
-      keep = o.keep })
+    return sync(ctx, o, "sync attributes", { attributes = o.attributes, identifiers = o.identifiers,
+      keep = o.keep or 7 })
   end,
 }
 
