@@ -361,10 +361,13 @@ http {
   end)
 
   describe("batchexport sync", function()
-    local function command(args)
+    -- The command line running bin/batchexport with args (under `wrapper`,
+    -- e.g. /usr/bin/time, when given) in a clean environment.
+    local function command(args, wrapper)
       local parts = { "env", "-i", "PATH=" .. sh_quote(os.getenv("PATH")), "HOME=" .. sh_quote(tmp),
         "BATCH_BASE_URL=" .. sh_quote(m.api_url), "BATCH_REST_KEY=" .. sh_quote(m.rest_key),
-        "BATCH_PROJECT_KEY=" .. sh_quote(m.project_key), BIN }
+        "BATCH_PROJECT_KEY=" .. sh_quote(m.project_key), wrapper or BIN }
+      if wrapper then parts[#parts + 1] = BIN end
       for _, a in ipairs(args) do parts[#parts + 1] = sh_quote(a) end
       return table.concat(parts, " ")
     end
@@ -408,6 +411,30 @@ http {
       code, out = run(events_args(dir, now))
       assert.equal(6, code)
       assert.equal("nothing", cjson.decode(out).status)
+    end)
+
+    it("streams a 64 MB part to disk once, in under 40 MB of memory", function()
+      local dir = new_dir()
+      m:plan({ parts = 1, part_size = 64 * 1024 * 1024 })
+      local args = events_args(dir, m:now())
+      args[#args + 1] = "--max-range"
+      args[#args + 1] = "3d"
+      local p = assert(io.popen(command(args, "/usr/bin/time -f maxrss=%M") .. " 2>&1 >/dev/null; echo \"exit=$?\""))
+      local out = p:read("a")
+      p:close()
+      assert.equal("0", out:match("exit=(%d+)"), out)
+      local kb = tonumber(out:match("maxrss=(%d+)"))
+      print(("  sync of a 64 MB part: peak resident memory %s KB"):format(tostring(kb)))
+      assert.is_true(kb < 40 * 1024, "peak resident memory " .. tostring(kb) .. " KB")
+      local mfs = manifests(dir .. "/events")
+      assert.equal(1, #mfs)
+      assert.equal(64 * 1024 * 1024, mfs[1].files[1].size)
+      assert.equal((m:file_sha256(mfs[1].files[1].id)), mfs[1].files[1].sha256)
+      local storage_gets = 0
+      for _, r in ipairs(m:log().requests) do
+        if r.host == "storage" then storage_gets = storage_gets + 1 end
+      end
+      assert.equal(1, storage_gets)            -- the part was read from the network once
     end)
 
     it("rejects a bad --since, --lag or --max-range as usage errors before any request", function()

@@ -1,9 +1,8 @@
 --- batchexport.sync: incremental exports a cron job can trust, as
--- client.exports.sync(opts) (v2 events, or attribute snapshots) and
--- client.legacy.sync(kind, opts) (legacy event kinds).
+-- client.exports.sync(opts) (v2 events, or attribute snapshots). The API's
+-- side is a driver (exports.lua builds it), so the legacy API can have one.
 --
--- Everything lives in DIR/<kind>/ (kind: "events", "attributes" or
--- "legacy-<kind>"):
+-- Everything lives in DIR/<kind>/ (kind: "events" or "attributes"):
 --
 --   state.json          {format, version, kind, request, watermark,
 --                        in_flight, history}: written atomically (the core's
@@ -121,14 +120,6 @@ local SNAPSHOT_OPTIONS = {
   attributes = { "table", list_of_strings, "a list of attribute names" },
   identifiers = { "table", list_of_strings, "a list of identifiers" },
   keep = { "number", is_whole(1, 10000), "a whole number from 1 to 10000" },
-}
-
-local LEGACY_OPTIONS = {
-  token = { "string", function(v) return v ~= "" end, "a campaign token or group id" },
-  events = { "table", list_of_strings, "a list of event names" },
-  ids = { "table", list_of_strings, "a list of id kinds" },
-  since = EVENT_OPTIONS.since, lag = EVENT_OPTIONS.lag, max_range = EVENT_OPTIONS.max_range,
-  accept_gap = EVENT_OPTIONS.accept_gap,
 }
 
 -- errors.options with options whose type is a duration (string or number).
@@ -545,10 +536,11 @@ function M.run(client, c, driver, opts)
   return result
 end
 
---- The options of exports.sync / legacy.sync, checked: opts, or nil, err.
-function M.options(opts, family)
-  local known = family == "legacy" and LEGACY_OPTIONS or EVENT_OPTIONS
-  if family ~= "legacy" and type(opts) == "table" and opts.events == nil
+--- The options of exports.sync, checked: opts, or nil, err; and whether
+-- they ask for snapshots (attributes) rather than events.
+function M.options(opts)
+  local known = EVENT_OPTIONS
+  if type(opts) == "table" and opts.events == nil
     and (opts.attributes ~= nil or opts.keep ~= nil or opts.identifiers ~= nil) then
     known = SNAPSHOT_OPTIONS
   end
