@@ -12,6 +12,7 @@
  *   d:close()
  */
 #include "core.h"
+#include "csvparse.h"
 #include "jsonsplit.h"
 #include "sha256.h"
 
@@ -25,7 +26,8 @@
 typedef struct {
     bx_sha256 sha;
     lua_Integer size, records;
-    jsonsplit *json;
+    jsonsplit *json;        /* one of json and csv */
+    csvparse *csv;
     z_stream z;
     int z_ready;
     int sniffed;            /* whether the first two bytes decided on gzip */
@@ -38,7 +40,7 @@ typedef struct {
 static bx_digest *check_digest(lua_State *L)
 {
     bx_digest *d = luaL_checkudata(L, 1, BX_DIGEST_MT);
-    if (d->json == NULL)
+    if (d->json == NULL && d->csv == NULL)
         luaL_argerror(L, 1, "digest is closed");
     return d;
 }
@@ -53,9 +55,26 @@ static const char *split_error(int rc)
     }
 }
 
-/* Counts the records in plain JSON bytes. */
+static const char *count_rows(bx_digest *d, const char *p, size_t n)
+{
+    while (n > 0) {
+        size_t used = 0;
+        int rc = csvparse_next(d->csv, p, n, &used);
+        if (rc < 0)
+            return csvparse_strerror(rc);
+        p += used;
+        n -= used;
+        if (rc == CSVPARSE_NEED_MORE)
+            break;
+    }
+    return NULL;
+}
+
+/* Counts the records (JSON) or rows (CSV) in plain bytes. */
 static const char *count(bx_digest *d, const char *p, size_t n)
 {
+    if (d->csv)
+        return count_rows(d, p, n);
     while (n > 0) {
         size_t used = 0, len;
         const char *rec;
@@ -164,9 +183,16 @@ static int l_finish(lua_State *L)
         if (why)
             return push_failure(L, d, why);
     }
-    rc = jsonsplit_finish(d->json);
-    if (rc != JSONSPLIT_END)
+    if (d->csv) {
+        while ((rc = csvparse_finish(d->csv)) == CSVPARSE_ROW)
+            ;
+        if (rc != CSVPARSE_END)
+            return push_failure(L, d, csvparse_strerror(rc));
+        /* The header is not a record. */
+        d->records = csvparse_rows(d->csv) > 0 ? (lua_Integer)csvparse_rows(d->csv) - 1 : 0;
+    } else if ((rc = jsonsplit_finish(d->json)) != JSONSPLIT_END) {
         return push_failure(L, d, split_error(rc));
+    }
     bx_sha256_final(&d->sha, sum);
     bx_sha256_hex(sum, hex);
     lua_pushstring(L, hex);
@@ -179,7 +205,9 @@ static int l_close(lua_State *L)
 {
     bx_digest *d = luaL_checkudata(L, 1, BX_DIGEST_MT);
     jsonsplit_free(d->json);
+    csvparse_free(d->csv);
     d->json = NULL;
+    d->csv = NULL;
     if (d->z_ready)
         inflateEnd(&d->z);
     d->z_ready = 0;
@@ -188,10 +216,12 @@ static int l_close(lua_State *L)
     return 0;
 }
 
-/* core.digest([max_record]) */
+/* core.digest([max_record [, format]]) */
 static int l_new(lua_State *L)
 {
+    static const char *const formats[] = {"json", "csv", NULL};
     lua_Integer max = luaL_optinteger(L, 1, (lua_Integer)JSONSPLIT_DEFAULT_MAX_RECORD);
+    int csv = luaL_checkoption(L, 2, "json", formats);
     bx_digest *d;
     luaL_argcheck(L, max > 0, 1, "max_record must be positive");
     d = lua_newuserdata(L, sizeof *d);
@@ -199,8 +229,11 @@ static int l_new(lua_State *L)
     luaL_setmetatable(L, BX_DIGEST_MT);
     bx_sha256_init(&d->sha);
     d->out = malloc(OUT_CHUNK);
-    d->json = jsonsplit_new((size_t)max);
-    if (d->out == NULL || d->json == NULL)
+    if (csv)
+        d->csv = csvparse_new(';', (size_t)max);
+    else
+        d->json = jsonsplit_new((size_t)max);
+    if (d->out == NULL || (d->json == NULL && d->csv == NULL))
         return luaL_error(L, "out of memory");
     return 1;
 }
