@@ -287,6 +287,52 @@ describe("sync", function()
     end)
   end)
 
+  describe("legacy.sync", function()
+    it("lands three runs of campaign events on an advancing clock, each range once, rows counted", function()
+      local c, dir = client(), new_dir()
+      c = assert(batchexport.new({ rest_key = m.rest_key, api_key = m.api_key, base_url = m.api_url,
+        backoff_base = 0.01, backoff_max = 0.05 }))
+      local first, last
+      for _ = 1, 3 do
+        m:legacy_plan({ rows = 20 })
+        m:legacy_plan({ rows = 20 })
+        local now = math.floor(m:now())
+        first = first or stamp(now - 2 * 86400)
+        local summary, err = c.legacy.sync("campaign_events", { dir = dir, token = "campaign-token-1",
+          events = { "push_open" }, ids = { "custom_id" }, since = "2d", max_range = "1d", now = now,
+          interval = 0.05, max_interval = 0.2 })
+        assert.is_nil(err)
+        assert.equal("landed", summary.status)
+        last = stamp(now - 15 * 60)
+        m:advance(6 * 3600)
+      end
+      local kind_dir = dir .. "/legacy-campaign_events-campaign-token-1"
+      local mfs = manifests(kind_dir)
+      assert.equal(first, mfs[1].from)
+      for i = 2, #mfs do assert.equal(mfs[i - 1].to, mfs[i].from) end
+      assert.equal(last, mfs[#mfs].to)
+      for _, mf in ipairs(mfs) do
+        local f = mf.files[1]
+        assert.matches("%.csv$", f.name)
+        assert.equal(20, f.records)
+        assert.equal((m:file_sha256("lfile_" .. mf.export)), sha256_of(mf.folder .. "/" .. f.name))
+        assert.equal(f.sha256, sha256_of(mf.folder .. "/" .. f.name))
+      end
+      local posts = 0
+      for _, r in ipairs(m:log().requests) do
+        if r.method == "POST" then posts = posts + 1 end
+      end
+      assert.equal(#mfs, posts)
+    end)
+
+    it("refuses userbase (no time range) before anything", function()
+      local c = assert(batchexport.new({ rest_key = m.rest_key, api_key = m.api_key, base_url = m.api_url }))
+      local summary, err = c.legacy.sync("userbase", { dir = new_dir(), ids = { "custom_id" } })
+      assert.is_nil(summary)
+      assert.equal("validation", err.kind)
+    end)
+  end)
+
   describe("examples/sync_cron.lua", function()
     it("lands, then has nothing to do (exit 0, then 6), quietly", function()
       local dir = new_dir()

@@ -1,8 +1,10 @@
 --- batchexport.sync: incremental exports a cron job can trust, as
--- client.exports.sync(opts) (v2 events, or attribute snapshots). The API's
--- side is a driver (exports.lua builds it), so the legacy API can have one.
+-- client.exports.sync(opts) (v2 events, or attribute snapshots) and
+-- client.legacy.sync(kind, opts) (the legacy kinds with a time range). The
+-- API's side is a driver, built by exports.lua and legacy.lua.
 --
--- Everything lives in DIR/<kind>/ (kind: "events" or "attributes"):
+-- Everything lives in DIR/<kind>/ (kind: "events", "attributes", or
+-- "legacy-<kind>[-<token>]"):
 --
 --   state.json          {format, version, kind, request, watermark,
 --                        in_flight, history}: written atomically (the core's
@@ -114,6 +116,14 @@ local EVENT_OPTIONS = {
   lag = { nil, is_duration, 'a duration ("15m") or seconds > 0' },
   max_range = { nil, is_duration, 'a duration ("1d") or seconds > 0' },
   accept_gap = { "boolean", nil, "a boolean" },
+}
+
+local LEGACY_OPTIONS = {
+  token = { "string", function(v) return v ~= "" end, "a campaign token or group id" },
+  events = EVENT_OPTIONS.events,
+  ids = { "table", list_of_strings, "a list of id kinds" },
+  since = EVENT_OPTIONS.since, lag = EVENT_OPTIONS.lag, max_range = EVENT_OPTIONS.max_range,
+  accept_gap = EVENT_OPTIONS.accept_gap,
 }
 
 local SNAPSHOT_OPTIONS = {
@@ -262,14 +272,15 @@ end
 local function land_part(run, folder, export_id, file)
   local label = ("export %s part %d"):format(export_id, file.part)
   local base = join(folder, ("%s-%d"):format(files.safe_name(export_id), file.part))
+  local ext = "." .. (run.driver.format or "json")
   local reader, err = run.driver.open_raw(run.c, file, label)
   if not reader then return nil, err end
-  local tf, why = core.tempfile(base .. ".json")
+  local tf, why = core.tempfile(base .. ext)
   if not tf then
     reader:close()
     return nil, errors.new("config", label .. ": " .. why)
   end
-  local digest = core.digest(run.client.max_record)
+  local digest = core.digest(run.client.max_record, run.driver.format)
   local head = ""
   local function fail(e) reader:close() tf:close() digest:close() return nil, e end
   while true do
@@ -293,7 +304,7 @@ local function land_part(run, folder, export_id, file)
     tf:close()
     return nil, errors.new("decode", label .. ": " .. size)
   end
-  local name = base .. (head == GZIP_MAGIC and ".json.gz" or ".json")
+  local name = base .. ext .. (head == GZIP_MAGIC and ".gz" or "")
   local ok
   ok, why = tf:commit(name)
   tf:close()
@@ -536,11 +547,12 @@ function M.run(client, c, driver, opts)
   return result
 end
 
---- The options of exports.sync, checked: opts, or nil, err; and whether
--- they ask for snapshots (attributes) rather than events.
-function M.options(opts)
-  local known = EVENT_OPTIONS
-  if type(opts) == "table" and opts.events == nil
+--- The options of exports.sync (family nil) or legacy.sync (family
+-- "legacy"), checked: opts, or nil, err; and whether they ask for
+-- snapshots (attributes) rather than events.
+function M.options(opts, family)
+  local known = family == "legacy" and LEGACY_OPTIONS or EVENT_OPTIONS
+  if family ~= "legacy" and type(opts) == "table" and opts.events == nil
     and (opts.attributes ~= nil or opts.keep ~= nil or opts.identifiers ~= nil) then
     known = SNAPSHOT_OPTIONS
   end
