@@ -412,7 +412,7 @@ http {
     local function command(args, wrapper)
       local parts = { "env", "-i", "PATH=" .. sh_quote(os.getenv("PATH")), "HOME=" .. sh_quote(tmp),
         "BATCH_BASE_URL=" .. sh_quote(m.api_url), "BATCH_REST_KEY=" .. sh_quote(m.rest_key),
-        "BATCH_PROJECT_KEY=" .. sh_quote(m.project_key), wrapper or BIN }
+        "BATCH_PROJECT_KEY=" .. sh_quote(m.project_key), "BATCH_API_KEY=" .. sh_quote(m.api_key), wrapper or BIN }
       if wrapper then parts[#parts + 1] = BIN end
       for _, a in ipairs(args) do parts[#parts + 1] = sh_quote(a) end
       return table.concat(parts, " ")
@@ -481,6 +481,19 @@ http {
         if r.host == "storage" then storage_gets = storage_gets + 1 end
       end
       assert.equal(1, storage_gets)            -- the part was read from the network once
+    end)
+
+    it("sync legacy KIND lands, then has nothing to do", function()
+      local dir = new_dir()
+      local now = m:now()
+      local args = { "sync", "legacy", "campaign_events", "--dir", dir, "--token", "tok", "-e", "push_open",
+        "--ids", "custom_id", "--since", "1d", "--now", stamp(now), "--interval", "0.05", "--json" }
+      local code, out, err = run(args)
+      assert.equal(0, code, err)
+      assert.equal("landed", cjson.decode(out).status)
+      code = run(args)
+      assert.equal(6, code)
+      assert.equal(1, #manifests(dir .. "/legacy-campaign_events-tok"))
     end)
 
     it("rejects a bad --since, --lag or --max-range as usage errors before any request", function()

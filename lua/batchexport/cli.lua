@@ -49,7 +49,7 @@ local function handler(o)
     end
     return require("batchexport.cli.legacy").run[o.legacy_command]
   elseif o.command == "sync" then
-    if not o.sync_command then args.usage("sync", "which sync? events or attributes") end
+    if not o.sync_command then args.usage("sync", "which sync? events, legacy or attributes") end
     return require("batchexport.cli.sync").run[o.sync_command]
   elseif o.command == "configure" or o.command == "completion" or o.command == "help" then
     family = require("batchexport.cli.setup")

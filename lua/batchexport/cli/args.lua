@@ -325,6 +325,17 @@ Land the events since the last run: exports of at most --max-range from the wate
   list_option(c, "-i --identifiers", "LIST", "custom_id.")
   sync_options(c, true)
 
+  c = command(sync, "legacy", "Land a legacy kind's events since the last run.", prose([[
+Land a legacy 1.0 export kind with a time range (not userbase) since the last run, range by range,
+each in DIR/legacy-KIND[-TOKEN]/<from>_<to>/ (needs BATCH_API_KEY). The legacy API lists no
+requests: a run killed between a create and the save of its id asks again next time.]]))
+  argument(c, "KIND", "kind", "campaign_ids, campaign_events, transactional_ids, transactional_events, "
+    .. "inapp_ids, inapp_events or reachability.")
+  c:option("--token"):argname("T"):description("campaign token or group id (not for reachability).")
+  list_option(c, "-e --events", "LIST", "push_sent,push_open,push_error or inapp_shown,inapp_clicked,inapp_closed.")
+  list_option(c, "--ids", "LIST", "install_id,custom_id,advertising_id (at least one).")
+  sync_options(c, true)
+
   c = command(sync, "attributes", "Land a dated snapshot of profile attributes.", prose([[
 Land a snapshot of the profiles' attributes in DIR/attributes/<stamp>/ and keep the last --keep.]]))
   list_option(c, "-a --attributes", "LIST", "attributes to export ($-names are native).")

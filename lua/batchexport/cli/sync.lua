@@ -1,10 +1,11 @@
---- batchexport.cli.sync: `batchexport sync events` and `sync attributes`,
+--- batchexport.cli.sync: `batchexport sync events`, `sync legacy KIND` and `sync attributes`,
 -- for cron. Each is run(ctx, o) -> exit status: 0 landed, 6 nothing to do,
 -- 7 another run holds the lock, 8 the watermark is past the lookback.
 -- Quiet on success unless -v (one line a landed folder on stderr); --json
 -- prints the summary.
 local args = require("batchexport.cli.args")
 local exports = require("batchexport.cli.exports")
+local legacy = require("batchexport.cli.legacy")
 local output = require("batchexport.cli.output")
 local validate = require("batchexport.validate")
 
@@ -22,8 +23,12 @@ end
 local function sync(ctx, o, path, opts)
   if not o.dir then args.usage(path, "--dir DIR is required (the landing folder)") end
   opts.dir, opts.now, opts.interval, opts.deadline = o.dir, now_of(o, path), o.interval, o.timeout
-  local client = ctx:client(exports.NEEDS)
-  local summary, err = client.exports.sync(opts)
+  local summary, err
+  if path == "sync legacy" then
+    summary, err = ctx:client(legacy.NEEDS).legacy.sync(o.kind, opts)
+  else
+    summary, err = ctx:client(exports.NEEDS).exports.sync(opts)
+  end
   if not summary then
     if type(err) == "table" and (err.locked or err.gap) then
       io.stderr:write(output.error_line(err), "\n")
@@ -44,6 +49,10 @@ end
 M.run = {
   events = function(ctx, o)
     return sync(ctx, o, "sync events", { events = o.events, identifiers = o.identifiers, since = o.since,
+      lag = o.lag, max_range = o.max_range, accept_gap = o.accept_gap or nil })
+  end,
+  legacy = function(ctx, o)
+    return sync(ctx, o, "sync legacy", { token = o.token, events = o.events, ids = o.ids, since = o.since,
       lag = o.lag, max_range = o.max_range, accept_gap = o.accept_gap or nil })
   end,
   attributes = function(ctx, o)
