@@ -251,6 +251,48 @@ static int l_new_file_mode(lua_State *L)
     return 1;
 }
 
+#define BX_LOCK_MT "batchexport.lock"
+
+/* lock:close(), __gc, __close: lets the lock go. Idempotent. */
+static int l_lock_close(lua_State *L)
+{
+    int *fd = luaL_checkudata(L, 1, BX_LOCK_MT);
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+    return 0;
+}
+
+/* core.lock(path) -> lock | nil, message, busy. One holder at a time; busy
+ * is true when another holds it (the caller says so in its own words). The
+ * lock lasts until close, __close, __gc or the process's end. */
+static int l_lock(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int *fd = lua_newuserdata(L, sizeof *fd);
+    *fd = -1;
+    luaL_setmetatable(L, BX_LOCK_MT);
+    *fd = bx_fs_lock_file(path);
+    if (*fd < 0) {
+        int busy = errno == EWOULDBLOCK || errno == EAGAIN;
+        push_errno(L, busy ? "another process holds the lock" : "cannot lock", path);
+        lua_pushboolean(L, busy);
+        return 3;
+    }
+    return 1;
+}
+
+static void open_lock(lua_State *L)
+{
+    static const luaL_Reg meta[] = {
+        {"__gc", l_lock_close}, {"__close", l_lock_close}, {NULL, NULL}
+    };
+    static const luaL_Reg methods[] = {{"close", l_lock_close}, {NULL, NULL}};
+    bx_newclass(L, BX_LOCK_MT, meta, methods);
+    lua_pushcfunction(L, l_lock);
+    lua_setfield(L, -2, "lock");
+}
+
 int luaopen_batchexport_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
@@ -274,6 +316,8 @@ int luaopen_batchexport_core(lua_State *L)
     bx_open_reader(L);
     bx_open_parsers(L);
     bx_open_terminal(L);
+    bx_open_digest(L);
+    open_lock(L);
     lua_pushliteral(L, BX_CORE_VERSION);
     lua_setfield(L, -2, "version");
     lua_pushstring(L, info->version);

@@ -161,4 +161,7 @@ int bx_open_parsers(lua_State *L);
 /* terminal.c: isatty, terminal width, echo, private folders and files */
 int bx_open_terminal(lua_State *L);
 
+/* digest.c: core.digest(), a file's sha256, size and record count, streamed. */
+int bx_open_digest(lua_State *L);
+
 #endif

@@ -120,6 +120,20 @@ static int lock(int fd, int how)
     return r;
 }
 
+int bx_fs_lock_file(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    if (lock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 int bx_fs_create_temp(int dirfd, const char *base, char *name_out, size_t cap)
 {
     int i;

@@ -47,6 +47,12 @@ mode_t bx_fs_new_file_mode(void);
 /* realpath(3) into malloc'ed memory (free it), or NULL. */
 char *bx_fs_realpath(const char *path);
 
+/* Opens (creating it, mode 0600, never through a link) and locks path with
+ * flock(LOCK_EX|LOCK_NB): one process at a time holds it, and the lock goes
+ * with the descriptor, so a killed holder frees it. Returns the descriptor;
+ * -1 with errno EWOULDBLOCK when another open file description holds it. */
+int bx_fs_lock_file(const char *path);
+
 /* fsync(2) of an open folder or file, retried on EINTR. */
 int bx_fs_sync(int fd);
 

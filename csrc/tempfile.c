@@ -9,7 +9,7 @@
  *
  *   core.tempfile(final_path) -> tempfile | nil, message
  *   core.sweep_temps(final_path) -> count removed | nil, message
- *   tf:path()  tf:size()  tf:head(n)  tf:commit(final_path)  tf:close()
+ *   tf:path()  tf:size()  tf:head(n)  tf:write(bytes)  tf:commit(final_path)  tf:close()
  */
 #include "core.h"
 #include "fsutil.h"
@@ -179,6 +179,26 @@ static int l_head(lua_State *L)
     return 1;
 }
 
+/* tf:write(bytes) -> true | nil, message: appends, for callers that see the
+ * bytes on their way (sync hashes and counts them) instead of a file sink. */
+static int l_write(lua_State *L)
+{
+    bx_tempfile *tf = check_open(L, 1);
+    size_t n;
+    const char *p = luaL_checklstring(L, 2, &n);
+    while (n > 0) {
+        ssize_t put = write(tf->fd, p, n);
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put < 0)
+            return push_failure(L, "cannot write", tf->name, errno);
+        p += put;
+        n -= (size_t)put;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* tf:commit(final_path) -> true | nil, message. final_path must be in the
  * temporary file's folder. Once renamed the file is the caller's: a failed
  * folder sync is still reported, the whole file staying in place. */
@@ -255,7 +275,7 @@ int bx_open_tempfile(lua_State *L)
         {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
     };
     static const luaL_Reg methods[] = {
-        {"path", l_path}, {"size", l_size}, {"head", l_head}, {"commit", l_commit},
+        {"path", l_path}, {"size", l_size}, {"head", l_head}, {"write", l_write}, {"commit", l_commit},
         {"close", l_close}, {NULL, NULL}
     };
     bx_newclass(L, BX_TEMPFILE_MT, meta, methods);

@@ -23,7 +23,7 @@ local q = mock.sh_quote
 local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
 local RUN = { lua = true, sh = true }
 local RUN_HERE = { lua = true, sh = LUA == "lua5.4" }
-local SHOWN = { nginx = true, [""] = true, output = true, console = true }
+local SHOWN = { nginx = true, [""] = true, output = true, console = true, ini = true }
 
 local function capture(cmd)
   local p = assert(io.popen(cmd))
@@ -161,7 +161,7 @@ describe("README.md", function()
     local ran = 0
     for _, b in ipairs(blocks) do
       assert.truthy(RUN[b.lang] or SHOWN[b.lang],
-        "README.md:" .. b.line .. ": ```" .. b.lang .. " is neither run (lua, sh) nor shown (nginx, output, console, plain)")
+        "README.md:" .. b.line .. ": ```" .. b.lang .. " is neither run (lua, sh) nor shown (nginx, ini, output, console, plain)")
       if RUN[b.lang] and not b.flags.norun then ran = ran + 1 end
     end
     assert.truthy(ran >= 10, "only " .. ran .. " blocks run")

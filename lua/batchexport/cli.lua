@@ -12,7 +12,8 @@
 --
 -- Exit status: 0 ok; 1 API or network error; 2 usage or configuration;
 -- 3 the export failed (ERROR); 4 the legacy export expired (EXPIRED);
--- 5 a wait ran past --timeout; 130 interrupted (Ctrl-C).
+-- 5 a wait ran past --timeout; 6 sync: nothing to do; 7 sync: another run
+-- holds the lock; 8 sync: gap refused; 130 interrupted (Ctrl-C).
 local batchexport = require("batchexport")
 local args = require("batchexport.cli.args")
 local output = require("batchexport.cli.output")
@@ -47,6 +48,9 @@ local function handler(o)
       args.usage("legacy", "which legacy command? create, status, wait, download or rows")
     end
     return require("batchexport.cli.legacy").run[o.legacy_command]
+  elseif o.command == "sync" then
+    if not o.sync_command then args.usage("sync", "which sync? events, legacy or attributes") end
+    return require("batchexport.cli.sync").run[o.sync_command]
   elseif o.command == "configure" or o.command == "completion" or o.command == "help" then
     family = require("batchexport.cli.setup")
   else

@@ -5,6 +5,7 @@
 --   wait_for(id, opts) -> export once SUCCESS
 --   records(export_or_id) -> iterator over every record of every part
 --   open(file) -> reader on one file       download(export_or_id, opts) -> paths
+--   sync(opts) -> summary of what landed (batchexport.sync)
 local core = require("batchexport.core")
 local documents = require("batchexport.documents")
 local errors = require("batchexport.errors")
@@ -13,6 +14,7 @@ local json = require("batchexport.json")
 local request = require("batchexport.request")
 local scheduler = require("batchexport.scheduler")
 local stream = require("batchexport.stream")
+local sync = require("batchexport.sync")
 local validate = require("batchexport.validate")
 
 local M = {}
@@ -114,10 +116,8 @@ function M.bind(client)
       headers = { "Accept: application/json" } }, OK_GET)
   end
 
-  --- exports.create(request) -> id, or nil, err
-  function api.create(...)
-    local body = args(...)
-    local ok, problems = validate.export_request(body)
+  local function create(c, body, now)
+    local ok, problems = validate.export_request(body, now and { now = now } or nil)
     if not ok then
       return nil, errors.new("validation", "invalid export request: " .. table.concat(problems, "; "),
         { problems = problems })
@@ -126,7 +126,7 @@ function M.bind(client)
     if err then return nil, err end
     local text, why = json.encode(body)
     if not text then return nil, errors.new("validation", "cannot encode the request as JSON: " .. why) end
-    local doc, res = request.json(request.call(client), { method = "POST", url = v2_url(client, "/profiles/export"),
+    local doc, res = request.json(c, { method = "POST", url = v2_url(client, "/profiles/export"),
       auth = "v2", body = text, content_type = "application/json",
       headers = { "Accept: application/json" } }, OK_CREATE)
     if not doc then return nil, res end
@@ -134,6 +134,11 @@ function M.bind(client)
     id, err = documents.created(doc)
     if not id then err.status = res.status end
     return id, err
+  end
+
+  --- exports.create(request) -> id, or nil, err
+  function api.create(...)
+    return create(request.call(client), (args(...)))
   end
 
   local function view(c, id)
@@ -390,6 +395,98 @@ function M.bind(client)
     -- A client closed while the parts were on their way is why they failed.
     if first_err then return nil, client:check_open() or first_err end
     return paths
+  end
+
+  -- What sync needs of this API (batchexport.sync).
+  local function sync_driver(opts, snapshot)
+    local body
+    if snapshot then
+      body = { export_type = "ATTRIBUTES", attributes = opts.attributes, identifiers = opts.identifiers }
+    else
+      body = { export_type = "EVENTS", events = opts.events, identifiers = opts.identifiers,
+        orchestration_ids = opts.orchestration_ids }
+    end
+    local function body_for(range)
+      local b = {}
+      for k, v in pairs(body) do b[k] = v end
+      if range then b.from, b.to = sync.stamp(range.from), sync.stamp(range.to) end
+      return b
+    end
+    local function same_list(a, b)
+      if a == nil or b == nil then return a == b end
+      if type(a) ~= "table" or type(b) ~= "table" or #a ~= #b then return false end
+      for i = 1, #a do if a[i] ~= b[i] then return false end end
+      return true
+    end
+    -- Whether an export listed by the server is the one a dead run created.
+    local function is_ours(e, range, at)
+      local r = type(e.request) == "table" and e.request or {}
+      if r.export_type ~= body.export_type or not same_list(r.events, body.events)
+        or not same_list(r.attributes, body.attributes) then return false end
+      if range then return r.from == sync.stamp(range.from) and r.to == sync.stamp(range.to) end
+      local t = type(e.request_date) == "string" and validate.parse_rfc3339(e.request_date)
+      return t and t >= at - 1 or false
+    end
+    return {
+      -- The request is checked before the run touches the folder or the network.
+      check = function(now)
+        local ok, problems = validate.export_request(body_for(not snapshot and { from = now - 60, to = now } or nil),
+          { now = now })
+        if ok then return nil end
+        return errors.new("validation", "invalid export request: " .. table.concat(problems, "; "),
+          { problems = problems })
+      end,
+      kind = snapshot and "attributes" or "events",
+      snapshot = snapshot,
+      request = body,
+      create = function(c, range) return create(c, body_for(range), opts.now) end,
+      -- The export a run died before saving the id of: among the newest
+      -- (the list is newest first), stopping at those older than the run.
+      find = function(c, range, at)
+        local pager = core.pager(100)
+        for _ = 1, 5 do
+          if pager:done() then break end
+          local ok, page = pcall(fetch_page, c, pager)
+          if not ok then return nil, page end
+          local older = false
+          for _, e in ipairs(page.exports or {}) do
+            if is_ours(e, range, at) then return e.id end
+            local t = type(e.request_date) == "string" and validate.parse_rfc3339(e.request_date)
+            if t and t < at - 60 then older = true end
+          end
+          if older then break end
+        end
+        return nil
+      end,
+      wait = function(c, id, wait_opts)
+        return request.wait(c, function(o)
+          return require("batchexport.wait").export(c, { view = function(x) return view(c, x) end }, id, o)
+        end, wait_opts)
+      end,
+      parts = function(export)
+        local parts = {}
+        for i, f in ipairs(export.files or {}) do parts[i] = f end
+        table.sort(parts, function(a, b) return a.part < b.part end)
+        return parts
+      end,
+      open_raw = function(c, file, label)
+        local err = M.check_id(file.id, "file id")
+        if err then return nil, err end
+        return stream.open(c, { link = link_for(c, file.id), format = "raw", compression = "none",
+          label = label, size = file.size })
+      end,
+    }
+  end
+
+  --- exports.sync(opts) -> a summary of what landed, or nil, err. Events
+  -- (opts.events) land range by range; attributes (opts.attributes) land
+  -- as dated snapshots, the last opts.keep kept. See batchexport.sync.
+  function api.sync(...)
+    local opts, err, snapshot = sync.options((args(...)))
+    if not opts then return nil, err end
+    err = needs_keys()
+    if err then return nil, err end
+    return sync.run(client, request.call(client, opts.deadline), sync_driver(opts, snapshot), opts)
   end
 
   --- exports.wait_for(id, opts) -> the export once SUCCESS, or nil, err

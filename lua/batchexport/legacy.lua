@@ -4,6 +4,7 @@
 --   wait_for(request_id, opts) -> status table once SUCCESS
 --   rows(request_id_or_status, {header = true, strict = false}) -> iterator over CSV rows
 --   download(request_id_or_status, {path = "out.csv", progress = fn}) -> path
+--   sync(kind, opts) -> summary of what landed (batchexport.sync)
 --
 -- The app's API key travels in the path: a request names its path below
 -- base_url/1.0/<key>/ (`legacy_path`) and the C core builds the URL from
@@ -33,6 +34,7 @@ local files = require("batchexport.files")
 local json = require("batchexport.json")
 local request = require("batchexport.request")
 local stream = require("batchexport.stream")
+local sync = require("batchexport.sync")
 local validate = require("batchexport.validate")
 
 local M = {}
@@ -143,10 +145,8 @@ function M.bind(client)
     return doc, res
   end
 
-  --- legacy.create(kind, params) -> request id, or nil, err
-  function api.create(...)
-    local kind, params = args(...)
-    local ok, problems = validate.legacy_request(kind, params)
+  local function create(c, kind, params, now)
+    local ok, problems = validate.legacy_request(kind, params, now and { now = now } or nil)
     if not ok then
       return nil, errors.new("validation", "invalid legacy export request: " .. table.concat(problems, "; "),
         { problems = problems })
@@ -158,13 +158,19 @@ function M.bind(client)
     if not text then return nil, errors.new("validation", "cannot encode the request as JSON: " .. tostring(why)) end
     local route = validate.LEGACY_KINDS[kind].route
     if type(route) == "function" then route = route(core.escape(params.token)) end
-    local doc, res = request.json(request.call(client), { method = "POST", legacy_path = route_path(route),
+    local doc, res = request.json(c, { method = "POST", legacy_path = route_path(route),
       auth = "legacy", body = text,
       content_type = "application/json", headers = { "Accept: application/json" } }, OK_CREATE)
     if not doc then return nil, fix(res) end
     local id, derr = documents.legacy_created(doc)
     if not id then derr.status = res.status end
     return id, derr
+  end
+
+  --- legacy.create(kind, params) -> request id, or nil, err
+  function api.create(...)
+    local kind, params = args(...)
+    return create(request.call(client), kind, params)
   end
 
   --- legacy.status(request_id) -> status table, or nil, err. The API key in
@@ -383,6 +389,64 @@ function M.bind(client)
       progress = opts.progress })
     if not saved then return nil, fix(err) end
     return saved
+  end
+
+  -- What sync needs of this API (batchexport.sync). The legacy API lists
+  -- no requests: a run killed between a create and the save of its id
+  -- cannot find that request again, and the next run asks anew (a 409
+  -- while the first is still being processed).
+  local function sync_driver(kind, opts)
+    local function params_for(range)
+      local p = { token = opts.token, events = opts.events, ids = opts.ids }
+      if range then
+        p.from = os.date("!%Y-%m-%dT%H:%M:%S", range.from)
+        p.to = os.date("!%Y-%m-%dT%H:%M:%S", range.to)
+      end
+      return p
+    end
+    return {
+      check = function(now)
+        local ok, problems = validate.legacy_request(kind, params_for({ from = now - 60, to = now }), { now = now })
+        if ok then return nil end
+        return errors.new("validation", "invalid legacy export request: " .. table.concat(problems, "; "),
+          { problems = problems })
+      end,
+      kind = "legacy-" .. kind .. (opts.token and ("-" .. files.safe_name(opts.token)) or ""),
+      format = "csv",
+      request = params_for(nil),
+      create = function(c, range) return create(c, kind, params_for(range), opts.now) end,
+      find = function() return nil end,
+      wait = function(c, id, wait_opts)
+        return request.wait(c, function(o)
+          return require("batchexport.wait").legacy(c, { status = function(x) return status(c, x) end }, id, o)
+        end, wait_opts)
+      end,
+      parts = function(s)
+        return { { part = 1, status = s } }
+      end,
+      open_raw = function(c, file, text)
+        local s, target_url = finished(c, file.status)
+        if not s then return nil, target_url end
+        return stream.open(c, { link = link_for(c, target_url), format = "raw", compression = "none", label = text })
+      end,
+    }
+  end
+
+  --- legacy.sync(kind, opts) -> a summary of what landed, or nil, err: the
+  -- kinds with a time range (not userbase), range by range, as
+  -- exports.sync. opts: dir, token, events, ids, since, lag, max_range,
+  -- accept_gap, deadline, now, interval, max_interval.
+  function api.sync(...)
+    local kind, options = args(...)
+    if not validate.LEGACY_KINDS[kind] or not validate.LEGACY_KINDS[kind].needs_dates then
+      return nil, errors.new("validation", "kind: expected a legacy kind with a time range ("
+        .. "campaign_ids campaign_events transactional_ids transactional_events inapp_ids inapp_events reachability)")
+    end
+    local opts, err = sync.options(options, "legacy")
+    if not opts then return nil, err end
+    err = needs_keys()
+    if err then return nil, err end
+    return sync.run(client, request.call(client, opts.deadline), sync_driver(kind, opts), opts)
   end
 
   return api

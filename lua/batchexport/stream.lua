@@ -8,6 +8,7 @@
 --   stream.open(c, {                                  -- a client or a call (request.call)
 --     link = function() return url end | nil, err,   -- a fresh storage URL
 --     format = "json" | "csv" | "raw",
+--     compression = "auto" | "gzip" | "none",      -- "none": read(n) gives the bytes as served
 --     size = bytes expected (checked at the end) or nil,
 --     label = "export X part 2",                      -- for error messages
 --   }) -> reader
@@ -274,7 +275,8 @@ function M.open(client, opts)
     size = opts.size,
     label = opts.label or "file",
     resume = request.resumer(client, opts.label or "file"),
-    core = core.reader({ format = opts.format or "json", max_record = client.max_record }),
+    core = core.reader({ format = opts.format or "json", compression = opts.compression,
+      max_record = client.max_record }),
   }, Reader)
 end
 

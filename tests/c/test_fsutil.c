@@ -146,6 +146,33 @@ static void test_random(void)
           "two draws differ");
 }
 
+/* bx_fs_lock_file: one holder at a time (another open file description,
+ * even in this process, is refused with EWOULDBLOCK); closing frees it; a
+ * planted link is never followed. */
+static void test_lock(int dirfd, const char *dir)
+{
+    char path[4096], link[4096];
+    int a, b, c;
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    snprintf(link, sizeof link, "%s/.planted-lock", dir);
+    a = bx_fs_lock_file(path);
+    check(a >= 0, "lock: the first holder gets it");
+    errno = 0;
+    b = bx_fs_lock_file(path);
+    check(b < 0 && (errno == EWOULDBLOCK || errno == EAGAIN), "lock: a second holder is refused at once");
+    close(a);
+    c = bx_fs_lock_file(path);
+    check(c >= 0, "lock: free again once the holder closes");
+    close(c);
+    if (b >= 0)
+        close(b);
+    check(symlinkat("target-of-lock", dirfd, ".planted-lock") == 0, "lock: plant a link");
+    check(bx_fs_lock_file(link) < 0 && errno == ELOOP, "lock: a planted link is refused");
+    check(faccessat(dirfd, "target-of-lock", F_OK, AT_SYMLINK_NOFOLLOW) != 0, "lock: its target is not created");
+    unlinkat(dirfd, ".planted-lock", 0);
+    unlinkat(dirfd, ".lock", 0);
+}
+
 int main(int argc, char **argv)
 {
     int dirfd;
@@ -158,6 +185,7 @@ int main(int argc, char **argv)
     test_sweep(dirfd);
     test_mode();
     test_random();
+    test_lock(dirfd, argv[1]);
     close(dirfd);
     printf("%u passed, %u failed\n", passed, failed);
     return failed ? 1 : 0;

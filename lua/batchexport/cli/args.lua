@@ -42,6 +42,9 @@ M.EXIT_STATUS = {
   { "3", "the export failed (status ERROR)" },
   { "4", "the legacy export expired (status EXPIRED)" },
   { "5", "a wait ran past --timeout" },
+  { "6", "sync: nothing to do (no new range yet)" },
+  { "7", "sync: another sync run holds the folder's lock (this one did nothing)" },
+  { "8", "sync: the watermark is past the 90-day lookback (see --accept-gap)" },
   { "130", "interrupted (Ctrl-C): no partial or temporary file is left" },
 }
 
@@ -276,6 +279,71 @@ local function legacy_commands(root)
   c:flag("--no-header"):description("no header row (text); arrays instead of objects (--json).")
 end
 
+local function duration(name)
+  return function(value)
+    if value:match("^%d+[smhdw]$") and not value:match("^0+[smhdw]$") then return value end
+    return nil, string.format("option '%s' expects a duration such as 90s, 15m, 12h, 1d, 2w, got '%s'",
+      name, value)
+  end
+end
+
+local function sync_options(c, ranges)
+  c:option("--dir"):argname("DIR"):description("the landing folder (state, lock and data go in "
+    .. "DIR/<kind>/).")
+  if ranges then
+    c:option("--since"):argname("TIME"):description("where the first run starts: an age (7d) or RFC 3339 "
+      .. "(default 1d); later runs go on from the state's watermark.")
+      :convert(function(value)
+        if value:match("^%d+[smhdw]$") or value:match("^%d%d%d%d%-%d%d%-%d%dT") then return value end
+        return nil, "option '--since' expects an age such as 7d or an RFC 3339 date-time, got '" .. value .. "'"
+      end)
+    c:option("--lag"):argname("AGE"):convert(duration("--lag")):description("leave the last AGE for a "
+      .. "later run: events still arriving (default 15m).")
+    c:option("--max-range"):argname("AGE"):convert(duration("--max-range")):description("one export per "
+      .. "range of at most AGE (default 1d).")
+    c:flag("--accept-gap"):description("when the watermark is past the 90-day lookback, record the range "
+      .. "that can no longer be exported in the state's history and go on (else: exit 8).")
+  end
+  c:option("--now"):argname("TIME"):description("the instant the run treats as now, RFC 3339 (default: "
+    .. "the clock); for backfills and tests.")
+  wait_options(c)
+end
+
+local function sync_commands(root)
+  local sync = command(root, "sync", "Land new exports in a folder, exactly once (for cron).", prose([[
+Incremental exports a cron job can trust: each run lands what is new in DIR/<kind>/, one folder a
+range or snapshot beside a manifest.json (export id, range, each file's name, size, sha256 and record
+count), then advances the state's watermark. A run killed at any moment and run again lands the same
+files, no range twice. Quiet on success unless -v; --json prints the summary. Exit 0 landed, 6 nothing
+to do, 7 another run holds the lock, 8 gap refused.]]))
+  sync:command_target("sync_command"):require_command(false)
+
+  local c = command(sync, "events", "Land the events since the last run, range by range.", prose([[
+Land the events since the last run: exports of at most --max-range from the watermark up to now minus
+--lag, each in DIR/events/<from>_<to>/.]]))
+  list_option(c, "-e --events", "LIST", "e.g. email_open,push_sent (at least one).")
+  list_option(c, "-i --identifiers", "LIST", "custom_id.")
+  sync_options(c, true)
+
+  c = command(sync, "legacy", "Land a legacy kind's events since the last run.", prose([[
+Land a legacy 1.0 export kind with a time range (not userbase) since the last run, range by range,
+each in DIR/legacy-KIND[-TOKEN]/<from>_<to>/ (needs BATCH_API_KEY). The legacy API lists no
+requests: a run killed between a create and the save of its id asks again next time.]]))
+  argument(c, "KIND", "kind", "campaign_ids, campaign_events, transactional_ids, transactional_events, "
+    .. "inapp_ids, inapp_events or reachability.")
+  c:option("--token"):argname("T"):description("campaign token or group id (not for reachability).")
+  list_option(c, "-e --events", "LIST", "push_sent,push_open,push_error or inapp_shown,inapp_clicked,inapp_closed.")
+  list_option(c, "--ids", "LIST", "install_id,custom_id,advertising_id (at least one).")
+  sync_options(c, true)
+
+  c = command(sync, "attributes", "Land a dated snapshot of profile attributes.", prose([[
+Land a snapshot of the profiles' attributes in DIR/attributes/<stamp>/ and keep the last --keep.]]))
+  list_option(c, "-a --attributes", "LIST", "attributes to export ($-names are native).")
+  list_option(c, "-i --identifiers", "LIST", "custom_id and/or installation_ids.")
+  c:option("--keep"):argname("N"):convert(positive("--keep", true)):description("snapshots kept (default 7).")
+  sync_options(c, false)
+end
+
 local function setup_commands(root)
   local c = command(root, "configure", "Save keys in the config file.", prose([[
 Ask for each key (typed without echo on a terminal; an empty answer keeps the one saved) and write
@@ -326,10 +394,12 @@ function M.parser()
   v2_commands(root)
   legacy_commands(root)
   setup_commands(root)
+  sync_commands(root)
   root:group("v2 exports", root._commands[1], root._commands[2], root._commands[3], root._commands[4],
     root._commands[5], root._commands[6], root._commands[7])
   root:group("Legacy 1.0 exports", root._commands[8])
   root:group("Setup and help", root._commands[9], root._commands[10], root._commands[11])
+  root:group("Incremental sync", root._commands[12])
   return root
 end
 
