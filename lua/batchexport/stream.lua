@@ -72,8 +72,9 @@ end
 
 -- After a call to the C reader: its results when it gave a value (a record,
 -- bytes, or a record number and values); else waits, resumes, refreshes
--- and calls again. Returns nil at the end, or nil, err.
-local function settle(self, method, arg, value, kind, message, ...)
+-- and calls again. Returns nil at the end, or nil, err. (The argument is
+-- not named `arg`: in a vararg function, PUC Lua 5.1 hides that name.)
+local function settle(self, method, how, value, kind, message, ...)
   if value then return value, kind, message, ... end
   local rd = self.core
   if value == false then
@@ -93,7 +94,7 @@ local function settle(self, method, arg, value, kind, message, ...)
   else
     return fail(self, "decode", message)
   end
-  return settle(self, method, arg, rd[method](rd, arg))
+  return settle(self, method, how, rd[method](rd, how))
 end
 
 -- A reader's errors leave the client here: scrubbed of secrets.
