@@ -123,17 +123,23 @@ function M.can_yield()
   return current_task() ~= nil or in_nginx()
 end
 
+-- An nginx pause. Not ngx.sleep(0): without OpenResty's delayed-events
+-- patch (Debian's nginx) that is a timer already due, which the worker runs
+-- again before it polls, so other requests would still wait. 1 ms is the
+-- shortest sleep that lets the worker poll first.
+local NGX_PAUSE = 0.001
+
 --- scheduler.pause(): hands control back for a moment, after a slice of
 -- work: a task yields (its step() returns, the other tasks run), an nginx
--- handler lets the worker serve other requests (ngx.sleep(0)); elsewhere
--- it does nothing.
+-- handler lets the worker serve other requests (ngx.sleep(0.001));
+-- elsewhere it does nothing.
 function M.pause()
   local task = current_task()
   if task then
     task.ready, task.wake_at = nil, nil   -- runnable again at the next step
     coroutine.yield(WAIT)
   elseif in_nginx() then
-    ngx.sleep(0)
+    ngx.sleep(NGX_PAUSE)
     loop:perform()
   end
 end
