@@ -81,8 +81,9 @@ local function block(seconds, nap)
     loop:perform()
     local cap = loop:count() > 0 and nap or NGX_IDLE_NAP
     ngx.sleep(math.max(0.001, math.min(seconds, cap)))
-    loop:perform()
-    return math.min(nap * 2, NGX_MAX_NAP)
+    local _, _, more = loop:perform()
+    -- A download held at its burst has bytes waiting: no longer nap.
+    return more and NGX_FIRST_NAP or math.min(nap * 2, NGX_MAX_NAP)
   end
   loop:poll(seconds)
   return nap
@@ -478,6 +479,8 @@ function M.limit(deadline, fn, ...)
     if not go() then
       local at = child.wake_at and math.min(child.wake_at, deadline) or deadline
       wait_until(go, nil, at)
+    else
+      M.pause()   -- the child paused after a slice: so does its caller
     end
     if core.now() >= deadline and not go() then
       close_transfers(child)
@@ -525,7 +528,9 @@ function M.gather(fns, parallel)
         end
       end
     end
-    if #running > 0 and not any_runnable() then
+    if #running > 0 and any_runnable() then
+      M.pause()   -- a child paused after a slice: so does the caller
+    elseif #running > 0 then
       local soonest
       for _, child in ipairs(running) do
         if child.wake_at and (not soonest or child.wake_at < soonest) then soonest = child.wake_at end
