@@ -14,6 +14,7 @@ local socket = require("socket")
 local SIZE = 40 * 1024 * 1024
 local LONGEST_STEP = 0.05     -- seconds one step(0) may take while a task streams
 local WORST_PING = 0.1        -- seconds a /ping may wait while a handler streams
+local MAX_STEP_WRITE = 2 * 1024 * 1024  -- bytes a download may write in one step(0)
 
 local function sha256_of(path)
   local p = assert(io.popen("sha256sum " .. mock.sh_quote(path)))
@@ -159,6 +160,54 @@ describe("fair share", function()
       assert.is_true(over < LONGEST_STEP, string.format("a step(0.001) took %.1f ms too long", over * 1000))
     end)
 
+    it("keeps its frame while a task saves a download, which comes out whole, no temporary file left", function()
+      local c = new_client()
+      local dir = os.tmpname()
+      os.remove(dir)
+      assert(os.execute("mkdir -p " .. mock.sh_quote(dir)))
+      local task = batchexport.spawn(function()
+        local paths, err = c.exports.download(e.id, { dir = dir })
+        if not paths then error(err, 0) end
+        return paths
+      end)
+      -- Between steps, the size of the temporary file (or the final one), or
+      -- nil when it was renamed between the listing and the open.
+      local function on_disk()
+        local ls = io.popen("ls -A " .. mock.sh_quote(dir))
+        local name = ls:read("l")
+        ls:close()
+        if not name then return 0 end
+        local f = io.open(dir .. "/" .. name, "rb")
+        if not f then return nil end   -- renamed meanwhile: size unknown
+        local size = f:seek("end")
+        f:close()
+        return size
+      end
+      local longest, last, burst = 0, 0, 0
+      while true do
+        local t0 = core.now()
+        local left = batchexport.step(0)
+        longest = math.max(longest, core.now() - t0)
+        local size = on_disk()
+        if size then burst, last = math.max(burst, size - last), size end
+        if left == 0 then break end
+      end
+      local ok, paths = task:result()
+      assert.is_true(ok, tostring(paths))
+      assert.same({ dir .. "/" .. e.id .. "-1.json" }, paths)
+      assert.equal(file.sha256, sha256_of(paths[1]))
+      local ls = io.popen("ls -A " .. mock.sh_quote(dir))
+      assert.equal(e.id .. "-1.json\n", ls:read("a"))
+      ls:close()
+      os.execute("rm -rf " .. mock.sh_quote(dir))
+      print(string.format("\n  download in a task: longest step(0) %.1f ms, at most %.0f KiB written between two",
+        longest * 1000, burst / 1024))
+      -- What one step may write is bounded (512 KiB a perform), whatever the
+      -- disk's speed: a whole fast socket's worth was megabytes.
+      assert.is_true(burst <= MAX_STEP_WRITE, string.format("%.0f KiB written in one step", burst / 1024))
+      assert.is_true(longest < LONGEST_STEP, string.format("a step(0) took %.1f ms", longest * 1000))
+    end)
+
     it("outside a task, a loop is one stretch of work: no pause, every record", function()
       local c = new_client()
       local n = 0
@@ -182,7 +231,21 @@ describe("fair share", function()
     local n, dir
 
     setup(function()
-      n = nginx.start(m)
+      -- A phase that cannot yield: a call there is a config error, at once.
+      n = nginx.start(m, function(conf)
+        return (conf:gsub("(location = /ping {)", [[location = /set_phase {
+            set_by_lua_block $outcome {
+                local c = require("batchexport").new({ base_url = os.getenv("MOCK_API_URL"),
+                  rest_key = os.getenv("BATCH_REST_KEY"), project_key = os.getenv("BATCH_PROJECT_KEY") })
+                local export, err = c.exports.view("]] .. e.id .. [[")
+                local raised, why = pcall(function() for _ in c.exports.records("]] .. e.id .. [[") do end end)
+                return (export and "waited" or err.kind .. ": " .. err.message) .. "\n"
+                  .. (raised and "streamed" or why.kind .. ": " .. why.message)
+            }
+            return 200 "$outcome\n";
+        }
+        %1]]))
+      end)
       dir = os.tmpname()
       os.remove(dir)
       assert(os.execute("mkdir -p " .. mock.sh_quote(dir)))
@@ -237,6 +300,16 @@ describe("fair share", function()
       report("/download", times, at - pending.started)
       assert.is_true(#times >= 5, "only " .. #times .. " pings answered meanwhile")
       assert.is_true(times[#times] < WORST_PING, string.format("a ping took %.1f ms", times[#times] * 1000))
+    end)
+
+    it("says a call in a phase that cannot yield is a config error, rather than block the worker", function()
+      m:clear_log()
+      local status, body = n:get("/set_phase")
+      assert.equal(200, status)
+      local view, records = body:match("^(.-)\n(.-)\n$")
+      assert.matches("^config: cannot wait in nginx's set phase", view)
+      assert.matches("^config: cannot wait in nginx's set phase", records)
+      assert.equal(0, #m:log().requests)   -- nothing was sent
     end)
 
     it("logs no error", function()
