@@ -7,6 +7,7 @@
 --
 --   spawn(fn, ...) -> task       step([timeout]) -> tasks alive     run()
 --   sleep(seconds)               wait_until(ready [, tick [, deadline]])
+--   pause()  slicer(seconds)     can_yield()  cannot_wait()
 --   await(transfer [, tick])     own(transfer)
 --   gather(fns [, parallel])     limit(deadline, fn, ...)
 --
@@ -408,8 +409,9 @@ end
 --- scheduler.step([timeout]) -> tasks still alive. Advances every transfer
 -- (tasks' or not) and runs every task that can go on. When none could, it
 -- waits up to timeout seconds (default 0: not at all) for one to become
--- ready, then runs it. Never blocks longer than timeout; in nginx, the wait
--- is ngx.sleep()s.
+-- ready, then runs it. Never blocks longer than timeout plus about one
+-- slice (a streaming task yields after each, scheduler.pause); in nginx,
+-- the wait is ngx.sleep()s.
 function step(timeout)
   if current_task() then error("batchexport.step/run: called from inside a task", 2) end
   timeout = timeout or 0
