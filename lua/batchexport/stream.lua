@@ -124,12 +124,12 @@ end
 -- calls the fallback here, in Lua, where yielding is allowed. Elsewhere the
 -- C iterator is the whole loop.
 function M.iterator(client, cursor, fields, values, fallback, tick)
-  local slice = client.slice or 0
+  local cannot = scheduler.cannot_wait()
+  if cannot then client:raise(cannot) end
   if not scheduler.can_yield() then
     return core.iterator(cursor, fields, values, fallback, tick)
   end
-  local cannot = scheduler.cannot_wait()
-  if cannot then client:raise(cannot) end
+  local slice = client.slice or 0
   local buffered = core.iterator(cursor, fields, values, fallback, tick, slice)
   local pause = scheduler.pause
   local function pass(first, spent, ...)
