@@ -7,7 +7,7 @@ LUAJIT_INC   ?= /usr/include/luajit-2.1
 CC           ?= cc
 CFLAGS       ?= -O2 -g
 WARN         := -Wall -Wextra -Werror -std=c99 -pedantic -D_POSIX_C_SOURCE=200809L
-LIBS         := -lcurl -lz -lm
+LIBS         := -lcurl -lz -lm -pthread
 
 VERSION      := 0.1.0
 DIST         ?= dist

@@ -65,6 +65,8 @@ struct bx_transfer {
     int paused;                             /* stream sink: consumer is behind */
     size_t paused_need;                     /* bytes of the chunk curl holds back */
     int fd;                                 /* file sink */
+    size_t burst;                           /* file sink: bytes written this perform */
+    int burst_paused;                       /* file sink: held until the next perform */
     int write_errno;
     int cancelled;
     curl_off_t resume_from;                 /* file sink: bytes already on disk */

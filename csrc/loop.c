@@ -150,21 +150,49 @@ static int loop_collect(bx_loop *loop)
     return finished;
 }
 
+/* Lets the file sinks held at their burst (transfer.c) write again. */
+static void loop_release_bursts(bx_loop *loop)
+{
+    bx_transfer *t;
+    for (t = loop->attached; t; t = t->loop_next) {
+        t->burst = 0;
+        if (t->burst_paused && t->easy) {
+            t->burst_paused = 0;
+            curl_easy_pause(t->easy, CURLPAUSE_CONT);   /* may write at once */
+        }
+    }
+}
+
+/* Whether a file sink waits for the next perform: then a poll must not
+ * wait, curl ignoring that transfer's socket meanwhile. */
+static int loop_bursts_held(bx_loop *loop)
+{
+    bx_transfer *t;
+    for (t = loop->attached; t; t = t->loop_next)
+        if (t->burst_paused)
+            return 1;
+    return 0;
+}
+
 static int loop_perform(lua_State *L, bx_loop *loop)
 {
     int running = 0;
-    CURLMcode rc = curl_multi_perform(loop->multi, &running);
+    CURLMcode rc;
+    loop_release_bursts(loop);
+    rc = curl_multi_perform(loop->multi, &running);
     if (rc != CURLM_OK)
         return luaL_error(L, "curl_multi_perform: %s", curl_multi_strerror(rc));
     int finished = loop_collect(loop);
     finished += loop_guard(loop);
     lua_pushinteger(L, loop->nattached);
     lua_pushinteger(L, finished);
-    return 2;
+    lua_pushboolean(L, loop_bursts_held(loop));
+    return 3;
 }
 
-/* loop:perform() -> transfers still in flight, transfers that just finished.
- * Never waits. */
+/* loop:perform() -> transfers still in flight, transfers that just finished,
+ * whether a file sink has more to write at once (a next perform should not
+ * wait). Never waits. */
 static int l_perform(lua_State *L)
 {
     return loop_perform(L, bx_checkloop(L, 1));
@@ -187,6 +215,8 @@ static int l_poll(lua_State *L)
         ms = (int)ceil(seconds * 1000);
     if (loop->nattached > 0 && ms > guard_wakeup_ms(loop))
         ms = guard_wakeup_ms(loop);
+    if (loop_bursts_held(loop))
+        ms = 0;
     if (ms > 0) {
         rc = curl_multi_poll(loop->multi, NULL, 0, ms, &numfds);
         if (rc != CURLM_OK)

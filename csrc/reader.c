@@ -21,6 +21,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #define BX_READER_MT "batchexport.reader"
@@ -382,24 +383,28 @@ static int l_values(lua_State *L)
     return next_decoded(L, r, bx_checkfields(L, 2), 1, 0);
 }
 
-/* The fast half of the iterator a generic for calls for every record:
- * buffered records come straight from C. Anything else (no byte yet, the
- * end, an error, a reader not started or closed) returns nothing, and the
- * Lua half (stream.iterator) calls its fallback, which waits, resumes, moves
- * to the next part or raises. The fallback is not called from here: waiting
- * yields (a task, ngx.sleep), and a coroutine cannot yield across a C call.
- * The Lua side names the reader to read in cursor = {reader, base} and
- * changes it only inside the fallback, so the C side reads the cursor again
- * only after it has returned nothing. Upvalues: */
+/* The iterator a generic for calls for every record: buffered records come
+ * straight from C; anything else (no byte yet, the end, an error, a reader
+ * not started or closed) goes to the Lua fallback, which waits, resumes,
+ * moves to the next part or raises. The Lua side names the reader to read
+ * in cursor = {reader, base} and changes it only inside the fallback, so
+ * the C side reads the cursor again only after calling it.
+ * Given a slice (seconds), the iterator never calls the fallback itself: a
+ * fallback that waits must yield (in a task, in nginx), and a yield cannot
+ * cross this C function. It returns false instead, then true once it has
+ * decoded for a whole slice, so that a Lua wrapper yields and calls the
+ * fallback; the clock is read only every SLICE_CHECK records. Upvalues: */
 enum {
     UP_STATE = 1,       /* iter_state */
     UP_CURSOR,          /* {reader, base} */
     UP_FIELDS,          /* a projection, or nil */
+    UP_FALLBACK,        /* function() -> what the iterator returns */
     UP_TICK,            /* nil, or function() -> keep ticking, called every TICK records */
     UP_META,            /* the reader metatable, to recognise a reader */
     UP_READER           /* the reader in state->r, kept alive */
 };
 #define TICK 64
+#define SLICE_CHECK 32
 
 typedef struct iter_state {
     bx_reader *r;       /* the cursor's reader, or NULL (not a reader) */
@@ -407,8 +412,38 @@ typedef struct iter_state {
     lua_Integer base;   /* records of the parts before this one */
     int values;
     int countdown;      /* records until the next tick */
-    int stale;          /* the fallback ran since: read the cursor again */
+    int hands_back;     /* a slice was given: never call the fallback */
+    double slice;       /* seconds of work between yields; 0: no limit */
+    double slice_start; /* when the current slice began */
+    int slice_countdown;/* records until the clock is read again */
+    int handed_back;    /* returned false: the Lua side ran the fallback */
 } iter_state;
+
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Whether the current slice is spent; read the clock only now and then. */
+static int slice_over(iter_state *st)
+{
+    if (--st->slice_countdown > 0)
+        return 0;
+    st->slice_countdown = SLICE_CHECK;
+    return monotonic_now() - st->slice_start >= st->slice;
+}
+
+/* Hands control back to the Lua wrapper: false, and whether the slice is
+ * spent (then it yields before calling the fallback). */
+static int hand_back(lua_State *L, iter_state *st, int spent)
+{
+    st->handed_back = 1;
+    lua_pushboolean(L, 0);
+    lua_pushboolean(L, spent);
+    return 2;
+}
 
 /* Reads the cursor again: which reader, and the record number it starts at. */
 static void read_cursor(lua_State *L, iter_state *st)
@@ -441,56 +476,72 @@ static void tick(lua_State *L, iter_state *st)
     lua_pop(L, 1);
 }
 
-/* iterate() -> the next buffered record (or its number and values), or
- * nothing when the Lua half must take over. */
 static int l_iterate(lua_State *L)
 {
     iter_state *st = lua_touserdata(L, lua_upvalueindex(UP_STATE));
-    bx_reader *r;
-    int top = lua_gettop(L);
-    if (st->stale) {
+    bx_reader *r = st->r;
+    int top = lua_gettop(L);    /* the generic for's two arguments, unused */
+    if (st->handed_back) {
         read_cursor(L, st);
-        st->stale = 0;
+        r = st->r;
+        st->handed_back = 0;
+        st->slice_start = monotonic_now();
+        st->slice_countdown = SLICE_CHECK;
     }
-    r = st->r;
     if (!lua_isnil(L, lua_upvalueindex(UP_TICK)))
         tick(L, st);
+    if (st->slice > 0 && slice_over(st))
+        return hand_back(L, st, 1);
     if (r != NULL && r->format == FORMAT_JSON && r->src != NULL && !r->broken) {
         int n = next_decoded(L, r, st->fields, st->values, st->base);
         if (lua_toboolean(L, -n))
             return n;
         lua_settop(L, top);
     }
-    st->stale = 1;
-    return 0;
+    if (st->hands_back)
+        return hand_back(L, st, 0);
+    lua_pushvalue(L, lua_upvalueindex(UP_FALLBACK));
+    lua_call(L, 0, LUA_MULTRET);
+    read_cursor(L, st);
+    return lua_gettop(L) - top;
 }
 
-/* core.iterator(cursor, fields|nil, values [, tick]) -> the fast half of a
- * generic for's iterator (see l_iterate). */
+/* core.iterator(cursor, fields|nil, values, fallback [, tick [, slice]]) ->
+ * the function a generic for calls (see l_iterate); with a slice (seconds,
+ * 0 for no limit), the function a Lua wrapper calls. */
 static int l_iterator(lua_State *L)
 {
     iter_state *st;
+    int hands_back = !lua_isnoneornil(L, 6);
+    lua_Number slice = luaL_optnumber(L, 6, 0);
     luaL_checktype(L, 1, LUA_TTABLE);
     if (!lua_isnoneornil(L, 2))
         bx_checkfields(L, 2);
-    if (!lua_isnoneornil(L, 4))
-        luaL_checktype(L, 4, LUA_TFUNCTION);
-    lua_settop(L, 4);
+    luaL_checktype(L, 4, LUA_TFUNCTION);
+    if (!lua_isnoneornil(L, 5))
+        luaL_checktype(L, 5, LUA_TFUNCTION);
+    luaL_argcheck(L, slice >= 0, 6, "must not be negative");
+    lua_settop(L, 5);
     st = bx_newuserdata(L, sizeof *st);
     memset(st, 0, sizeof *st);
     st->fields = lua_isnil(L, 2) ? NULL : lua_touserdata(L, 2);
     st->values = lua_toboolean(L, 3);
     st->countdown = TICK;
+    st->hands_back = hands_back;
+    st->slice = (double)slice;
+    st->slice_start = monotonic_now();
+    st->slice_countdown = SLICE_CHECK;
     lua_pushvalue(L, 1);                /* UP_CURSOR */
     lua_pushvalue(L, 2);                /* UP_FIELDS */
-    lua_pushvalue(L, 4);                /* UP_TICK */
+    lua_pushvalue(L, 4);                /* UP_FALLBACK */
+    lua_pushvalue(L, 5);                /* UP_TICK */
     luaL_getmetatable(L, BX_READER_MT); /* UP_META */
     lua_rawgeti(L, 1, 1);               /* UP_READER: the cursor's first */
     st->r = luaL_testudata(L, -1, BX_READER_MT);
     lua_rawgeti(L, 1, 2);
     st->base = lua_tointeger(L, -1);
     lua_pop(L, 1);
-    lua_pushcclosure(L, l_iterate, 6);
+    lua_pushcclosure(L, l_iterate, 7);
     return 1;
 }
 

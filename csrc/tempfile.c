@@ -10,9 +10,14 @@
  *   core.tempfile(final_path) -> tempfile | nil, message
  *   core.sweep_temps(final_path) -> count removed | nil, message
  *   tf:path()  tf:size()  tf:head(n)  tf:write(bytes)  tf:commit(final_path)  tf:close()
+ *   tf:commit_start(final_path)  tf:commit_result()
+ * commit_start runs the commit's syncs and rename on a thread of its own
+ * (offthread.c), so that an event loop (an nginx worker) keeps serving while
+ * the disk works; commit_result tells when it is over.
  */
 #include "core.h"
 #include "fsutil.h"
+#include "offthread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,11 +28,23 @@
 
 #define HEAD_MAX 4096
 
+/* A commit: what it works on, and how it went. */
+typedef struct {
+    int fd, dirfd;
+    const char *name;       /* the temporary file's name, in dirfd */
+    char *final;            /* the final name, in dirfd (owned) */
+    const char *failed;     /* the step that failed, or NULL */
+    int error;              /* its errno */
+    int renamed;            /* the file is in place (fd closed then) */
+} commit_job;
+
 typedef struct {
     int fd;                 /* the file, open and locked; -1 once done */
     int dirfd;              /* its folder, for the *at calls and the folder sync */
     char *dir;              /* the folder as given, to check commit's target */
     char name[BX_FS_NAME_MAX + 1];
+    bx_offthread *thread;   /* a commit under way off the loop, or NULL */
+    commit_job job;         /* its state; touched by that thread until joined */
 } bx_tempfile;
 
 static bx_tempfile *check_tempfile(lua_State *L, int i)
@@ -98,9 +115,8 @@ static int l_tempfile(lua_State *L)
     dir = lua_tostring(L, -2);
     base = lua_tostring(L, -1);
     tf = lua_newuserdata(L, sizeof *tf);
+    memset(tf, 0, sizeof *tf);
     tf->fd = tf->dirfd = -1;
-    tf->dir = NULL;
-    tf->name[0] = '\0';
     luaL_setmetatable(L, BX_TEMPFILE_MT);
     tf->dir = malloc(strlen(dir) + 1);
     if (tf->dir == NULL)
@@ -140,7 +156,7 @@ static int l_sweep_temps(lua_State *L)
 static bx_tempfile *check_open(lua_State *L, int i)
 {
     bx_tempfile *tf = check_tempfile(L, i);
-    if (tf->fd < 0)
+    if (tf->fd < 0 || tf->thread != NULL)
         luaL_error(L, "batchexport.tempfile: already committed or closed");
     return tf;
 }
@@ -199,32 +215,111 @@ static int l_write(lua_State *L)
     return 1;
 }
 
-/* tf:commit(final_path) -> true | nil, message. final_path must be in the
- * temporary file's folder. Once renamed the file is the caller's: a failed
- * folder sync is still reported, the whole file staying in place. */
-static int l_commit(lua_State *L)
+/* The commit's steps: sync, mode, rename, folder sync. Touches no Lua
+ * state: it may run on a thread of its own. */
+static void commit_steps(void *p)
 {
-    bx_tempfile *tf = check_open(L, 1);
-    const char *final = luaL_checkstring(L, 2);
-    int e;
+    commit_job *job = p;
+    job->failed = NULL;
+    if (bx_fs_sync(job->fd) != 0)
+        job->failed = "cannot sync";
+    else if (fchmod(job->fd, bx_fs_new_file_mode()) != 0)
+        job->failed = "cannot set the mode of";
+    else if (renameat(job->dirfd, job->name, job->dirfd, job->final) != 0)
+        job->failed = "cannot rename into place";
+    else {
+        job->renamed = 1;
+        close(job->fd);
+        if (bx_fs_sync(job->dirfd) != 0)
+            job->failed = "saved, but cannot sync the folder of";
+    }
+    job->error = job->failed ? errno : 0;
+}
+
+/* Checks final_path (argument 2) and readies tf->job for it; returns 0, or
+ * what to return to Lua. */
+static int prepare_commit(lua_State *L, bx_tempfile *tf)
+{
+    luaL_checkstring(L, 2);
     if (!push_split(L, 2))
         return push_not_a_file(L, 2);
     if (strcmp(lua_tostring(L, -2), tf->dir) != 0)
         return luaL_argerror(L, 2, "a path in the temporary file's folder expected");
-    if (bx_fs_sync(tf->fd) != 0)
-        return push_failure(L, "cannot sync", final, errno);
-    if (fchmod(tf->fd, bx_fs_new_file_mode()) != 0)
-        return push_failure(L, "cannot set the mode of", final, errno);
-    if (renameat(tf->dirfd, tf->name, tf->dirfd, lua_tostring(L, -1)) != 0)
-        return push_failure(L, "cannot rename into place", final, errno);
-    close(tf->fd);
-    tf->fd = -1;
-    e = bx_fs_sync(tf->dirfd) != 0 ? errno : 0;
-    close_fds(tf);
-    if (e)
-        return push_failure(L, "saved, but cannot sync the folder of", final, e);
+    free(tf->job.final);
+    memset(&tf->job, 0, sizeof tf->job);
+    tf->job.final = malloc(lua_rawlen(L, -1) + 1);
+    if (tf->job.final == NULL)
+        return luaL_error(L, "out of memory");
+    strcpy(tf->job.final, lua_tostring(L, -1));
+    tf->job.fd = tf->fd;
+    tf->job.dirfd = tf->dirfd;
+    tf->job.name = tf->name;
+    return 0;
+}
+
+/* After commit_steps: the file is the caller's once renamed (a failed
+ * folder sync is still reported, the whole file staying in place). */
+static int finish_commit(lua_State *L, bx_tempfile *tf)
+{
+    commit_job *job = &tf->job;
+    const char *final = lua_tostring(L, 2);
+    if (job->renamed) {
+        tf->fd = -1;
+        close_fds(tf);
+    }
+    if (job->failed)
+        return push_failure(L, job->failed, final ? final : job->final, job->error);
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* tf:commit(final_path) -> true | nil, message. final_path must be in the
+ * temporary file's folder. */
+static int l_commit(lua_State *L)
+{
+    bx_tempfile *tf = check_open(L, 1);
+    int n = prepare_commit(L, tf);
+    if (n)
+        return n;
+    commit_steps(&tf->job);
+    return finish_commit(L, tf);
+}
+
+/* tf:commit_start(final_path) -> true | nil, message: the commit, begun
+ * off this thread; tf:commit_result() gives its outcome. */
+static int l_commit_start(lua_State *L)
+{
+    bx_tempfile *tf = check_open(L, 1);
+    int n = prepare_commit(L, tf);
+    if (n)
+        return n;
+    tf->thread = bx_offthread_start(commit_steps, &tf->job);
+    if (tf->thread == NULL)
+        return push_failure(L, "cannot start a thread to save", lua_tostring(L, 2), errno);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* tf:commit_result() -> nil while the commit runs; then true | false,
+ * message (commit's outcome). */
+static int l_commit_result(lua_State *L)
+{
+    bx_tempfile *tf = check_tempfile(L, 1);
+    int n;
+    luaL_argcheck(L, tf->thread != NULL, 1, "no commit under way");
+    if (!bx_offthread_done(tf->thread)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    bx_offthread_join(tf->thread);
+    tf->thread = NULL;
+    lua_settop(L, 1);
+    n = finish_commit(L, tf);
+    if (n == 2) {
+        lua_pushboolean(L, 0);
+        lua_replace(L, -3);
+    }
+    return n;
 }
 
 /* tf:close(): removes the file unless committed; closes everything. Idempotent. */
@@ -232,6 +327,15 @@ static int l_close(lua_State *L)
 {
     bx_tempfile *tf = check_tempfile(L, 1);
     struct stat a, b;
+    /* A commit under way owns the descriptors until it ends. */
+    if (tf->thread != NULL) {
+        bx_offthread_join(tf->thread);
+        tf->thread = NULL;
+        if (tf->job.renamed)
+            tf->fd = -1;
+    }
+    free(tf->job.final);
+    tf->job.final = NULL;
     /* Only the file we created: never whatever may have taken its name since. */
     if (tf->fd >= 0 && fstat(tf->fd, &a) == 0 &&
         fstatat(tf->dirfd, tf->name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -276,6 +380,7 @@ int bx_open_tempfile(lua_State *L)
     };
     static const luaL_Reg methods[] = {
         {"path", l_path}, {"size", l_size}, {"head", l_head}, {"write", l_write}, {"commit", l_commit},
+        {"commit_start", l_commit_start}, {"commit_result", l_commit_result},
         {"close", l_close}, {NULL, NULL}
     };
     bx_newclass(L, BX_TEMPFILE_MT, meta, methods);

@@ -24,6 +24,11 @@
 #define ERRBODY_LIMIT (64 * 1024)
 #define STREAM_BUFFER_DEFAULT (1024 * 1024)
 #define CURL_CHUNK (256 * 1024)                 /* curl's receive buffer for files */
+/* What a file sink writes in one perform at most: curl would otherwise go on
+ * reading a fast socket (100 buffers a call), holding its caller, an event
+ * loop, for tens of milliseconds. The loop lets it go on at its next
+ * perform (loop.c). */
+#define FILE_BURST (2 * CURL_CHUNK)
 
 bx_transfer *bx_checktransfer(lua_State *L, int i)
 {
@@ -119,6 +124,11 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
             t->range_ignored = 1;
             return 0;
         }
+        if (t->burst >= FILE_BURST) {
+            t->burst_paused = 1;
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        t->burst += n;
         if (write_all(t->fd, ptr, n) != 0) {
             t->write_errno = errno;
             return 0;

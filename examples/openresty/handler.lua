@@ -102,6 +102,43 @@ function M.tasks()
   return reply(200, { results = out })
 end
 
+--- GET /records?id=EXPORT: every record of a finished export, counted. The
+-- loop decodes for at most a slice (the client's `slice`, 2 ms) before it
+-- lets the worker serve other requests (ngx.sleep(0)), so a fast link does
+-- not hold the worker for the whole export.
+function M.records()
+  stop_on_abort()
+  local c, err = get_client()
+  if not c then return fail(err) end
+  local id = ngx.req.get_uri_args().id
+  local started = ngx.now()
+  local ok, n = pcall(function()
+    local count = 0
+    for _ in c.exports.records(id) do count = count + 1 end
+    return count
+  end)
+  if not ok then return fail(n) end
+  ngx.update_time()
+  return reply(200, { id = id, records = n, seconds = ngx.now() - started })
+end
+
+--- GET /download?id=EXPORT&dir=DIR: the export's files saved in DIR (default
+-- the system's temporary folder). The bytes go to a temporary file as
+-- they arrive; the final fsync, rename and folder fsync run on one of
+-- nginx's worker threads (`thread_pool` in nginx.conf), not on the worker.
+function M.download()
+  stop_on_abort()
+  local c, err = get_client()
+  if not c then return fail(err) end
+  local args = ngx.req.get_uri_args()
+  local started = ngx.now()
+  local paths
+  paths, err = c.exports.download(args.id, { dir = args.dir or "/tmp" })
+  if not paths then return fail(err) end
+  ngx.update_time()
+  return reply(200, { id = args.id, paths = paths, seconds = ngx.now() - started })
+end
+
 --- GET /stats: transfers still on this worker's loop.
 function M.stats()
   local scheduler = require("batchexport.scheduler")

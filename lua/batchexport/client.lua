@@ -60,6 +60,7 @@ local OPTIONS = {
   max_body        = { "number", whole },
   max_record      = { "number", whole },
   deadline        = { "number", function(v) if not (v > 0 and v < math.huge) then return "must be a number of seconds greater than 0" end end },
+  slice           = { "number", rule(function(v) return v >= 0 and v <= 1 end, "a number of seconds from 0 to 1") },
 }
 
 M.DEFAULTS = {
@@ -76,6 +77,7 @@ M.DEFAULTS = {
   ssl_verify = true,
   max_body = 16 * 1024 * 1024,
   max_record = 64 * 1024 * 1024,
+  slice = 0.002,               -- seconds of decoding before a task or nginx handler yields
 }
 
 local OPTION_NAMES = {}
@@ -278,6 +280,7 @@ function M.new(options)
     logger = s.logger,
     max_record = s.max_record,
     deadline = s.deadline,      -- seconds each call may take, retries and waits included
+    slice = s.slice,            -- seconds of work between yields (stream.iterator)
     policy = {
       max_attempts = s.max_attempts, backoff_base = s.backoff_base,
       backoff_max = s.backoff_max, max_retry_after = s.max_retry_after,

@@ -321,7 +321,7 @@ function M.bind(client)
       if reader then reader:close() end
       if ahead then ahead:close() end
     end })
-    return stream.iterator(cursor, fields, values, fallback, tick), nil, nil, closer
+    return stream.iterator(c, cursor, fields, values, fallback, tick), nil, nil, closer
   end
 
   --- exports.records(export_or_id [, {fields = {...}, deadline = s}]) ->

@@ -64,6 +64,21 @@ local function fetch(client, url, tmp, offset, progress)
   return res
 end
 
+-- tmp:commit(final), but where waiting yields (a task, an nginx handler) its
+-- syncs and rename run on a thread of their own while the caller pauses, so
+-- a slow disk does not hold the event loop. A cancel meanwhile closes tmp,
+-- which waits for that thread before it removes anything.
+local function put_in_place(tmp, final)
+  if not scheduler.can_yield() then return tmp:commit(final) end
+  local ok, why = tmp:commit_start(final)
+  if not ok then return nil, why end
+  while true do
+    ok, why = tmp:commit_result()
+    if ok ~= nil then return ok or nil, why end
+    scheduler.pause()
+  end
+end
+
 -- The whole file is in tmp: check it, pick its name, put it in place.
 local function commit(tmp, opts, label, done, status)
   if opts.size and done ~= opts.size then
@@ -76,7 +91,7 @@ local function commit(tmp, opts, label, done, status)
     if not head then return nil, errors.new("config", label .. ": " .. why) end
     if head == GZIP_MAGIC then final = opts.gzip_path end
   end
-  local ok, why = tmp:commit(final)
+  local ok, why = put_in_place(tmp, final)
   if not ok then return nil, errors.new("config", label .. ": " .. why) end
   return final
 end

@@ -225,7 +225,7 @@ function M.perform(client, spec, expect, tick)
   local attempt = 0
   while true do
     attempt = attempt + 1
-    local closed = client:check_open()
+    local closed = client:check_open() or scheduler.cannot_wait()
     if closed then return nil, closed end
     local _, late = M.limit_spec(client, spec)
     if late then

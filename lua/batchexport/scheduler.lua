@@ -7,6 +7,7 @@
 --
 --   spawn(fn, ...) -> task       step([timeout]) -> tasks alive     run()
 --   sleep(seconds)               wait_until(ready [, tick [, deadline]])
+--   pause()  slicer(seconds)     can_yield()  cannot_wait()
 --   await(transfer [, tick])     own(transfer)
 --   gather(fns [, parallel])     limit(deadline, fn, ...)
 --
@@ -39,13 +40,31 @@ local NGX_YIELDABLE = {
   ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
 }
 
-local function in_nginx()
+-- The nginx phase we run in, or nil outside nginx.
+local function ngx_phase()
   local ngx = rawget(_G, "ngx")
-  if not (ngx and ngx.get_phase and ngx.sleep) then return false end
+  if not (ngx and ngx.get_phase and ngx.sleep) then return nil end
   local ok, phase = pcall(ngx.get_phase)
-  return ok and NGX_YIELDABLE[phase] or false
+  return ok and phase or nil
+end
+
+local function in_nginx()
+  return NGX_YIELDABLE[ngx_phase()] or false
 end
 M.in_nginx = in_nginx
+
+--- scheduler.cannot_wait() -> nil, or the error for a call that would
+-- wait in an nginx phase that cannot yield (init_by_lua, set_by_lua,
+-- header and body filters, log, balancer...): there, waiting would block
+-- the worker's event loop, so the call says so instead.
+function M.cannot_wait()
+  local phase = ngx_phase()
+  if phase and not NGX_YIELDABLE[phase] then
+    return require("batchexport.errors").new("config", "cannot wait in nginx's " .. phase ..
+      " phase (it cannot yield): call from a content, access, rewrite or timer handler, or ngx.timer.at",
+      { phase = phase })
+  end
+end
 
 -- Inside nginx, a wait is a series of short ngx.sleep()s with the loop
 -- stepped in between: the first nap is 1 ms, doubling up to 16 ms while
@@ -63,8 +82,9 @@ local function block(seconds, nap)
     loop:perform()
     local cap = loop:count() > 0 and nap or NGX_IDLE_NAP
     ngx.sleep(math.max(0.001, math.min(seconds, cap)))
-    loop:perform()
-    return math.min(nap * 2, NGX_MAX_NAP)
+    local _, _, more = loop:perform()
+    -- A download held at its burst has bytes waiting: no longer nap.
+    return more and NGX_FIRST_NAP or math.min(nap * 2, NGX_MAX_NAP)
   end
   loop:poll(seconds)
   return nap
@@ -77,6 +97,11 @@ end
 -- (a metamethod's; a tail call is explained by the "tail" entry above it).
 -- A task's wait there blocks instead, and the task still ends with its result.
 local PUC51 = _VERSION == "Lua 5.1" and not rawget(_G, "jit")
+
+--- Whether a `for` loop's iterator may yield: not on PUC Lua 5.1, whatever
+-- runs it (there, stream.iterator leaves the waits to the C iterator's
+-- fallback, which blocks).
+M.iterators_yield = not PUC51
 
 local function can_yield()
   if coroutine.isyieldable then return coroutine.isyieldable() end  -- 5.3+
@@ -122,6 +147,51 @@ local function wait_until(ready, tick, deadline)
   end
 end
 M.wait_until = wait_until
+
+--- scheduler.can_yield() -> whether a wait here yields (in a task, or in an
+-- nginx phase that allows ngx.sleep) rather than blocks.
+function M.can_yield()
+  return current_task() ~= nil or in_nginx()
+end
+
+-- An nginx pause. Not ngx.sleep(0): without OpenResty's delayed-events
+-- patch (Debian's nginx) that is a timer already due, which the worker runs
+-- again before it polls, so other requests would still wait. 1 ms is the
+-- shortest sleep that lets the worker poll first.
+local NGX_PAUSE = 0.001
+
+--- scheduler.pause(): hands control back for a moment, after a slice of
+-- work: a task yields (its step() returns, the other tasks run), an nginx
+-- handler lets the worker serve other requests (ngx.sleep(0.001));
+-- elsewhere it does nothing.
+function M.pause()
+  local task = current_task()
+  if task then
+    task.ready, task.wake_at = nil, nil   -- runnable again at the next step
+    coroutine.yield(WAIT)
+  elseif in_nginx() then
+    ngx.sleep(NGX_PAUSE)
+    loop:perform()
+  end
+end
+
+--- scheduler.slicer(seconds) -> a function to call after each piece of
+-- work: once seconds of work have passed since the last pause, it pauses
+-- (scheduler.pause). It reads the clock only every few calls. seconds 0,
+-- or a caller that cannot yield: it never pauses.
+local SLICE_CHECK = 32
+function M.slicer(seconds)
+  if not (seconds and seconds > 0) or not M.can_yield() then return function() end end
+  local countdown, started = SLICE_CHECK, core.now()
+  return function()
+    countdown = countdown - 1
+    if countdown > 0 then return end
+    countdown = SLICE_CHECK
+    if core.now() - started < seconds then return end
+    M.pause()
+    started = core.now()
+  end
+end
 
 --- scheduler.await(transfer [, tick]): returns once the transfer is over.
 function M.await(transfer, tick)
@@ -327,9 +397,26 @@ local function mine()
   return out
 end
 
-local function run_ready(list)
+-- Runs the tasks of list that can go on, until deadline: a task runs for
+-- at most a slice before it yields (scheduler.pause), so a step() returns
+-- within its timeout plus about one slice. The tasks left for the next
+-- step go first then, so that none starves.
+local first_of = setmetatable({}, { __mode = "k" })  -- owner -> task to run first
+local function run_ready(list, deadline)
   local now, ran = core.now(), 0
-  for _, task in ipairs(list) do
+  local who = owner()
+  local first = first_of[who]
+  local start = 1
+  for i, task in ipairs(list) do
+    if task == first then start = i break end
+  end
+  first_of[who] = nil
+  for k = 0, #list - 1 do
+    local task = list[(start - 1 + k) % #list + 1]
+    if ran > 0 and deadline and core.now() >= deadline then
+      first_of[who] = task
+      break
+    end
     if not FINISHED[task.state] and runnable(task, now) then
       resume(task)
       ran = ran + 1
@@ -351,14 +438,15 @@ end
 --- scheduler.step([timeout]) -> tasks still alive. Advances every transfer
 -- (tasks' or not) and runs every task that can go on. When none could, it
 -- waits up to timeout seconds (default 0: not at all) for one to become
--- ready, then runs it. Never blocks longer than timeout; in nginx, the wait
--- is ngx.sleep()s.
+-- ready, then runs it. Never blocks longer than timeout plus about one
+-- slice (a streaming task yields after each, scheduler.pause); in nginx,
+-- the wait is ngx.sleep()s.
 function step(timeout)
   if current_task() then error("batchexport.step/run: called from inside a task", 2) end
   timeout = timeout or 0
   local deadline = core.now() + timeout
   loop:perform()
-  local ran = run_ready(mine())
+  local ran = run_ready(mine(), deadline)
   local nap
   while true do
     local list = mine()
@@ -369,7 +457,7 @@ function step(timeout)
     local timer = next_timer(list)
     if timer then wait = math.max(0, math.min(wait, timer - now)) end
     nap = block(wait, nap)
-    ran = run_ready(list)
+    ran = run_ready(list, deadline)
   end
 end
 M.step = step
@@ -422,6 +510,8 @@ function M.limit(deadline, fn, ...)
     if not go() then
       local at = child.wake_at and math.min(child.wake_at, deadline) or deadline
       wait_until(go, nil, at)
+    else
+      M.pause()   -- the child paused after a slice: so does its caller
     end
     if core.now() >= deadline and not go() then
       close_transfers(child)
@@ -469,7 +559,9 @@ function M.gather(fns, parallel)
         end
       end
     end
-    if #running > 0 and not any_runnable() then
+    if #running > 0 and any_runnable() then
+      M.pause()   -- a child paused after a slice: so does the caller
+    elseif #running > 0 then
       local soonest
       for _, child in ipairs(running) do
         if child.wake_at and (not soonest or child.wake_at < soonest) then soonest = child.wake_at end

@@ -111,14 +111,41 @@ local function next_values(self, method, arg)
   if self.failed then return nil, self.failed end
   if self.closed then return nil, errors.new("validation", self.label .. ": reader is closed") end
   if not self.transfer then
+    local cannot = scheduler.cannot_wait()
+    if cannot then self.failed = cannot return nil, cannot end
     local ok, err = start(self)
     if not ok then self.failed = err return nil, err end
   end
+  self.slice()
   return settle(self, method, arg, self.core[method](self.core, arg))
 end
 
 local function pull(self, method, arg)
   return scrubbed(self, next_values(self, method, arg))
+end
+
+--- stream.iterator(client, cursor, fields, values, fallback [, tick]) ->
+-- the function a generic for calls for records or values (core.iterator).
+-- Where a wait yields (a task, an nginx handler), the C iterator hands
+-- back after each slice of work (client.slice seconds) and whenever its
+-- buffer cannot serve: this wrapper then pauses (scheduler.pause) and
+-- calls the fallback here, in Lua, where yielding is allowed. Elsewhere the
+-- C iterator is the whole loop.
+function M.iterator(client, cursor, fields, values, fallback, tick)
+  local cannot = scheduler.cannot_wait()
+  if cannot then client:raise(cannot) end
+  if not (scheduler.iterators_yield and scheduler.can_yield()) then
+    return core.iterator(cursor, fields, values, fallback, tick)
+  end
+  local slice = client.slice or 0
+  local buffered = core.iterator(cursor, fields, values, fallback, tick, slice)
+  local pause = scheduler.pause
+  local function pass(first, spent, ...)
+    if first ~= false then return first, spent, ... end
+    if spent then pause() end
+    return fallback()
+  end
+  return function() return pass(buffered()) end
 end
 
 -- The iterators' end of pull: raises the (scrubbed) error, passes the rest on.
@@ -167,28 +194,6 @@ local RECORDS_OPTIONS = {
   fields = { "table", nil, "a list of fields" },
 }
 
---- stream.iterator(cursor, fields, values, fallback [, tick]) -> the
--- function a generic for calls for records (values: a record's number and
--- values). Buffered records come straight from C (core.iterator); when it
--- has none, fallback() waits, resumes, moves on or raises. The fallback runs
--- here, in Lua, because waiting yields (a task, ngx.sleep), and a coroutine
--- cannot yield across a C function.
-function M.iterator(cursor, fields, values, fallback, tick)
-  local fast = core.iterator(cursor, fields, values, tick)
-  if values then
-    local function pass(first, ...)
-      if first ~= nil then return first, ... end
-      return fallback()
-    end
-    return function() return pass(fast()) end
-  end
-  return function()
-    local record = fast()
-    if record ~= nil then return record end
-    return fallback()
-  end
-end
-
 --- A projection compiled from a list of fields, or nil, err.
 function M.fields(list)
   if type(list) ~= "table" then
@@ -228,7 +233,7 @@ function Reader:records(options)
     fields, err = M.fields(opts.fields)
     if not fields then self.client:raise(err) end
   end
-  return M.iterator({ self.core, 0 }, fields, false, function()
+  return M.iterator(self.client, { self.core, 0 }, fields, false, function()
     return raise_or(self:next_record(fields))
   end)
 end
@@ -240,7 +245,7 @@ function Reader:values(list)
   if self.format ~= "json" then self.client:raise(errors.new("validation", "values: needs a JSON file")) end
   local fields, err = M.fields(list)
   if not fields then self.client:raise(err) end
-  return M.iterator({ self.core, 0 }, fields, true, function()
+  return M.iterator(self.client, { self.core, 0 }, fields, true, function()
     return raise_or(self:next_values(fields))
   end)
 end
@@ -276,6 +281,7 @@ function M.open(client, opts)
     size = opts.size,
     label = opts.label or "file",
     resume = request.resumer(client, opts.label or "file"),
+    slice = scheduler.slicer(client.slice),          -- pauses lines, read and CSV rows
     core = core.reader({ format = opts.format or "json", compression = opts.compression,
       max_record = client.max_record }),
   }, Reader)

@@ -1,0 +1,319 @@
+-- Fair share (issue 16): streaming never holds the host's event loop.
+-- A task that streams a large export on a fast link hands control back after
+-- each slice of decoding, so a frame loop calling batchexport.step(0) keeps
+-- its frame; in a one-worker nginx, a handler streaming records or saving a
+-- download lets the same worker answer /ping meanwhile. The bounds are loose
+-- (a loaded machine, ASan) yet far below what a loop held for the whole
+-- stream shows: hundreds of milliseconds.
+local batchexport = require("batchexport")
+local core = require("batchexport.core")
+local mock = require("spec.support.mock")
+local nginx = require("spec.support.nginx")
+local socket = require("socket")
+
+local SIZE = 40 * 1024 * 1024
+local LONGEST_STEP = 0.05     -- seconds one step(0) may take while a task streams
+local WORST_PING = 0.1        -- seconds a /ping may wait while a handler streams
+local MAX_STEP_WRITE = 2 * 1024 * 1024  -- bytes a download may write in one step(0)
+
+local function sha256_of(path)
+  local p = assert(io.popen("sha256sum " .. mock.sh_quote(path)))
+  local out = p:read("a")
+  p:close()
+  return out:match("^(%x+)")
+end
+
+-- A sink for bytes whose sha256 is known once closed.
+local function hasher()
+  local out = os.tmpname()
+  local pipe = assert(io.popen("sha256sum > " .. mock.sh_quote(out), "w"))
+  return {
+    write = function(_, s) pipe:write(s) end,
+    sum = function()
+      pipe:close()
+      local f = assert(io.open(out))
+      local line = f:read("a")
+      f:close()
+      os.remove(out)
+      return line:match("^(%x+)")
+    end,
+  }
+end
+
+describe("fair share", function()
+  local m, e, file
+
+  setup(function()
+    m = mock.start()
+    e = m:create_export({ status = "SUCCESS", parts = 1, part_size = SIZE })
+    file = m:file(e.files[1].id)
+  end)
+
+  teardown(function() if m then m:stop() end end)
+
+  local function new_client(extra)
+    local opts = { rest_key = m.rest_key, project_key = m.project_key, base_url = m.api_url }
+    for k, v in pairs(extra or {}) do opts[k] = v end
+    return assert(batchexport.new(opts))
+  end
+
+  -- Steps the scheduler with step(0) until no task is left, as a frame loop
+  -- does; returns the longest step and the number of steps.
+  local function frame_loop()
+    local longest, steps = 0, 0
+    while true do
+      local t0 = core.now()
+      local left = batchexport.step(0)
+      longest = math.max(longest, core.now() - t0)
+      steps = steps + 1
+      if left == 0 then return longest, steps end
+    end
+  end
+
+  describe("a plain Lua host calling step(0)", function()
+    it("keeps its frame while a task streams every record", function()
+      local c = new_client()
+      local task = batchexport.spawn(function()
+        local n = 0
+        for _ in c.exports.records(e.id) do n = n + 1 end
+        return n
+      end)
+      local longest, steps = frame_loop()
+      local ok, n = task:result()
+      assert.is_true(ok, tostring(n))
+      assert.equal(file.records, n)
+      print(string.format("\n  records in a task: %d steps, longest step(0) %.1f ms", steps, longest * 1000))
+      assert.is_true(longest < LONGEST_STEP, string.format("a step(0) took %.1f ms", longest * 1000))
+    end)
+
+    it("keeps its frame while a task takes values without tables", function()
+      local c = new_client()
+      local task = batchexport.spawn(function()
+        local n, last = 0, nil
+        for i in c.exports.values(e.id, { "custom_id" }) do
+          n, last = n + 1, i
+          assert(i == n, "record number " .. i .. " at " .. n)
+        end
+        return n, last
+      end)
+      local longest = frame_loop()
+      local ok, n, last = task:result()
+      assert.is_true(ok, tostring(n))
+      assert.equal(file.records, n)
+      assert.equal(file.records, last)
+      assert.is_true(longest < LONGEST_STEP, string.format("a step(0) took %.1f ms", longest * 1000))
+    end)
+
+    it("keeps its frame while tasks read the bytes and the lines, which come out whole", function()
+      local c = new_client()
+      local bytes = batchexport.spawn(function()
+        local reader = assert(c.exports.open(e.files[1].id))
+        local sink = hasher()
+        while true do
+          local chunk, err = reader:read(65536)
+          if chunk == nil then
+            if err then error(err, 0) end
+            break
+          end
+          sink:write(chunk)
+        end
+        return sink:sum()
+      end)
+      local lines = batchexport.spawn(function()
+        local reader = assert(c.exports.open(e.files[1].id))
+        local n = 0
+        for _ in reader:lines() do n = n + 1 end
+        return n
+      end)
+      local longest = frame_loop()
+      local ok, sum = bytes:result()
+      assert.is_true(ok, tostring(sum))
+      assert.equal(file.sha256, sum)
+      local ok2, n = lines:result()
+      assert.is_true(ok2, tostring(n))
+      assert.equal(file.records, n)
+      assert.is_true(longest < LONGEST_STEP, string.format("a step(0) took %.1f ms", longest * 1000))
+    end)
+
+    it("gives step(timeout) back within its timeout plus a slice with several tasks streaming", function()
+      local c = new_client({ slice = 0.002 })
+      local tasks = {}
+      for i = 1, 3 do
+        tasks[i] = batchexport.spawn(function()
+          local n = 0
+          for _ in c.exports.records(e.id, { fields = { "custom_id" } }) do n = n + 1 end
+          return n
+        end)
+      end
+      local over = 0
+      while true do
+        local t0 = core.now()
+        local left = batchexport.step(0.001)
+        over = math.max(over, core.now() - t0 - 0.001)
+        if left == 0 then break end
+      end
+      for _, task in ipairs(tasks) do
+        local ok, n = task:result()
+        assert.is_true(ok, tostring(n))
+        assert.equal(file.records, n)
+      end
+      assert.is_true(over < LONGEST_STEP, string.format("a step(0.001) took %.1f ms too long", over * 1000))
+    end)
+
+    it("keeps its frame while a task saves a download, which comes out whole, no temporary file left", function()
+      local c = new_client()
+      local dir = os.tmpname()
+      os.remove(dir)
+      assert(os.execute("mkdir -p " .. mock.sh_quote(dir)))
+      local task = batchexport.spawn(function()
+        local paths, err = c.exports.download(e.id, { dir = dir })
+        if not paths then error(err, 0) end
+        return paths
+      end)
+      -- Between steps, the size of the temporary file (or the final one), or
+      -- nil when it was renamed between the listing and the open.
+      local function on_disk()
+        local ls = io.popen("ls -A " .. mock.sh_quote(dir))
+        local name = ls:read("l")
+        ls:close()
+        if not name then return 0 end
+        local f = io.open(dir .. "/" .. name, "rb")
+        if not f then return nil end   -- renamed meanwhile: size unknown
+        local size = f:seek("end")
+        f:close()
+        return size
+      end
+      local longest, last, burst = 0, 0, 0
+      while true do
+        local t0 = core.now()
+        local left = batchexport.step(0)
+        longest = math.max(longest, core.now() - t0)
+        local size = on_disk()
+        if size then burst, last = math.max(burst, size - last), size end
+        if left == 0 then break end
+      end
+      local ok, paths = task:result()
+      assert.is_true(ok, tostring(paths))
+      assert.same({ dir .. "/" .. e.id .. "-1.json" }, paths)
+      assert.equal(file.sha256, sha256_of(paths[1]))
+      local ls = io.popen("ls -A " .. mock.sh_quote(dir))
+      assert.equal(e.id .. "-1.json\n", ls:read("a"))
+      ls:close()
+      os.execute("rm -rf " .. mock.sh_quote(dir))
+      print(string.format("\n  download in a task: longest step(0) %.1f ms, at most %.0f KiB written between two",
+        longest * 1000, burst / 1024))
+      -- What one step may write is bounded (512 KiB a perform), whatever the
+      -- disk's speed: a whole fast socket's worth was megabytes.
+      assert.is_true(burst <= MAX_STEP_WRITE, string.format("%.0f KiB written in one step", burst / 1024))
+      assert.is_true(longest < LONGEST_STEP, string.format("a step(0) took %.1f ms", longest * 1000))
+    end)
+
+    it("outside a task, a loop is one stretch of work: no pause, every record", function()
+      local c = new_client()
+      local n = 0
+      for _ in c.exports.records(e.id, { fields = { "custom_id" } }) do n = n + 1 end
+      assert.equal(file.records, n)
+    end)
+
+    it("checks the slice option", function()
+      for _, bad in ipairs({ -1, 2, 0 / 0, "2ms" }) do
+        local c, err = batchexport.new({ rest_key = m.rest_key, project_key = m.project_key,
+          base_url = m.api_url, slice = bad })
+        assert.is_nil(c)
+        assert.equal("config", err.kind)
+        assert.matches("slice", err.message)
+      end
+      assert.truthy(batchexport.new({ base_url = m.api_url, slice = 0 }))
+    end)
+  end)
+
+  describe("a one-worker nginx", function()
+    local n, dir
+
+    setup(function()
+      -- A phase that cannot yield: a call there is a config error, at once.
+      n = nginx.start(m, function(conf)
+        return (conf:gsub("(location = /ping {)", [[location = /set_phase {
+            set_by_lua_block $outcome {
+                local c = require("batchexport").new({ base_url = os.getenv("MOCK_API_URL"),
+                  rest_key = os.getenv("BATCH_REST_KEY"), project_key = os.getenv("BATCH_PROJECT_KEY") })
+                local export, err = c.exports.view("]] .. e.id .. [[")
+                local raised, why = pcall(function() for _ in c.exports.records("]] .. e.id .. [[") do end end)
+                return (export and "waited" or err.kind .. ": " .. err.message) .. "\n"
+                  .. (raised and "streamed" or why.kind .. ": " .. why.message)
+            }
+            return 200 "$outcome\n";
+        }
+        %1]]))
+      end)
+      dir = os.tmpname()
+      os.remove(dir)
+      assert(os.execute("mkdir -p " .. mock.sh_quote(dir)))
+    end)
+
+    teardown(function()
+      if n then n:stop() end
+      if dir then os.execute("rm -rf " .. mock.sh_quote(dir)) end
+    end)
+
+    -- Pings the worker every 2 ms while `pending` runs; returns the pings'
+    -- times, sorted.
+    local function ping_while(pending)
+      local times = {}
+      while not pending.ready() do
+        local status, body, took = n:get("/ping")
+        assert.equal(200, status)
+        assert.equal("pong\n", body)
+        times[#times + 1] = took
+        socket.sleep(0.002)
+      end
+      table.sort(times)
+      return times
+    end
+
+    local function report(what, times, seconds)
+      print(string.format("\n  nginx %s: %.2f s, %d pings, p99 %.1f ms, worst %.1f ms", what, seconds, #times,
+        times[math.max(1, math.ceil(#times * 0.99))] * 1000, times[#times] * 1000))
+    end
+
+    it("answers /ping while a handler streams every record", function()
+      local pending = n:send("/records?id=" .. e.id)
+      local times = ping_while(pending)
+      local status, body, at = pending.finish()
+      assert.equal(200, status, body)
+      assert.equal(file.records, tonumber(body:match('"records":(%d+)')))
+      report("/records", times, at - pending.started)
+      assert.is_true(#times >= 5, "only " .. #times .. " pings answered meanwhile")
+      assert.is_true(times[#times] < WORST_PING, string.format("a ping took %.1f ms", times[#times] * 1000))
+    end)
+
+    it("answers /ping while a handler saves a download, which comes out whole", function()
+      local pending = n:send("/download?id=" .. e.id .. "&dir=" .. dir)
+      local times = ping_while(pending)
+      local status, body, at = pending.finish()
+      assert.equal(200, status, body)
+      local path = dir .. "/" .. e.id .. "-1.json"
+      assert.equal(file.sha256, sha256_of(path))
+      local ls = io.popen("ls -A " .. mock.sh_quote(dir))
+      assert.equal(e.id .. "-1.json\n", ls:read("a"))   -- no temporary file left
+      ls:close()
+      report("/download", times, at - pending.started)
+      assert.is_true(#times >= 5, "only " .. #times .. " pings answered meanwhile")
+      assert.is_true(times[#times] < WORST_PING, string.format("a ping took %.1f ms", times[#times] * 1000))
+    end)
+
+    it("says a call in a phase that cannot yield is a config error, rather than block the worker", function()
+      m:clear_log()
+      local status, body = n:get("/set_phase")
+      assert.equal(200, status)
+      local view, records = body:match("^(.-)\n(.-)\n$")
+      assert.matches("^config: cannot wait in nginx's set phase", view)
+      assert.matches("^config: cannot wait in nginx's set phase", records)
+      assert.equal(0, #m:log().requests)   -- nothing was sent
+    end)
+
+    it("logs no error", function()
+      assert.is_nil(n:error_log():find("%[error%]"), n:error_log())
+    end)
+  end)
+end)
