@@ -151,7 +151,7 @@ M.wait_until = wait_until
 --- scheduler.can_yield() -> whether a wait here yields (in a task, or in an
 -- nginx phase that allows ngx.sleep) rather than blocks.
 function M.can_yield()
-  return current_task() ~= nil or in_nginx()
+  return (current_task() ~= nil and can_yield()) or in_nginx()
 end
 
 -- An nginx pause. Not ngx.sleep(0): without OpenResty's delayed-events
@@ -163,10 +163,10 @@ local NGX_PAUSE = 0.001
 --- scheduler.pause(): hands control back for a moment, after a slice of
 -- work: a task yields (its step() returns, the other tasks run), an nginx
 -- handler lets the worker serve other requests (ngx.sleep(0.001));
--- elsewhere it does nothing.
+-- elsewhere, and where PUC Lua 5.1 cannot yield, it does nothing.
 function M.pause()
   local task = current_task()
-  if task then
+  if task and can_yield() then
     task.ready, task.wake_at = nil, nil   -- runnable again at the next step
     coroutine.yield(WAIT)
   elseif in_nginx() then
