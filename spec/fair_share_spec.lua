@@ -71,7 +71,13 @@ describe("fair share", function()
   end
 
   describe("a plain Lua host calling step(0)", function()
-    it("keeps its frame while a task streams every record", function()
+    -- PUC Lua 5.1 cannot yield from a for loop's iterator or a pcall, so a
+    -- task there blocks the host while it streams (README, "Supported Lua
+    -- versions"): these are shown as pending there, not run.
+    local in_task = (_VERSION == "Lua 5.1" and not rawget(_G, "jit")) and function(name)
+      pending("PUC Lua 5.1 cannot yield from a for loop: " .. name)
+    end or it
+    in_task("keeps its frame while a task streams every record", function()
       local c = new_client()
       local task = batchexport.spawn(function()
         local n = 0
@@ -86,7 +92,7 @@ describe("fair share", function()
       assert.is_true(longest < LONGEST_STEP, string.format("a step(0) took %.1f ms", longest * 1000))
     end)
 
-    it("keeps its frame while a task takes values without tables", function()
+    in_task("keeps its frame while a task takes values without tables", function()
       local c = new_client()
       local task = batchexport.spawn(function()
         local n, last = 0, nil
@@ -104,7 +110,7 @@ describe("fair share", function()
       assert.is_true(longest < LONGEST_STEP, string.format("a step(0) took %.1f ms", longest * 1000))
     end)
 
-    it("keeps its frame while tasks read the bytes and the lines, which come out whole", function()
+    in_task("keeps its frame while tasks read the bytes and the lines, which come out whole", function()
       local c = new_client()
       local bytes = batchexport.spawn(function()
         local reader = assert(c.exports.open(e.files[1].id))
@@ -135,7 +141,7 @@ describe("fair share", function()
       assert.is_true(longest < LONGEST_STEP, string.format("a step(0) took %.1f ms", longest * 1000))
     end)
 
-    it("gives step(timeout) back within its timeout plus a slice with several tasks streaming", function()
+    in_task("gives step(timeout) back within its timeout plus a slice with several tasks streaming", function()
       local c = new_client({ slice = 0.002 })
       local tasks = {}
       for i = 1, 3 do
@@ -160,7 +166,7 @@ describe("fair share", function()
       assert.is_true(over < LONGEST_STEP, string.format("a step(0.001) took %.1f ms too long", over * 1000))
     end)
 
-    it("keeps its frame while a task saves a download, which comes out whole, no temporary file left", function()
+    in_task("keeps its frame while a task saves a download, which comes out whole, no temporary file left", function()
       local c = new_client()
       local dir = os.tmpname()
       os.remove(dir)

@@ -269,7 +269,13 @@ describe("exports.download", function()
       if r.host == "storage" then statuses[#statuses + 1] = r.status end
       if r.path:find("/exports/download", 1, true) then links = links + 1 end
     end
-    assert.same({ 200, 403, 206 }, statuses)
+    -- a transfer that met the expired link (403), then the rest with a
+    -- fresh one: 206 when the first bytes came before the clock moved (as
+    -- a task or a yielding wait sees it), 200 when none had (PUC 5.1's
+    -- blocking wait reports progress before the first byte)
+    local n = #statuses
+    assert.equal(403, statuses[n - 1], table.concat(statuses, " "))
+    assert.truthy(statuses[n] == 206 or (statuses[n] == 200 and n == 2), table.concat(statuses, " "))
     assert.equal(2, links)
   end)
 

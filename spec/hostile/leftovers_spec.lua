@@ -155,7 +155,10 @@ describe("hostile file system: nothing left behind", function()
     end)
   end)
 
-  it("a task cancelled mid-download leaves no temporary file (at once, without a collection)", function()
+  -- PUC Lua 5.1 cannot yield from a download's pcall: a task blocks there
+  -- until the download ends, so there is nothing to cancel mid-way.
+  local in_task = (_VERSION == "Lua 5.1" and not rawget(_G, "jit")) and pending or it
+  in_task("a task cancelled mid-download leaves no temporary file (at once, without a collection)", function()
     local e = m:create_export({ status = "SUCCESS", parts = 1, part_size = 300000 })
     m:fault({ host = "storage", stall = 30 })
     local dir = fresh_dir("cancel")
