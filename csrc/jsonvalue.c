@@ -249,14 +249,36 @@ static int object(jctx *c, const char *p, const char **stop, int depth)
     return JSONDECODE_OK;
 }
 
+/* Moves the elements pushed above the table at stack index t into it,
+ * from index first on: the last is on top, so each rawseti pops one. */
+static void flush_elements(lua_State *L, int t, int first)
+{
+    int i;
+    for (i = first + lua_gettop(L) - t - 1; i >= first; i--) {
+        if (lua_isnil(L, -1))
+            lua_pop(L, 1);      /* a null element is a hole */
+        else
+            lua_rawseti(L, t, i);
+    }
+}
+
+/* The elements go on the stack first and into a table made for their
+ * count: a table sized from the previous record would be rehashed
+ * whenever this one has more. A long array is moved in every
+ * ARRAY_BATCH elements, into a table sized from the previous record. */
+#define ARRAY_BATCH 32
+
 static int array(jctx *c, const char *p, const char **stop, int depth)
 {
     lua_State *L = c->L;
     unsigned slot = c->ntable++;
-    int rc, empty, closed = 0, n = 0;
+    int rc, empty, closed = 0, n = 0, t = 0;
     if ((rc = descend(c, p, stop, depth)) != JSONDECODE_OK)
         return rc;
-    lua_createtable(L, slot < BX_JSON_TABLES ? c->b->size[slot] : 0, 0);
+    if (!lua_checkstack(L, ARRAY_BATCH + 2)) {
+        *stop = p;
+        return JSONDECODE_ERR_DEPTH;
+    }
     open_container(c, &p, ']', &empty);
     if (empty) {
         *stop = p;
@@ -267,14 +289,24 @@ static int array(jctx *c, const char *p, const char **stop, int depth)
             *stop = p;
             return rc;
         }
-        n++;
-        if (lua_isnil(L, -1))
-            lua_pop(L, 1);      /* a null element is a hole */
-        else
-            lua_rawseti(L, -2, n);
+        if (++n % ARRAY_BATCH == 0) {
+            if (!t) {
+                int hint = slot < BX_JSON_TABLES ? c->b->size[slot] : 0;
+                lua_createtable(L, hint > n ? hint : n, 0);
+                t = lua_gettop(L) - ARRAY_BATCH;
+                lua_insert(L, t);
+            }
+            flush_elements(L, t, n - ARRAY_BATCH + 1);
+        }
         if ((rc = after_item(c, &p, ']', &closed, stop)) != JSONDECODE_OK)
             return rc;
     }
+    if (!t) {
+        lua_createtable(L, n, 0);
+        t = lua_gettop(L) - n;
+        lua_insert(L, t);
+    }
+    flush_elements(L, t, n - n % ARRAY_BATCH + 1);
     if (slot < BX_JSON_TABLES)
         c->b->size[slot] = n;
     return JSONDECODE_OK;
@@ -328,7 +360,8 @@ static int find_child(const bx_fields *f, int node, const char *s, size_t len)
 {
     int i;
     for (i = f->node[node].child; i >= 0; i = f->node[i].next)
-        if (f->node[i].len == len && memcmp(f->node[i].key, s, len) == 0)
+        if (f->node[i].len == len && (len == 0 || (f->node[i].key[0] == s[0]
+                                                    && memcmp(f->node[i].key, s, len) == 0)))
             return i;
     return -1;
 }
