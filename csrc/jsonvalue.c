@@ -30,6 +30,7 @@ typedef struct field_node {
     size_t len;
     int slot;               /* a listed field: its position (0-based); else -1 */
     int child, next;        /* first child, next sibling: node indexes or -1 */
+    uint64_t lengths;       /* bit (len % 64) set for each child's key length */
 } field_node;
 
 struct bx_fields {
@@ -107,6 +108,30 @@ static inline int string_bytes(jctx *c, const char *p, const char **s, size_t *l
     return JSONDECODE_OK;
 }
 
+/* Whether a and b hold the same len bytes. Keys are short: eight bytes at
+ * a time, the last eight overlapping, never reading past either end
+ * (memcmp's call costs more than the compare). */
+static inline int same_bytes(const char *a, const char *b, size_t len)
+{
+    uint64_t x, y;
+    size_t i;
+    if (len < 8) {
+        for (i = 0; i < len; i++)
+            if (a[i] != b[i])
+                return 0;
+        return 1;
+    }
+    for (i = 0; i + 8 < len; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return 0;
+    }
+    memcpy(&x, a + len - 8, 8);
+    memcpy(&y, b + len - 8, 8);
+    return x == y;
+}
+
 /* Pushes a key, reusing the string last seen at the same position. */
 static inline void push_key(jctx *c, const char *s, size_t len)
 {
@@ -117,7 +142,7 @@ static inline void push_key(jctx *c, const char *s, size_t len)
         lua_pushlstring(L, s, len);
         return;
     }
-    if (b->key[k] != NULL && b->key_len[k] == len && memcmp(b->key[k], s, len) == 0) {
+    if (b->key[k] != NULL && b->key_len[k] == len && same_bytes(b->key[k], s, len)) {
         lua_rawgeti(L, c->keys, (int)k + 1);
         return;
     }
@@ -272,13 +297,15 @@ static int array(jctx *c, const char *p, const char **stop, int depth)
 {
     lua_State *L = c->L;
     unsigned slot = c->ntable++;
-    int rc, empty, closed = 0, n = 0, t = 0;
+    int rc, empty, closed = 0, n = 0, t;
     if ((rc = descend(c, p, stop, depth)) != JSONDECODE_OK)
         return rc;
-    if (!lua_checkstack(L, ARRAY_BATCH + 2)) {
+    if (!lua_checkstack(L, ARRAY_BATCH + 3)) {
         *stop = p;
         return JSONDECODE_ERR_DEPTH;
     }
+    lua_pushnil(L);             /* the table's place, below its elements */
+    t = lua_gettop(L);
     open_container(c, &p, ']', &empty);
     if (empty) {
         *stop = p;
@@ -290,21 +317,19 @@ static int array(jctx *c, const char *p, const char **stop, int depth)
             return rc;
         }
         if (++n % ARRAY_BATCH == 0) {
-            if (!t) {
+            if (n == ARRAY_BATCH) {
                 int hint = slot < BX_JSON_TABLES ? c->b->size[slot] : 0;
                 lua_createtable(L, hint > n ? hint : n, 0);
-                t = lua_gettop(L) - ARRAY_BATCH;
-                lua_insert(L, t);
+                lua_replace(L, t);
             }
             flush_elements(L, t, n - ARRAY_BATCH + 1);
         }
         if ((rc = after_item(c, &p, ']', &closed, stop)) != JSONDECODE_OK)
             return rc;
     }
-    if (!t) {
+    if (n < ARRAY_BATCH) {
         lua_createtable(L, n, 0);
-        t = lua_gettop(L) - n;
-        lua_insert(L, t);
+        lua_replace(L, t);
     }
     flush_elements(L, t, n - n % ARRAY_BATCH + 1);
     if (slot < BX_JSON_TABLES)
@@ -355,13 +380,15 @@ static int value(jctx *c, const char *p, const char **stop, int depth)
     }
 }
 
-/* The child of node named [s, s + len), or -1. */
-static int find_child(const bx_fields *f, int node, const char *s, size_t len)
+/* The child of node named [s, s + len), or -1. Most keys of a record are
+ * not listed: the length bits turn most of them away without a compare. */
+static inline int find_child(const bx_fields *f, int node, const char *s, size_t len)
 {
     int i;
+    if (!(f->node[node].lengths >> (len % 64) & 1))
+        return -1;
     for (i = f->node[node].child; i >= 0; i = f->node[i].next)
-        if (f->node[i].len == len && (len == 0 || (f->node[i].key[0] == s[0]
-                                                    && memcmp(f->node[i].key, s, len) == 0)))
+        if (f->node[i].len == len && same_bytes(f->node[i].key, s, len))
             return i;
     return -1;
 }
@@ -569,7 +596,9 @@ static int add_path(lua_State *L, bx_fields *f, char **bytes, int n, int field)
             *bytes += len;
             c->slot = -1;
             c->child = -1;
+            c->lengths = 0;
             c->next = f->node[node].child;
+            f->node[node].lengths |= UINT64_C(1) << (len % 64);
             f->node[node].child = f->nnodes;
             child = f->nnodes++;
         }
