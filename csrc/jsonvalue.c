@@ -31,6 +31,7 @@ typedef struct field_node {
     int slot;               /* a listed field: its position (0-based); else -1 */
     int child, next;        /* first child, next sibling: node indexes or -1 */
     uint64_t lengths;       /* bit (len % 64) set for each child's key length */
+    int nchild;
 } field_node;
 
 struct bx_fields {
@@ -172,6 +173,31 @@ static inline void push_number(lua_State *L, const jsondecode_number_t *n)
 
 static int value(jctx *c, const char *p, const char **stop, int depth);
 
+/* value() for a member or element: most are strings, pushed here without
+ * the call (value() is recursive, so never inline). */
+static inline int item_value(jctx *c, const char *p, const char **stop, int depth)
+{
+    const char *s;
+    size_t len;
+    int rc;
+    if (p == c->end || *p != '"')
+        return value(c, p, stop, depth);
+    if ((rc = string_bytes(c, p + 1, &s, &len, stop)) == JSONDECODE_OK)
+        lua_pushlstring(c->L, s, len);
+    return rc;
+}
+
+/* Checks a value a projection leaves out; strings without the call. */
+static inline int skip_value(jctx *c, const char *p, const char **stop, int depth)
+{
+    int escaped, rc;
+    if (p == c->end || *p != '"')
+        return jsondecode_skip(p, c->end, c->more, depth, stop);
+    if ((rc = jsondecode_string(p + 1, c->end, c->more, stop, &escaped)) == JSONDECODE_OK)
+        (*stop)++;
+    return rc;
+}
+
 /* Room on the Lua stack and under the depth cap for one more level. */
 static int descend(jctx *c, const char *p, const char **stop, int depth)
 {
@@ -260,7 +286,7 @@ static int object(jctx *c, const char *p, const char **stop, int depth)
         if ((rc = member_key(c, &p, &s, &len, stop)) != JSONDECODE_OK)
             return rc;
         push_key(c, s, len);
-        if ((rc = value(c, p, &p, depth + 1)) != JSONDECODE_OK) {
+        if ((rc = item_value(c, p, &p, depth + 1)) != JSONDECODE_OK) {
             *stop = p;
             return rc;
         }
@@ -312,7 +338,7 @@ static int array(jctx *c, const char *p, const char **stop, int depth)
         closed = 1;
     }
     while (!closed) {
-        if ((rc = value(c, p, &p, depth + 1)) != JSONDECODE_OK) {
+        if ((rc = item_value(c, p, &p, depth + 1)) != JSONDECODE_OK) {
             *stop = p;
             return rc;
         }
@@ -405,7 +431,7 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth,
     if ((rc = descend(c, p, stop, depth)) != JSONDECODE_OK)
         return rc;
     if (!c->base)
-        lua_createtable(L, 0, 2);
+        lua_createtable(L, 0, f->node[node].nchild);
     *kept = 0;
     open_container(c, &p, '}', &empty);
     if (empty) {
@@ -420,11 +446,11 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth,
             return rc;
         child = find_child(f, node, s, len);
         if (child < 0 || (f->node[child].slot < 0 && *p != '{')) {
-            rc = jsondecode_skip(p, c->end, c->more, depth + 1, &p);
+            rc = skip_value(c, p, &p, depth + 1);
         } else if (f->node[child].slot >= 0) {
             if (!c->base)
-                lua_pushlstring(L, f->node[child].key, f->node[child].len);
-            if ((rc = value(c, p, &p, depth + 1)) == JSONDECODE_OK) {
+                push_key(c, f->node[child].key, f->node[child].len);
+            if ((rc = item_value(c, p, &p, depth + 1)) == JSONDECODE_OK) {
                 if (c->base)
                     lua_replace(L, c->base + f->node[child].slot);
                 else if (lua_isnil(L, -1))
@@ -436,7 +462,7 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth,
             }
         } else {
             if (!c->base)
-                lua_pushlstring(L, f->node[child].key, f->node[child].len);
+                push_key(c, f->node[child].key, f->node[child].len);
             if ((rc = object_fields(c, p, &p, depth + 1, child, &sub)) == JSONDECODE_OK && !c->base) {
                 if (sub == 0) {
                     lua_pop(L, 2);      /* nothing listed inside: absent */
@@ -493,7 +519,7 @@ int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values,
         return -1;
     }
     b->null_record = len >= 1 && p[0] == 'n';
-    if (b->keys_ref != LUA_NOREF && f == NULL) {
+    if (b->keys_ref != LUA_NOREF && !values) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, b->keys_ref);
         c.keys = lua_gettop(L);
     }
@@ -597,7 +623,9 @@ static int add_path(lua_State *L, bx_fields *f, char **bytes, int n, int field)
             c->slot = -1;
             c->child = -1;
             c->lengths = 0;
+            c->nchild = 0;
             c->next = f->node[node].child;
+            f->node[node].nchild++;
             f->node[node].lengths |= UINT64_C(1) << (len % 64);
             f->node[node].child = f->nnodes;
             child = f->nnodes++;
