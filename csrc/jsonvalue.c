@@ -30,7 +30,7 @@ typedef struct field_node {
     size_t len;
     int slot;               /* a listed field: its position (0-based); else -1 */
     int child, next;        /* first child, next sibling: node indexes or -1 */
-    uint64_t lengths;       /* bit (len % 64) set for each child's key length */
+    uint64_t keys;          /* a bit for each child's key: key_bit() */
     int nchild;
 } field_node;
 
@@ -406,12 +406,19 @@ static int value(jctx *c, const char *p, const char **stop, int depth)
     }
 }
 
-/* The child of node named [s, s + len), or -1. Most keys of a record are
- * not listed: the length bits turn most of them away without a compare. */
+/* A key's bit in a node's mask of its children's keys, from its length
+ * and first byte: most keys of a record are not listed, and the mask turns
+ * most of them away without a compare. */
+static inline uint64_t key_bit(const char *s, size_t len)
+{
+    return UINT64_C(1) << ((len * 7 + (len ? (unsigned char)s[0] : 0)) % 64);
+}
+
+/* The child of node named [s, s + len), or -1. */
 static inline int find_child(const bx_fields *f, int node, const char *s, size_t len)
 {
     int i;
-    if (!(f->node[node].lengths >> (len % 64) & 1))
+    if (!(f->node[node].keys & key_bit(s, len)))
         return -1;
     for (i = f->node[node].child; i >= 0; i = f->node[i].next)
         if (f->node[i].len == len && same_bytes(f->node[i].key, s, len))
@@ -622,11 +629,11 @@ static int add_path(lua_State *L, bx_fields *f, char **bytes, int n, int field)
             *bytes += len;
             c->slot = -1;
             c->child = -1;
-            c->lengths = 0;
+            c->keys = 0;
             c->nchild = 0;
             c->next = f->node[node].child;
             f->node[node].nchild++;
-            f->node[node].lengths |= UINT64_C(1) << (len % 64);
+            f->node[node].keys |= key_bit(key, len);
             f->node[node].child = f->nnodes;
             child = f->nnodes++;
         }
