@@ -543,7 +543,7 @@ int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values,
         return rc == JSONDECODE_MORE ? 0 : -1;
     }
     if (c.keys)
-        lua_remove(L, c.keys);
+        lua_replace(L, c.keys);     /* the record takes the cache's slot: no rotate */
     return n;
 }
 
