@@ -212,7 +212,12 @@ static int descend(jctx *c, const char *p, const char **stop, int depth)
  * the closer (*closed set), or an error. */
 static inline int after_item(jctx *c, const char **pp, char closer, int *closed, const char **stop)
 {
-    const char *p = jsondecode_ws(*pp, c->end);
+    const char *p = *pp;
+    if (p < c->end && *p == ',') {     /* the common case, settled in one test */
+        *pp = jsondecode_ws(p + 1, c->end);
+        return JSONDECODE_OK;
+    }
+    p = jsondecode_ws(p, c->end);
     if (p == c->end) {
         *stop = p;
         return c->more ? JSONDECODE_MORE : JSONDECODE_ERR_END;
@@ -245,7 +250,12 @@ static inline int member_key(jctx *c, const char **pp, const char **s, size_t *l
     }
     if ((rc = string_bytes(c, p + 1, s, len, stop)) != JSONDECODE_OK)
         return rc;
-    p = jsondecode_ws(*stop, c->end);
+    p = *stop;
+    if (p < c->end && *p == ':') {     /* the common case, settled in one test */
+        *pp = jsondecode_ws(p + 1, c->end);
+        return JSONDECODE_OK;
+    }
+    p = jsondecode_ws(p, c->end);
     if (p == c->end) {
         *stop = p;
         return c->more ? JSONDECODE_MORE : JSONDECODE_ERR_END;
