@@ -31,7 +31,7 @@ typedef struct field_node {
     int slot;               /* a listed field: its position (0-based); else -1 */
     int child, next;        /* first child, next sibling: node indexes or -1 */
     uint64_t keys;          /* a bit for each child's key: key_bit() */
-    int nchild;
+    int nchild;             /* children: the size of its table in a record */
 } field_node;
 
 struct bx_fields {
