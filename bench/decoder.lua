@@ -35,15 +35,20 @@ local function control(method, path, body)
   return cjson.decode(table.concat(chunks))
 end
 
+-- GNU time, when installed, adds each run's CPU seconds (user + system):
+-- unlike wall time they barely move with the other work on a shared machine.
+local TIME = os.execute("test -x /usr/bin/time") and "/usr/bin/time -f 'cpu_user=%U cpu_sys=%S' " or ""
+
 local function run(cmd)
   local t0 = socket.gettime()
-  local p = assert(io.popen(cmd, "r"))
+  local p = assert(io.popen(TIME .. cmd .. " 2>&1", "r"))
   local out = p:read("a")
   local ok = p:close()
   local wall = socket.gettime() - t0
   if not ok then error("command failed: " .. cmd .. "\n" .. out) end
   local kv = {}
   for k, v in out:gmatch("([%w_]+)=(%S+)") do kv[k] = tonumber(v) or v end
+  kv.cpu = kv.cpu_user and kv.cpu_user + kv.cpu_sys
   return wall, kv
 end
 
@@ -90,7 +95,7 @@ local contenders = {
 }
 
 local res = {}
-for _, c in ipairs(contenders) do res[c.name] = { walls = {}, hwm = {} } end
+for _, c in ipairs(contenders) do res[c.name] = { walls = {}, hwm = {}, cpus = {} } end
 print(string.format("\n== decoder: %d rounds", ROUNDS))
 for r = 1, ROUNDS do
   local line = {}
@@ -100,20 +105,24 @@ for r = 1, ROUNDS do
     assert(kv.records == c.n, c.name .. " read " .. tostring(kv.records) .. " records, " .. c.n .. " expected")
     table.insert(res[c.name].walls, wall)
     table.insert(res[c.name].hwm, kv.hwm_kb)
+    if kv.cpu then table.insert(res[c.name].cpus, kv.cpu) end
     line[#line + 1] = string.format("%s %.3fs", c.name, wall)
   end
   print(string.format("  round %d: %s", r, table.concat(line, " | ")))
 end
 
 local MB = 1e6
-local function rate(c) return c.plain / median(res[c.name].walls) / MB end
-local base = rate(contenders[1])
+local function best(t) return math.min(table.unpack(t)) end
+local function rate(c, stat) return c.plain / (stat or median)(res[c.name].walls) / MB end
+local function cpu_rate(c) return #res[c.name].cpus > 0 and c.plain / median(res[c.name].cpus) / MB or nil end
+local base, base_best, base_cpu = rate(contenders[1]), rate(contenders[1], best), cpu_rate(contenders[1])
 local one_part = rate(contenders[2])
 local targets = { ["records"] = 2.0, ["records fields(2)"] = 3.5, ["values(2)"] = 5.0 }
-print(string.format("\n== results (median of %d; MB = 10^6 plain bytes; reference io.lines + cjson.decode on local disk: %.1f MB/s)",
-  ROUNDS, base))
-print("| mode | rate | ratio to io.lines + cjson | target | peak RSS (max) |")
-print("| --- | --- | --- | --- | --- |")
+print(string.format("\n== results (%d rounds; MB = 10^6 plain bytes; reference io.lines + cjson.decode on local disk: "
+  .. "%.1f MB/s median, %.1f MB/s best; load now %s)", ROUNDS, base, base_best,
+  io.open("/proc/loadavg"):read("l"):match("^(%S+ %S+ %S+)")))
+print("| mode | rate (median) | ratio, median wall | ratio, best wall | ratio, CPU (user+sys) | target (median wall) | peak RSS (max) |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
 for _, c in ipairs(contenders) do
   local hwm = 0
   for _, h in ipairs(res[c.name].hwm) do hwm = math.max(hwm, h) end
@@ -121,30 +130,54 @@ for _, c in ipairs(contenders) do
   local verdict = target and string.format(">= %.1f: %s", target, rate(c) / base >= target and "met" or "**missed**")
     or (c.name == "records 3 parts" and string.format("at least 0.90 of one part's rate (%.1f MB/s): %.2f, %s",
       one_part, rate(c) / one_part, rate(c) / one_part >= 0.90 and "met" or "**missed**")) or "(reported)"
-  print(string.format("| %s | %.1f MB/s | %.2f | %s | %.1f MiB |", c.name, rate(c), rate(c) / base, verdict, hwm / 1024))
+  local cpu = cpu_rate(c) and base_cpu and string.format("%.2f", cpu_rate(c) / base_cpu) or "-"
+  print(string.format("| %s | %.1f MB/s | %.2f | %.2f | %s | %s | %.1f MiB |", c.name, rate(c), rate(c) / base,
+    rate(c, best) / base_best, cpu, verdict, hwm / 1024))
+end
+print("\nevery run, wall seconds (CPU seconds):")
+for _, c in ipairs(contenders) do
+  local runs = {}
+  for i, w in ipairs(res[c.name].walls) do
+    runs[i] = string.format("%.3f", w) .. (res[c.name].cpus[i] and string.format(" (%.2f)", res[c.name].cpus[i]) or "")
+  end
+  print(string.format("  %-18s %s", c.name, table.concat(runs, "  ")))
 end
 
 if CG_MB > 0 then
-  local small = export({ status = "SUCCESS", parts = 1, part_size = math.floor(CG_MB * 1024 * 1024),
-    format = "ndjson", gzip = false })
-  local copy = WORK .. "/small.ndjson"
-  assert(os.execute("cp " .. q(small.path) .. " " .. q(copy)))
+  -- The same modes under callgrind, on CG_MB parts (the 3-part export: three
+  -- parts of a third each): instructions in user space, whatever the load.
+  -- A run over a 2000-byte part gives each program's start-up (loading
+  -- libcurl and OpenSSL, the client, the API calls), subtracted in the last
+  -- column.
+  local size = math.floor(CG_MB * 1024 * 1024)
+  local function small(format, gzip, parts)
+    return export({ status = "SUCCESS", parts = parts or 1, part_size = parts and size // parts or size,
+      format = format, gzip = gzip })
+  end
+  local cnd, cgz, car, c3 = small("ndjson", false), small("ndjson", true), small("array", false), small("ndjson", false, 3)
+  local tiny = export({ status = "SUCCESS", parts = 1, part_size = 2000, format = "ndjson", gzip = false })
+  local copy, tiny_copy = WORK .. "/small.ndjson", WORK .. "/tiny.ndjson"
+  assert(os.execute("cp " .. q(cnd.path) .. " " .. q(copy)))
+  assert(os.execute("cp " .. q(tiny.path) .. " " .. q(tiny_copy)))
   local function ir(cmd)
     local out = WORK .. "/callgrind.out"
     local p = assert(io.popen("valgrind --tool=callgrind --callgrind-out-file=" .. q(out) .. " " .. cmd .. " 2>&1"))
     local text = p:read("a")
     p:close()
     os.remove(out)
-    return tonumber((text:match("Collected : (%d+)")))
+    return assert(tonumber((text:match("Collected : (%d+)"))), "callgrind: " .. cmd)
   end
-  print(string.format("\n== callgrind: instructions on a %d MiB NDJSON part (%d records), whole process", CG_MB,
-    small.records))
-  print("| mode | instructions | ratio to io.lines + cjson |")
-  print("| --- | --- | --- |")
+  local lines_start = ir(string.format("%s bench/lines.lua %s", LUA, q(tiny_copy)))
+  local records_start = ir(records(tiny, "values"))
+  print(string.format("\n== callgrind: instructions on %d MiB parts (NDJSON: %d records), whole process; start-up "
+    .. "(a 2000-byte part): io.lines %.1f M, library %.1f M", CG_MB, cnd.records, lines_start / 1e6, records_start / 1e6))
+  print("| mode | instructions | ratio to io.lines + cjson | without start-up |")
+  print("| --- | --- | --- | --- |")
   local ref = ir(string.format("%s bench/lines.lua %s", LUA, q(copy)))
-  print(string.format("| io.lines+cjson | %d | 1.00 |", ref))
-  for _, mode in ipairs({ "full", "fields", "values" }) do
-    local n = ir(records(small, mode))
-    print(string.format("| %s | %d | %.2f |", mode, n, ref / n))
+  print(string.format("| io.lines+cjson | %.1f M | 1.00 | 1.00 |", ref / 1e6))
+  for _, m in ipairs({ { "records", cnd, "full" }, { "records fields(2)", cnd, "fields" }, { "values(2)", cnd, "values" },
+    { "records gzip", cgz, "full" }, { "records array", car, "full" }, { "records 3 parts", c3, "full" } }) do
+    local n = ir(records(m[2], m[3]))
+    print(string.format("| %s | %.1f M | %.2f | %.2f |", m[1], n / 1e6, ref / n, (ref - lines_start) / (n - records_start)))
   end
 end

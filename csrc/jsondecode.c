@@ -78,8 +78,8 @@ int jsondecode_string_slow(const char *p, const char *end, int more,
     *escaped = 0;
     for (;;) {
         uint64_t m = 0;
-        while (end - p >= 8 && (m = jsondecode_stop_mask(p)) == 0)
-            p += 8;
+        while (end - p >= JSONDECODE_BLOCK && (m = jsondecode_stop_mask(p)) == 0)
+            p += JSONDECODE_BLOCK;
         if (m)
             p += jsondecode_first_marked(m);
         else

@@ -39,17 +39,47 @@ typedef struct jsondecode_number_t {
     double d;
 } jsondecode_number_t;
 
-/* Skips JSON whitespace (space, tab, CR, LF). */
+/* Skips JSON whitespace (space, tab, CR, LF). Records from an export
+ * rarely hold any between tokens: one test settles that case. */
 static inline const char *jsondecode_ws(const char *p, const char *end)
 {
+    if (p < end && (unsigned char)*p > ' ')
+        return p;
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     return p;
 }
 
-/* Eight bytes at a time: a mask with the high bit set in the first byte
- * that is a quote, a backslash or below 0x20 (the classic "has a zero byte"
- * test: borrows only run upward, so the lowest marked byte is exact). */
+/* Plain string bytes are scanned a block at a time: a stop mask marks the
+ * bytes of the block that are a quote, a backslash or below 0x20, and
+ * jsondecode_first_marked() gives the first one's index. SSE2 (every
+ * x86-64) takes 16 bytes in a few instructions; elsewhere eight bytes go
+ * through the classic "has a zero byte" test. */
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+
+#define JSONDECODE_BLOCK 16
+
+static inline uint64_t jsondecode_stop_mask(const char *p)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i ctl = _mm_set1_epi8(0x1F);
+    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    /* unsigned v <= 0x1F exactly when max(v, 0x1F) == 0x1F */
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
+    return (uint64_t)(unsigned)_mm_movemask_epi8(m);
+}
+
+static inline unsigned jsondecode_first_marked(uint64_t m)
+{
+    return (unsigned)__builtin_ctzll(m);
+}
+#else
+#define JSONDECODE_BLOCK 8
+
+/* The high bit set in the first marked byte (borrows only run upward, so
+ * the lowest marked byte is exact; bytes above it may be marked falsely). */
 static inline uint64_t jsondecode_stop_mask(const char *p)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
@@ -74,6 +104,7 @@ static inline unsigned jsondecode_first_marked(uint64_t m)
     return i;
 #endif
 }
+#endif
 
 /* Any string: escapes, control characters, the end of the input. */
 int jsondecode_string_slow(const char *p, const char *end, int more,
@@ -86,7 +117,7 @@ static inline int jsondecode_string(const char *p, const char *end, int more,
                                     const char **stop, int *escaped)
 {
     const char *q = p;
-    while (end - q >= 8) {
+    while (end - q >= JSONDECODE_BLOCK) {
         uint64_t m = jsondecode_stop_mask(q);
         if (m) {
             q += jsondecode_first_marked(m);
@@ -96,7 +127,7 @@ static inline int jsondecode_string(const char *p, const char *end, int more,
             *stop = q;
             return JSONDECODE_OK;
         }
-        q += 8;
+        q += JSONDECODE_BLOCK;
     }
     return jsondecode_string_slow(p, end, more, stop, escaped);
 }

@@ -30,6 +30,8 @@ typedef struct field_node {
     size_t len;
     int slot;               /* a listed field: its position (0-based); else -1 */
     int child, next;        /* first child, next sibling: node indexes or -1 */
+    uint64_t keys;          /* a bit for each child's key: key_bit() */
+    int nchild;             /* children: the size of its table in a record */
 } field_node;
 
 struct bx_fields {
@@ -107,6 +109,30 @@ static inline int string_bytes(jctx *c, const char *p, const char **s, size_t *l
     return JSONDECODE_OK;
 }
 
+/* Whether a and b hold the same len bytes. Keys are short: eight bytes at
+ * a time, the last eight overlapping, never reading past either end
+ * (memcmp's call costs more than the compare). */
+static inline int same_bytes(const char *a, const char *b, size_t len)
+{
+    uint64_t x, y;
+    size_t i;
+    if (len < 8) {
+        for (i = 0; i < len; i++)
+            if (a[i] != b[i])
+                return 0;
+        return 1;
+    }
+    for (i = 0; i + 8 < len; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return 0;
+    }
+    memcpy(&x, a + len - 8, 8);
+    memcpy(&y, b + len - 8, 8);
+    return x == y;
+}
+
 /* Pushes a key, reusing the string last seen at the same position. */
 static inline void push_key(jctx *c, const char *s, size_t len)
 {
@@ -117,7 +143,7 @@ static inline void push_key(jctx *c, const char *s, size_t len)
         lua_pushlstring(L, s, len);
         return;
     }
-    if (b->key[k] != NULL && b->key_len[k] == len && memcmp(b->key[k], s, len) == 0) {
+    if (b->key[k] != NULL && b->key_len[k] == len && same_bytes(b->key[k], s, len)) {
         lua_rawgeti(L, c->keys, (int)k + 1);
         return;
     }
@@ -147,6 +173,31 @@ static inline void push_number(lua_State *L, const jsondecode_number_t *n)
 
 static int value(jctx *c, const char *p, const char **stop, int depth);
 
+/* value() for a member or element: most are strings, pushed here without
+ * the call (value() is recursive, so never inline). */
+static inline int item_value(jctx *c, const char *p, const char **stop, int depth)
+{
+    const char *s;
+    size_t len;
+    int rc;
+    if (p == c->end || *p != '"')
+        return value(c, p, stop, depth);
+    if ((rc = string_bytes(c, p + 1, &s, &len, stop)) == JSONDECODE_OK)
+        lua_pushlstring(c->L, s, len);
+    return rc;
+}
+
+/* Checks a value a projection leaves out; strings without the call. */
+static inline int skip_value(jctx *c, const char *p, const char **stop, int depth)
+{
+    int escaped, rc;
+    if (p == c->end || *p != '"')
+        return jsondecode_skip(p, c->end, c->more, depth, stop);
+    if ((rc = jsondecode_string(p + 1, c->end, c->more, stop, &escaped)) == JSONDECODE_OK)
+        (*stop)++;
+    return rc;
+}
+
 /* Room on the Lua stack and under the depth cap for one more level. */
 static int descend(jctx *c, const char *p, const char **stop, int depth)
 {
@@ -161,7 +212,12 @@ static int descend(jctx *c, const char *p, const char **stop, int depth)
  * the closer (*closed set), or an error. */
 static inline int after_item(jctx *c, const char **pp, char closer, int *closed, const char **stop)
 {
-    const char *p = jsondecode_ws(*pp, c->end);
+    const char *p = *pp;
+    if (p < c->end && *p == ',') {     /* the common case, settled in one test */
+        *pp = jsondecode_ws(p + 1, c->end);
+        return JSONDECODE_OK;
+    }
+    p = jsondecode_ws(p, c->end);
     if (p == c->end) {
         *stop = p;
         return c->more ? JSONDECODE_MORE : JSONDECODE_ERR_END;
@@ -194,7 +250,12 @@ static inline int member_key(jctx *c, const char **pp, const char **s, size_t *l
     }
     if ((rc = string_bytes(c, p + 1, s, len, stop)) != JSONDECODE_OK)
         return rc;
-    p = jsondecode_ws(*stop, c->end);
+    p = *stop;
+    if (p < c->end && *p == ':') {     /* the common case, settled in one test */
+        *pp = jsondecode_ws(p + 1, c->end);
+        return JSONDECODE_OK;
+    }
+    p = jsondecode_ws(p, c->end);
     if (p == c->end) {
         *stop = p;
         return c->more ? JSONDECODE_MORE : JSONDECODE_ERR_END;
@@ -235,7 +296,7 @@ static int object(jctx *c, const char *p, const char **stop, int depth)
         if ((rc = member_key(c, &p, &s, &len, stop)) != JSONDECODE_OK)
             return rc;
         push_key(c, s, len);
-        if ((rc = value(c, p, &p, depth + 1)) != JSONDECODE_OK) {
+        if ((rc = item_value(c, p, &p, depth + 1)) != JSONDECODE_OK) {
             *stop = p;
             return rc;
         }
@@ -249,32 +310,64 @@ static int object(jctx *c, const char *p, const char **stop, int depth)
     return JSONDECODE_OK;
 }
 
+/* Moves the elements pushed above the table at stack index t into it,
+ * from index first on: the last is on top, so each rawseti pops one. */
+static void flush_elements(lua_State *L, int t, int first)
+{
+    int i;
+    for (i = first + lua_gettop(L) - t - 1; i >= first; i--) {
+        if (lua_isnil(L, -1))
+            lua_pop(L, 1);      /* a null element is a hole */
+        else
+            lua_rawseti(L, t, i);
+    }
+}
+
+/* The elements go on the stack first and into a table made for their
+ * count: a table sized from the previous record would be rehashed
+ * whenever this one has more. A long array is moved in every
+ * ARRAY_BATCH elements, into a table sized from the previous record. */
+#define ARRAY_BATCH 32
+
 static int array(jctx *c, const char *p, const char **stop, int depth)
 {
     lua_State *L = c->L;
     unsigned slot = c->ntable++;
-    int rc, empty, closed = 0, n = 0;
+    int rc, empty, closed = 0, n = 0, t;
     if ((rc = descend(c, p, stop, depth)) != JSONDECODE_OK)
         return rc;
-    lua_createtable(L, slot < BX_JSON_TABLES ? c->b->size[slot] : 0, 0);
+    if (!lua_checkstack(L, ARRAY_BATCH + 3)) {
+        *stop = p;
+        return JSONDECODE_ERR_DEPTH;
+    }
+    lua_pushnil(L);             /* the table's place, below its elements */
+    t = lua_gettop(L);
     open_container(c, &p, ']', &empty);
     if (empty) {
         *stop = p;
         closed = 1;
     }
     while (!closed) {
-        if ((rc = value(c, p, &p, depth + 1)) != JSONDECODE_OK) {
+        if ((rc = item_value(c, p, &p, depth + 1)) != JSONDECODE_OK) {
             *stop = p;
             return rc;
         }
-        n++;
-        if (lua_isnil(L, -1))
-            lua_pop(L, 1);      /* a null element is a hole */
-        else
-            lua_rawseti(L, -2, n);
+        if (++n % ARRAY_BATCH == 0) {
+            if (n == ARRAY_BATCH) {
+                int hint = slot < BX_JSON_TABLES ? c->b->size[slot] : 0;
+                lua_createtable(L, hint > n ? hint : n, 0);
+                lua_replace(L, t);
+            }
+            flush_elements(L, t, n - ARRAY_BATCH + 1);
+        }
         if ((rc = after_item(c, &p, ']', &closed, stop)) != JSONDECODE_OK)
             return rc;
     }
+    if (n < ARRAY_BATCH) {
+        lua_createtable(L, n, 0);
+        lua_replace(L, t);
+    }
+    flush_elements(L, t, n - n % ARRAY_BATCH + 1);
     if (slot < BX_JSON_TABLES)
         c->b->size[slot] = n;
     return JSONDECODE_OK;
@@ -323,12 +416,22 @@ static int value(jctx *c, const char *p, const char **stop, int depth)
     }
 }
 
+/* A key's bit in a node's mask of its children's keys, from its length
+ * and first byte: most keys of a record are not listed, and the mask turns
+ * most of them away without a compare. */
+static inline uint64_t key_bit(const char *s, size_t len)
+{
+    return UINT64_C(1) << ((len * 7 + (len ? (unsigned char)s[0] : 0)) % 64);
+}
+
 /* The child of node named [s, s + len), or -1. */
-static int find_child(const bx_fields *f, int node, const char *s, size_t len)
+static inline int find_child(const bx_fields *f, int node, const char *s, size_t len)
 {
     int i;
+    if (!(f->node[node].keys & key_bit(s, len)))
+        return -1;
     for (i = f->node[node].child; i >= 0; i = f->node[i].next)
-        if (f->node[i].len == len && memcmp(f->node[i].key, s, len) == 0)
+        if (f->node[i].len == len && same_bytes(f->node[i].key, s, len))
             return i;
     return -1;
 }
@@ -345,7 +448,7 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth,
     if ((rc = descend(c, p, stop, depth)) != JSONDECODE_OK)
         return rc;
     if (!c->base)
-        lua_createtable(L, 0, 2);
+        lua_createtable(L, 0, f->node[node].nchild);
     *kept = 0;
     open_container(c, &p, '}', &empty);
     if (empty) {
@@ -360,11 +463,11 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth,
             return rc;
         child = find_child(f, node, s, len);
         if (child < 0 || (f->node[child].slot < 0 && *p != '{')) {
-            rc = jsondecode_skip(p, c->end, c->more, depth + 1, &p);
+            rc = skip_value(c, p, &p, depth + 1);
         } else if (f->node[child].slot >= 0) {
             if (!c->base)
-                lua_pushlstring(L, f->node[child].key, f->node[child].len);
-            if ((rc = value(c, p, &p, depth + 1)) == JSONDECODE_OK) {
+                push_key(c, f->node[child].key, f->node[child].len);
+            if ((rc = item_value(c, p, &p, depth + 1)) == JSONDECODE_OK) {
                 if (c->base)
                     lua_replace(L, c->base + f->node[child].slot);
                 else if (lua_isnil(L, -1))
@@ -376,7 +479,7 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth,
             }
         } else {
             if (!c->base)
-                lua_pushlstring(L, f->node[child].key, f->node[child].len);
+                push_key(c, f->node[child].key, f->node[child].len);
             if ((rc = object_fields(c, p, &p, depth + 1, child, &sub)) == JSONDECODE_OK && !c->base) {
                 if (sub == 0) {
                     lua_pop(L, 2);      /* nothing listed inside: absent */
@@ -433,7 +536,7 @@ int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values,
         return -1;
     }
     b->null_record = len >= 1 && p[0] == 'n';
-    if (b->keys_ref != LUA_NOREF && f == NULL) {
+    if (b->keys_ref != LUA_NOREF && !values) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, b->keys_ref);
         c.keys = lua_gettop(L);
     }
@@ -450,7 +553,7 @@ int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values,
         return rc == JSONDECODE_MORE ? 0 : -1;
     }
     if (c.keys)
-        lua_remove(L, c.keys);
+        lua_replace(L, c.keys);     /* the record takes the cache's slot: no rotate */
     return n;
 }
 
@@ -536,7 +639,11 @@ static int add_path(lua_State *L, bx_fields *f, char **bytes, int n, int field)
             *bytes += len;
             c->slot = -1;
             c->child = -1;
+            c->keys = 0;
+            c->nchild = 0;
             c->next = f->node[node].child;
+            f->node[node].nchild++;
+            f->node[node].keys |= key_bit(key, len);
             f->node[node].child = f->nnodes;
             child = f->nnodes++;
         }

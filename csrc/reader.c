@@ -347,22 +347,22 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
         if (rc != MORE_DATA)
             return push_failure(L, r, rc);
         d.pushed = 0;
+        if (values)     /* the record's number goes below its values */
+            lua_pushinteger(L, base + r->records + 1);
         rc = jsonsplit_decode(r->json, p, len, &used, decode_record, &d);
         plain_take(r, used);
+        if (rc != JSONSPLIT_RECORD && values)
+            lua_pop(L, 1);
         if (rc < 0)
             return parse_error(L, r, rc);
         if (rc != JSONSPLIT_RECORD)
             continue;
         r->records++;
         if (r->build.null_record) {
-            lua_pop(L, d.pushed);
+            lua_pop(L, d.pushed + (values ? 1 : 0));
             continue;
         }
-        if (!values)
-            return 1;
-        lua_pushinteger(L, base + r->records);
-        lua_insert(L, -(d.pushed + 1));
-        return d.pushed + 1;
+        return values ? d.pushed + 1 : 1;
     }
 }
 

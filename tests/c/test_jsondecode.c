@@ -283,6 +283,46 @@ static void test_splits(void)
     split_case("mismatched", "{\"a\":[1}\n{\"b\":2}\n", 0, 0);
 }
 
+/* The block scanner (SSE2 or eight bytes at a time) against a byte at a
+ * time: every byte value at every position of strings of 0 to 40 plain
+ * bytes, the string's end anywhere around a block's edge. */
+static int plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\';
+}
+
+static void test_string_blocks(void)
+{
+    char buf[64];
+    size_t len, at;
+    unsigned v;
+    unsigned long wrong = 0;
+    for (len = 0; len <= 40; len++) {
+        for (at = 0; at <= len; at++) {
+            for (v = 0; v < 256; v++) {
+                const char *stop = NULL;
+                int escaped = 0, rc;
+                size_t want = at < len && !plain_byte((unsigned char)v) ? at : len;
+                memset(buf, 'a', sizeof buf);
+                buf[len] = '"';
+                if (at < len)
+                    buf[at] = (char)v;
+                rc = jsondecode_string(buf, buf + sizeof buf, 0, &stop, &escaped);
+                if (want == len || buf[want] == '"') {
+                    if (rc != JSONDECODE_OK || stop != buf + want || escaped)
+                        wrong++;
+                } else if (buf[want] == '\\') {
+                    if (stop < buf + want || (rc == JSONDECODE_OK && !escaped))
+                        wrong++;
+                } else if (rc != JSONDECODE_ERR_STRING || stop != buf + want) {
+                    wrong++;
+                }
+            }
+        }
+    }
+    check(wrong == 0, "block string scanner: %lu of the cases differ from a byte at a time", wrong);
+}
+
 int main(void)
 {
     (void)check_all_splits;     /* the harness's drivers serve the other tests */
@@ -292,6 +332,7 @@ int main(void)
     test_depth();
     test_unescape();
     test_numbers();
+    test_string_blocks();
     test_splits();
     printf("jsondecode: %lu parses over all split points\n", g_feeds);
     return summary();
