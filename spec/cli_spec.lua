@@ -566,6 +566,24 @@ describe("bin/batchexport", function()
       end
     end)
 
+    it("--fields prints only those fields of each record, every record, in order", function()
+      local e = success_export({ parts = 2, format = "ndjson", part_size = 50000 })
+      local want = {}
+      for _, f in ipairs(e.files) do
+        local text = assert(io.open(m:file(f.id).path, "rb")):read("a")
+        for line in text:gmatch("[^\n]+") do want[#want + 1] = cjson.decode(line) end
+      end
+      local code, out, err = run({ "cat", e.id, "--fields", "custom_id,attributes.nope", "--fields", "$language" })
+      assert.equal(0, code, err)
+      local rows = lines(out)
+      assert.equal(#want, #rows)
+      for i = 1, #rows, 53 do
+        local got = cjson.decode(rows[i])
+        assert.is_string(got.custom_id)
+        assert.same({ custom_id = want[i].custom_id, ["$language"] = want[i]["$language"] }, got)
+      end
+    end)
+
     it("an empty export prints nothing and exits 0", function()
       local e = success_export({ empty = true })
       local code, out = run({ "cat", e.id })

@@ -220,8 +220,11 @@ export (from a killed run) are removed first, and on Ctrl-C.]]))
 
   c = command(root, "cat", "Print every record as one JSON line.", prose([[
 Print every record of every part, in order, as one JSON line each, exactly as Batch wrote it (gzip
-is inflated; a JSON array is split into its records). Pipe it: batchexport cat ID | jq -r .custom_id]]))
+is inflated; a JSON array is split into its records). Pipe it: batchexport cat ID | jq -r .custom_id
+With --fields, each line holds only those fields (decoded, then written again as JSON).]]))
   argument(c, "ID", "id", "the export's id (export_...).")
+  list_option(c, "--fields", "LIST", "only these fields of each record: paths such as "
+    .. "custom_id,attributes.$email_address (absent ones are left out).")
 
   c = command(root, "export", "Create, wait, then download or cat, in one go.", prose([[
 Create an export, wait for it (with progress), then download its files into DIR (printing their

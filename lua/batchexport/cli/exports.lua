@@ -185,7 +185,20 @@ local function print_paths(ctx, export, paths)
 end
 
 -- Every record of a SUCCESS export, one JSON line each, as written by Batch.
-local function cat_export(ctx, export)
+-- With fields, the library's projection: only those fields are decoded,
+-- each record written again as one JSON line.
+local function cat_fields(ctx, export, fields)
+  local client = ctx:client(NEEDS)
+  local n = 0
+  for record in client.exports.records(export, { fields = fields }) do
+    io.stdout:write(cjson.encode(record), "\n")
+    n = n + 1
+  end
+  return n
+end
+
+local function cat_export(ctx, export, fields)
+  if fields then return cat_fields(ctx, export, fields) end
   local client = ctx:client(NEEDS)
   local n = 0
   for _, f in ipairs(parts_in_order(export)) do
@@ -321,7 +334,7 @@ end
 
 function run.cat(ctx, o)
   local export = finished_export(ctx, o.id)
-  local n = cat_export(ctx, export)
+  local n = cat_export(ctx, export, o.fields)
   io.stdout:flush()
   if o.verbose then ctx.progress:note(string.format("%d record(s)", n)) end
   return 0
