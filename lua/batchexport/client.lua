@@ -231,10 +231,19 @@ end
 -- The API table with each function guarded: what it returns or raises
 -- passes through client:scrub. The iterators it returns raise through
 -- client:raise.
+-- On PUC Lua 5.1 a task cannot yield through a pcall, so there the guard
+-- scrubs what a function returns but lets a raise pass as it is (the
+-- library raises only from iterators, through client:raise, scrubbed).
+local YIELDS_THROUGH_PCALL = not (_VERSION == "Lua 5.1" and not rawget(_G, "jit"))
+
 local function guarded(self, api)
   for name, f in pairs(api) do
     if type(f) == "function" then
-      api[name] = function(...) return deliver(self, pcall(f, ...)) end
+      if YIELDS_THROUGH_PCALL then
+        api[name] = function(...) return deliver(self, pcall(f, ...)) end
+      else
+        api[name] = function(...) return deliver(self, true, f(...)) end
+      end
     end
   end
   return api
