@@ -75,7 +75,10 @@ describe("waiting examples", function()
     assert.equal(2, n)
   end)
 
-  it("game_loop.lua keeps its frame rate while the export runs and downloads", function()
+  -- PUC Lua 5.1 cannot yield through the download's pcall: there the game
+  -- loop's frames stop while a part is saved (README, supported versions).
+  local frames_go_on = (_VERSION == "Lua 5.1" and not rawget(_G, "jit")) and pending or it
+  frames_go_on("game_loop.lua keeps its frame rate while the export runs and downloads", function()
     -- The download's response stalls 1 s after its headers: the frames go on.
     m:fault({ host = "storage", path = "/", stall = 1 })
     local dir = os.tmpname()

@@ -337,7 +337,7 @@ describe("sync", function()
     it("lands, then has nothing to do (exit 0, then 6), quietly", function()
       local dir = new_dir()
       local now = math.floor(m:now())
-      local lua = rawget(_G, "jit") and "luajit" or "lua5.4"
+      local lua = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))   -- the suite's own
       -- LUA_PATH and LUA_CPATH: the suite's own (build/ or build-jit/), from the environment.
       local cmd = ("env MOCK_API_URL=%s BATCH_REST_KEY=%s BATCH_PROJECT_KEY=%s SYNC_NOW=%d SYNC_INTERVAL=0.05 "
         .. "%s examples/sync_cron.lua %s 2>&1; echo \"exit=$?\""):format(
