@@ -41,7 +41,6 @@ describe("base_url: the plain-http guard reads the parsed host", function()
       "http://evil.example/127.0.0.1",
       "http://evil.example:80/localhost",
       "http://0.0.0.0:8080",
-      "http://128.0.0.1",
       "http://[::2]:8080",
       "http://[::ffff:7f00:1]:8080",   -- v4-mapped: not one of the three loopback forms
     }) do
