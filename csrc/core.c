@@ -190,7 +190,9 @@ static int l_sync_dir(lua_State *L)
     return 1;
 }
 
-static int push_errno(lua_State *L, const char *what, const char *path)
+/* Pushes nil, "WHAT PATH: strerror(errno)"; returns 2 (the nil, message
+ * failure of the file-system functions here and in terminal.c). */
+int bx_push_errno(lua_State *L, const char *what, const char *path)
 {
     int e = errno;
     lua_pushnil(L);
@@ -207,7 +209,7 @@ static int l_list_dir(lua_State *L)
     lua_Integer n = 0;
     DIR *d = opendir(path);
     if (d == NULL)
-        return push_errno(L, "cannot list", path);
+        return bx_push_errno(L, "cannot list", path);
     lua_newtable(L);
     while ((de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -226,7 +228,7 @@ static int l_file_mode(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     struct stat st;
     if (stat(path, &st) != 0)
-        return push_errno(L, "cannot stat", path);
+        return bx_push_errno(L, "cannot stat", path);
     lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
     lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
     return 2;
@@ -238,7 +240,7 @@ static int l_realpath(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     char *real = bx_fs_realpath(path);
     if (real == NULL)
-        return push_errno(L, "cannot resolve", path);
+        return bx_push_errno(L, "cannot resolve", path);
     lua_pushstring(L, real);
     free(real);
     return 1;
@@ -275,7 +277,7 @@ static int l_lock(lua_State *L)
     *fd = bx_fs_lock_file(path);
     if (*fd < 0) {
         int busy = errno == EWOULDBLOCK || errno == EAGAIN;
-        push_errno(L, busy ? "another process holds the lock" : "cannot lock", path);
+        bx_push_errno(L, busy ? "another process holds the lock" : "cannot lock", path);
         lua_pushboolean(L, busy);
         return 3;
     }

@@ -123,6 +123,7 @@ int bx_open_pager(lua_State *L);
 
 /* core.c */
 void bx_pushescaped(lua_State *L, const char *s, size_t n);
+int bx_push_errno(lua_State *L, const char *what, const char *path);
 
 /* jsonvalue.c: building Lua values from JSON */
 #define BX_JSON_KEYS 512        /* key strings remembered by position */

@@ -24,14 +24,6 @@ static int check_fd(lua_State *L, int i)
     return (int)fd;
 }
 
-static int push_failure(lua_State *L, const char *what, const char *path)
-{
-    int e = errno;
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s %s: %s", what, path, strerror(e));
-    return 2;
-}
-
 /* core.isatty(fd) -> whether fd (0, 1 or 2) is a terminal */
 static int l_isatty(lua_State *L)
 {
@@ -80,11 +72,11 @@ static int l_private_dir(lua_State *L)
             continue;
         lua_pushlstring(L, path, i);
         if (mkdir(lua_tostring(L, -1), 0700) != 0 && errno != EEXIST)
-            return push_failure(L, "cannot create the folder", lua_tostring(L, -1));
+            return bx_push_errno(L, "cannot create the folder", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return push_failure(L, "cannot create the folder", path);
+        return bx_push_errno(L, "cannot create the folder", path);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -98,12 +90,12 @@ static int l_private_file(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return push_failure(L, "cannot create", path);
+        return bx_push_errno(L, "cannot create", path);
     if (fchmod(fd, 0600) != 0) {
         int e = errno;
         close(fd);
         errno = e;
-        return push_failure(L, "cannot make private", path);
+        return bx_push_errno(L, "cannot make private", path);
     }
     close(fd);
     lua_pushboolean(L, 1);
