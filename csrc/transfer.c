@@ -117,6 +117,18 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
             return CURL_WRITEFUNC_PAUSE;
         }
         ring_put(t, ptr, n);
+        /* Pause before the ring is too full for curl's next chunk rather
+         * than refuse that chunk: a refused chunk is copied into a fresh
+         * allocation by curl and offered again on unpause, which cost more
+         * than the decoding on a fast link (an mmap of the chunk's size,
+         * its pages faulted in, then unmapped). The refusal above remains
+         * for a chunk larger than announced. */
+        if (t->ring_cap - t->ring_count < CURL_CHUNK) {
+            t->paused = 1;
+            t->paused_need = CURL_CHUNK;
+            bx_guard_pause(t);
+            curl_easy_pause(t->easy, CURLPAUSE_RECV);
+        }
         break;
     case BX_SINK_FILE:
         if (t->resume_from > 0 && transfer_status(t) != 206) {
@@ -124,14 +136,16 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
             t->range_ignored = 1;
             return 0;
         }
-        if (t->burst >= FILE_BURST) {
-            t->burst_paused = 1;
-            return CURL_WRITEFUNC_PAUSE;
-        }
         t->burst += n;
         if (write_all(t->fd, ptr, n) != 0) {
             t->write_errno = errno;
             return 0;
+        }
+        /* Held until the next perform once the burst is written (paused
+         * here, not by refusing the next chunk, which curl would copy). */
+        if (t->burst >= FILE_BURST && !t->burst_paused) {
+            t->burst_paused = 1;
+            curl_easy_pause(t->easy, CURLPAUSE_RECV);
         }
         break;
     }
