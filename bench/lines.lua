@@ -11,4 +11,5 @@ for line in io.lines(path) do
     n = n + 1
   end
 end
-common.report({ records = n, seconds = string.format("%.4f", common.now() - t0) })
+local seconds = string.format("%.4f", common.now() - t0)
+common.report({ records = n, seconds = seconds, loop_seconds = seconds })

@@ -13,7 +13,7 @@
 #   BENCH_ONLY=decoder bash bench/run.sh   only the decoder's figures (issue 12:
 #                                      records, fields, values, gzip, array,
 #                                      3 parts, peak RSS, callgrind); BENCH_ONLY=compare
-#                                      only the others; BENCH_DECODER_ROUNDS=3,
+#                                      only the others; BENCH_DECODER_ROUNDS=3, BENCH_DECODER_MB=100 (part size),
 #                                      BENCH_CALLGRIND_MB=10 (0: no callgrind)
 #
 # Needs: lua5.4, lua-cjson, lua-socket, curl, coreutils (sha256sum, sync), the
