@@ -78,6 +78,7 @@ build = {
     ["batchexport.files"] = "lua/batchexport/files.lua",
     ["batchexport.json"] = "lua/batchexport/json.lua",
     ["batchexport.legacy"] = "lua/batchexport/legacy.lua",
+    ["batchexport.options"] = "lua/batchexport/options.lua",
     ["batchexport.request"] = "lua/batchexport/request.lua",
     ["batchexport.scheduler"] = "lua/batchexport/scheduler.lua",
     ["batchexport.stream"] = "lua/batchexport/stream.lua",

@@ -11,6 +11,7 @@ local documents = require("batchexport.documents")
 local errors = require("batchexport.errors")
 local files = require("batchexport.files")
 local json = require("batchexport.json")
+local options = require("batchexport.options")
 local request = require("batchexport.request")
 local scheduler = require("batchexport.scheduler")
 local stream = require("batchexport.stream")
@@ -45,29 +46,25 @@ function M.location(client, res)
   return u.url
 end
 
-local function whole_in(lo, hi)
-  return function(v) return v == math.floor(v) and v >= lo and v <= hi end
-end
-
 local DOWNLOAD_OPTIONS = {
-  dir = { "string", function(v) return v ~= "" end, "a folder name" },
-  progress = { "function", nil, "a function" },
-  parallel = { "number", whole_in(1, 16), "a whole number from 1 to 16" },
-  deadline = request.DEADLINE_OPTION,
+  dir = options.DIR,
+  progress = { "function" },
+  parallel = { "number", options.whole(1, 16), "expected a whole number from 1 to 16" },
+  deadline = options.DEADLINE,
 }
 
-local function download_options(options)
-  local opts, err = errors.options(options, DOWNLOAD_OPTIONS)
+local function download_options(given)
+  local opts, err = options.check(given, DOWNLOAD_OPTIONS, "validation")
   if not opts then return nil, err end
   return { dir = opts.dir or ".", progress = opts.progress, parallel = opts.parallel or 2, deadline = opts.deadline }
 end
 
 local RECORDS_OPTIONS = {
-  fields = { "table", nil, "a list of fields" },
-  deadline = request.DEADLINE_OPTION,
+  fields = { "table" },
+  deadline = options.DEADLINE,
 }
 local VALUES_OPTIONS = {
-  deadline = request.DEADLINE_OPTION,
+  deadline = options.DEADLINE,
 }
 
 --- Checks an id before it goes into a URL: printable, no spaces, bounded.
@@ -88,15 +85,15 @@ local function v2_url(client, path, query)
 end
 
 local LIST_OPTIONS = {
-  limit = { "number", whole_in(1, 100), "a whole number from 1 to 100" },
+  limit = { "number", options.whole(1, 100), "expected a whole number from 1 to 100" },
   -- The rule the C pager applies to a server's next_from.
   from = { "string", documents.cursor,
-    "a cursor of 1 to 1024 printable characters without spaces" },
-  deadline = request.DEADLINE_OPTION,
+    "expected a cursor of 1 to 1024 printable characters without spaces" },
+  deadline = options.DEADLINE,
 }
 
-local function list_options(options)
-  local opts, err = errors.options(options, LIST_OPTIONS)
+local function list_options(given)
+  local opts, err = options.check(given, LIST_OPTIONS, "validation")
   if not opts then return nil, err end
   return core.pager(math.floor(opts.limit or 100), opts.from), opts.deadline
 end
@@ -328,8 +325,8 @@ function M.bind(client)
   -- iterator over every record of every file, parts in order, decoded (only
   -- the listed fields, with fields); raises err on failure.
   function api.records(...)
-    local export_or_id, options = args(...)
-    local opts, err = errors.options(options, RECORDS_OPTIONS)
+    local export_or_id, given = args(...)
+    local opts, err = options.check(given, RECORDS_OPTIONS, "validation")
     if not opts then client:raise(err) end
     local fields
     if opts.fields then
@@ -344,8 +341,8 @@ function M.bind(client)
   -- across parts, from 1) and one value a listed field, without building
   -- tables; raises err.
   function api.values(...)
-    local export_or_id, list, options = args(...)
-    local opts, err = errors.options(options, VALUES_OPTIONS)
+    local export_or_id, list, given = args(...)
+    local opts, err = options.check(given, VALUES_OPTIONS, "validation")
     if not opts then client:raise(err) end
     local fields
     fields, err = stream.fields(list)
@@ -357,8 +354,8 @@ function M.bind(client)
   -- written, one a part, or nil, err. progress(done, total, part) gets
   -- overall bytes and the part's {part, done, total}.
   function api.download(...)
-    local export_or_id, options = args(...)
-    local opts, err = download_options(options)
+    local export_or_id, given = args(...)
+    local opts, err = download_options(given)
     if not opts then return nil, err end
     local c = request.call(client, opts.deadline)
     local export, parts = finished_export(c, export_or_id)

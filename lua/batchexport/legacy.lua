@@ -32,6 +32,7 @@ local errors = require("batchexport.errors")
 local exports = require("batchexport.exports")
 local files = require("batchexport.files")
 local json = require("batchexport.json")
+local options = require("batchexport.options")
 local request = require("batchexport.request")
 local stream = require("batchexport.stream")
 local sync = require("batchexport.sync")
@@ -273,10 +274,10 @@ function M.bind(client)
   end
 
   local ROWS_OPTIONS = {
-    header = { "boolean", nil, "a boolean" },
-    strict = { "boolean", nil, "a boolean" },
-    deadline = request.DEADLINE_OPTION,
-    columns = { "table", column_list, "a list of 1 to 256 column names" },
+    header = { "boolean" },
+    strict = { "boolean" },
+    deadline = options.DEADLINE,
+    columns = { "table", column_list, "expected a list of 1 to 256 column names" },
   }
 
   --- legacy.rows(request_id_or_status, {header = true, strict = false,
@@ -285,8 +286,8 @@ function M.bind(client)
   -- name the header lacks is nil. The for loop of Lua 5.4 closes the
   -- transfer when it is left early.
   function api.rows(...)
-    local target, options = args(...)
-    local opts, err = errors.options(options, ROWS_OPTIONS)
+    local target, given = args(...)
+    local opts, err = options.check(given, ROWS_OPTIONS, "validation")
     if not opts then client:raise(err) end
     local header = opts.header ~= false
     if opts.columns and not header then
@@ -356,9 +357,9 @@ function M.bind(client)
   end
 
   local DOWNLOAD_OPTIONS = {
-    path = { "string", function(v) return v ~= "" and not v:find("\0", 1, true) end, "a file name" },
-    progress = { "function", nil, "a function" },
-    deadline = request.DEADLINE_OPTION,
+    path = { "string", function(v) return v ~= "" and not v:find("\0", 1, true) end, "expected a file name" },
+    progress = { "function" },
+    deadline = options.DEADLINE,
   }
 
   --- legacy.download(request_id_or_status, {path = "out.csv", progress = fn})
@@ -367,8 +368,8 @@ function M.bind(client)
   -- the file's own name (from file_url) in the current folder.
   -- progress(bytes_done) is called as bytes arrive.
   function api.download(...)
-    local target, options = args(...)
-    local opts, err = errors.options(options, DOWNLOAD_OPTIONS)
+    local target, given = args(...)
+    local opts, err = options.check(given, DOWNLOAD_OPTIONS, "validation")
     if not opts then return nil, err end
     local c = request.call(client, opts.deadline)
     local s, target_url = finished(c, target)
@@ -437,12 +438,12 @@ function M.bind(client)
   -- exports.sync. opts: dir, token, events, ids, since, lag, max_range,
   -- accept_gap, deadline, now, interval, max_interval.
   function api.sync(...)
-    local kind, options = args(...)
+    local kind, given = args(...)
     if not validate.LEGACY_KINDS[kind] or not validate.LEGACY_KINDS[kind].needs_dates then
       return nil, errors.new("validation", "kind: expected a legacy kind with a time range ("
         .. "campaign_ids campaign_events transactional_ids transactional_events inapp_ids inapp_events reachability)")
     end
-    local opts, err = sync.options(options, "legacy")
+    local opts, err = sync.options(given, "legacy")
     if not opts then return nil, err end
     err = needs_keys()
     if err then return nil, err end

@@ -6,6 +6,7 @@
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
 local json = require("batchexport.json")
+local options = require("batchexport.options")
 local scheduler = require("batchexport.scheduler")
 
 local M = {}
@@ -44,11 +45,6 @@ end
 -- with `deadline_at` set; everything below takes that context where it
 -- takes a client, gives each transfer at most the time left, and ends the
 -- call with a `timeout` error once no time is left.
-
-local function finite_positive(v) return v > 0 and v < math.huge end
-
---- The entry for an options table (errors.options and client.lua).
-M.DEADLINE_OPTION = { "number", finite_positive, "a number of seconds greater than 0" }
 
 -- Left this close to the deadline, an attempt cannot do anything useful;
 -- also absorbs curl's timer granularity.
@@ -114,7 +110,7 @@ end
 -- checks (wait_for).
 function M.take_deadline(opts)
   if type(opts) ~= "table" or opts.deadline == nil then return nil, opts end
-  local _, err = errors.options({ deadline = opts.deadline }, { deadline = M.DEADLINE_OPTION })
+  local _, err = options.check({ deadline = opts.deadline }, { deadline = options.DEADLINE }, "validation")
   if err then return nil, nil, err end
   local rest = {}
   for k, v in pairs(opts) do if k ~= "deadline" then rest[k] = v end end

@@ -32,7 +32,9 @@ local core = require("batchexport.core")
 local errors = require("batchexport.errors")
 local files = require("batchexport.files")
 local json = require("batchexport.json")
+local options = require("batchexport.options")
 local validate = require("batchexport.validate")
+local wait = require("batchexport.wait")
 
 local M = {}
 
@@ -97,62 +99,47 @@ end
 
 local function is_duration(v) return M.duration(v) ~= nil end
 local function is_instant(v) return instant(v, 0) ~= nil end
-local function is_whole(lo, hi) return function(v) return v == math.floor(v) and v >= lo and v <= hi end end
-local function is_positive(v) return v > 0 and v < math.huge end
 
-local COMMON = {
-  dir = { "string", function(v) return v ~= "" end, "a folder name" },
-  deadline = { "number", is_positive, "a number of seconds > 0" },
-  now = { "number", is_positive, "unix seconds (the instant the run treats as now)" },
-  interval = { "number", is_positive, "a number of seconds > 0" },
-  max_interval = { "number", is_positive, "a number of seconds > 0" },
-}
+-- Every sync takes these; interval and max_interval go on to wait_for.
+local function with_common(rules)
+  rules.dir = options.DIR
+  rules.deadline = options.DEADLINE
+  rules.now = { "number", options.positive, "expected unix seconds (the instant the run treats as now)" }
+  rules.interval = wait.RULES.interval
+  rules.max_interval = wait.RULES.max_interval
+  return rules
+end
 
-local EVENT_OPTIONS = {
-  events = { "table", list_of_strings, "a list of event names" },
-  identifiers = { "table", list_of_strings, "a list of identifiers" },
-  orchestration_ids = { "table", list_of_strings, "a list of orchestration ids" },
-  since = { nil, is_instant, 'a duration ("7d") or an RFC 3339 date-time' },
-  lag = { nil, is_duration, 'a duration ("15m") or seconds > 0' },
-  max_range = { nil, is_duration, 'a duration ("1d") or seconds > 0' },
-  accept_gap = { "boolean", nil, "a boolean" },
-}
+-- A duration or an instant is a string or a number: the predicate alone
+-- decides (no type).
+local EVENT_OPTIONS = with_common({
+  events = { "table", list_of_strings, "expected a list of event names" },
+  identifiers = { "table", list_of_strings, "expected a list of identifiers" },
+  orchestration_ids = { "table", list_of_strings, "expected a list of orchestration ids" },
+  since = { nil, is_instant, 'expected a duration ("7d") or an RFC 3339 date-time' },
+  lag = { nil, is_duration, 'expected a duration ("15m") or seconds > 0' },
+  max_range = { nil, is_duration, 'expected a duration ("1d") or seconds > 0' },
+  accept_gap = { "boolean" },
+})
 
-local LEGACY_OPTIONS = {
-  token = { "string", function(v) return v ~= "" end, "a campaign token or group id" },
+local LEGACY_OPTIONS = with_common({
+  token = { "string", function(v) return v ~= "" end, "expected a campaign token or group id" },
   events = EVENT_OPTIONS.events,
-  ids = { "table", list_of_strings, "a list of id kinds" },
+  ids = { "table", list_of_strings, "expected a list of id kinds" },
   since = EVENT_OPTIONS.since, lag = EVENT_OPTIONS.lag, max_range = EVENT_OPTIONS.max_range,
   accept_gap = EVENT_OPTIONS.accept_gap,
-}
+})
 
-local SNAPSHOT_OPTIONS = {
-  attributes = { "table", list_of_strings, "a list of attribute names" },
-  identifiers = { "table", list_of_strings, "a list of identifiers" },
-  keep = { "number", is_whole(1, 10000), "a whole number from 1 to 10000" },
-}
+local SNAPSHOT_OPTIONS = with_common({
+  attributes = { "table", list_of_strings, "expected a list of attribute names" },
+  identifiers = EVENT_OPTIONS.identifiers,
+  keep = { "number", options.whole(1, 10000), "expected a whole number from 1 to 10000" },
+})
 
--- errors.options with options whose type is a duration (string or number).
-local function check_options(opts, known)
-  local typed = {}
-  for k, want in pairs(known) do
-    typed[k] = want[1] and want or { type(opts and opts[k]), want[2], want[3] }
-  end
-  for k, want in pairs(COMMON) do typed[k] = want end
-  local o, err = errors.options(opts, typed)
+local function check_options(given, rules)
+  local o, err = options.check(given, rules, "validation")
   if not o then return nil, err end
-  local problems = {}
-  for k, want in pairs(known) do
-    local v = o[k]
-    if v ~= nil and not want[1] and type(v) ~= "string" and type(v) ~= "number" then
-      problems[#problems + 1] = k .. ": expected " .. want[3]
-    end
-  end
-  if not o.dir then problems[#problems + 1] = "dir: is required (the landing folder)" end
-  if #problems > 0 then
-    table.sort(problems)
-    return nil, errors.new("validation", table.concat(problems, "; "), { problems = problems })
-  end
+  if not o.dir then return nil, options.error("validation", { "dir: is required (the landing folder)" }) end
   return o
 end
 
