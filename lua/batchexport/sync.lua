@@ -47,8 +47,6 @@ M.LOOKBACK_MARGIN = 3600
 M.HISTORY_MAX = 1000
 M.CHUNK = 1024 * 1024
 
-local GZIP_MAGIC = "\31\139"
-
 ---------------------------------------------------------------------------
 -- Times
 
@@ -160,18 +158,6 @@ local function remove_folder(path)
   return true
 end
 
--- Writes text to path atomically, through the core's tempfile.
-local function write_atomically(path, text)
-  local tf, why = core.tempfile(path)
-  if not tf then return nil, errors.new("config", why) end
-  local ok
-  ok, why = tf:write(text)
-  if ok then ok, why = tf:commit(path) end
-  tf:close()
-  if not ok then return nil, errors.new("config", why) end
-  return true
-end
-
 local function read_file(path)
   local fh = io.open(path, "rb")
   if not fh then return nil end
@@ -248,7 +234,7 @@ local function save_state(run)
   while #h > M.HISTORY_MAX do table.remove(h, 1) end
   local text, why = json.encode(run.state)
   if not text then return nil, errors.new("config", "cannot encode the sync state: " .. why) end
-  return write_atomically(run.state_path, text)
+  return files.write(run.state_path, text)
 end
 
 ---------------------------------------------------------------------------
@@ -258,44 +244,29 @@ end
 -- while digested. Returns the manifest entry or nil, err.
 local function land_part(run, folder, export_id, file)
   local label = ("export %s part %d"):format(export_id, file.part)
-  local base = join(folder, ("%s-%d"):format(files.safe_name(export_id), file.part))
-  local ext = "." .. (run.driver.format or "json")
+  local path = join(folder, ("%s-%d"):format(files.safe_name(export_id), file.part)) .. "." .. (run.driver.format or "json")
   local reader, err = run.driver.open_raw(run.c, file, label)
   if not reader then return nil, err end
-  local tf, why = core.tempfile(base .. ext)
-  if not tf then
-    reader:close()
-    return nil, errors.new("config", label .. ": " .. why)
-  end
   local digest = core.digest(run.client.max_record, run.driver.format)
-  local head = ""
-  local function fail(e) reader:close() tf:close() digest:close() return nil, e end
-  while true do
-    local chunk
-    chunk, err = reader:read(M.CHUNK)
+  local sha, size, records
+  local function next_chunk()
+    local chunk, why = reader:read(M.CHUNK)
     if chunk == nil then
-      if err then return fail(err) end
-      break
+      if why then return nil, why end
+      sha, size, records = digest:finish()
+      if not sha then return nil, errors.new("decode", label .. ": " .. size) end
+      return nil
     end
-    if #head < 2 then head = head .. chunk:sub(1, 2 - #head) end
     local ok
     ok, why = digest:update(chunk)
-    if not ok then return fail(errors.new("decode", label .. ": " .. why)) end
-    ok, why = tf:write(chunk)
-    if not ok then return fail(errors.new("config", label .. ": " .. why)) end
+    if not ok then return nil, errors.new("decode", label .. ": " .. why) end
+    return chunk
   end
+  local name
+  name, err = files.write(path, next_chunk, { gzip_path = path .. ".gz", label = label })
   reader:close()
-  local sha, size, records = digest:finish()
   digest:close()
-  if not sha then
-    tf:close()
-    return nil, errors.new("decode", label .. ": " .. size)
-  end
-  local name = base .. ext .. (head == GZIP_MAGIC and ".gz" or "")
-  local ok
-  ok, why = tf:commit(name)
-  tf:close()
-  if not ok then return nil, errors.new("config", label .. ": " .. why) end
+  if not name then return nil, err end
   return { name = name:match("[^/]+$"), id = file.id, part = file.part, size = size, sha256 = sha, records = records }
 end
 
@@ -328,7 +299,7 @@ local function land_export(run, export, name, range)
     manifest.bytes = manifest.bytes + entry.size
   end
   local text = json.encode(manifest)
-  ok, why = write_atomically(join(partial, "manifest.json"), text)
+  ok, why = files.write(join(partial, "manifest.json"), text)
   if ok then ok, why = os.rename(partial, final) end
   if ok then ok, why = core.sync_dir(run.kind_dir) end
   if not ok then
