@@ -57,6 +57,7 @@ build = {
       libdirs = { "$(CURL_LIBDIR)", "$(ZLIB_LIBDIR)" },
     },
     batchexport = "lua/batchexport/init.lua",
+    ["batchexport.class"] = "lua/batchexport/class.lua",
     ["batchexport.cli"] = "lua/batchexport/cli.lua",
     ["batchexport.cli.args"] = "lua/batchexport/cli/args.lua",
     ["batchexport.cli.config"] = "lua/batchexport/cli/config.lua",

@@ -4,6 +4,7 @@
 -- credentials go to the C core and are not kept on the Lua side, so nothing
 -- that prints a client can show them; every error leaving the client's
 -- calls is scrubbed of them (Client:scrub).
+local class = require("batchexport.class")
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
 local options = require("batchexport.options")
@@ -115,13 +116,7 @@ function M.settings(given)
   return s
 end
 
-local Client = {}
-Client.__index = Client
-Client.__name = "batchexport.client"
-
-function Client:__tostring()
-  return string.format("batchexport.client (%s, API %s)", self.base_url, self.api_version)
-end
+local Client = class("client", function(self) return self.base_url .. ", API " .. self.api_version end)
 
 --- client:redact(text) -> text with this client's secrets masked as ***:
 -- each whole key, and a piece of 4 or more characters of one cut off at

@@ -14,6 +14,7 @@
 --   }) -> reader
 --   reader:records{fields = {...}} / reader:values{...} / reader:lines() /
 --   reader:read(n) / reader:count() / reader:prefetch() / reader:close()
+local class = require("batchexport.class")
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
 local options = require("batchexport.options")
@@ -22,13 +23,7 @@ local scheduler = require("batchexport.scheduler")
 
 local M = {}
 
-local Reader = {}
-Reader.__index = Reader
-Reader.__name = "batchexport.reader"
-
-function Reader:__tostring()
-  return "batchexport.reader (" .. self.label .. ")"
-end
+local Reader = class("reader", function(self) return self.label end)
 
 local function fail(self, kind, message, fields)
   fields = fields or {}

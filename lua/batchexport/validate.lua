@@ -184,7 +184,8 @@ local function is_null(v)
   return false
 end
 
--- Is `t` a table whose keys are exactly 1..n (n >= 0)?  Returns true, n.
+--- validate.is_array(t) -> true, n when t is a table whose keys are exactly
+-- 1..n (n >= 0): what a JSON array decodes to; false otherwise.
 local function is_array(t)
   if type(t) ~= "table" then return false end
   local count = 0
@@ -197,6 +198,8 @@ local function is_array(t)
   end
   return true, count
 end
+
+M.is_array = is_array
 
 local function describe(v)
   if v == nil then return "nothing" end
