@@ -10,7 +10,6 @@ local core = require("batchexport.core")
 local documents = require("batchexport.documents")
 local errors = require("batchexport.errors")
 local files = require("batchexport.files")
-local json = require("batchexport.json")
 local options = require("batchexport.options")
 local request = require("batchexport.request")
 local scheduler = require("batchexport.scheduler")
@@ -20,8 +19,6 @@ local validate = require("batchexport.validate")
 
 local M = {}
 
-local OK_CREATE = request.OK_CREATE
-local OK_GET = request.OK_GET
 local OK_REDIRECT = request.OK_REDIRECT
 
 --- The link a download answer (v2 307, legacy 302) points to, parsed by
@@ -78,6 +75,21 @@ function M.check_id(id, what)
   end
 end
 
+--- exports.parts(export) -> its files in part order (a new list).
+function M.parts(export)
+  local parts = {}
+  for i, f in ipairs(export.files or {}) do parts[i] = f end
+  table.sort(parts, function(a, b) return a.part < b.part end)
+  return parts
+end
+
+--- exports.part_path(dir, export_id, part) -> where download saves that
+-- part, and where instead when its bytes are gzip.
+function M.part_path(dir, export_id, part)
+  local path = ("%s/%s-%d.json"):format(dir, files.safe_name(export_id), part)
+  return path, path .. ".gz"
+end
+
 local function v2_url(client, path, query)
   local url = client.base_url .. "/" .. client.api_version .. path
   if query then url = url .. "?" .. query end
@@ -100,37 +112,20 @@ end
 
 function M.bind(client)
   -- Both api.f(x) and api:f(x) work.
-  local api, args = request.api_table()
-
-  local function needs_keys()
-    return client:need("rest_key", "project_key")
-  end
+  local api, args, needs_keys = request.api_table(client, "rest_key", "project_key")
 
   -- Internal functions take `c`, the call's context (request.call): the
   -- client, with the deadline of the public call that started them.
-  local function get(c, path, query)
-    return request.json(c, { method = "GET", url = v2_url(client, path, query), auth = "v2",
-      headers = { "Accept: application/json" } }, OK_GET)
+  local function get(c, path, query, check, ...)
+    return request.document(c, { method = "GET", url = v2_url(client, path, query), auth = "v2" }, check, ...)
   end
 
   local function create(c, body, now)
     local ok, problems = validate.export_request(body, now and { now = now } or nil)
-    if not ok then
-      return nil, errors.new("validation", "invalid export request: " .. table.concat(problems, "; "),
-        { problems = problems })
-    end
+    if not ok then return nil, options.error("validation", problems, "invalid export request") end
     local err = needs_keys()
     if err then return nil, err end
-    local text, why = json.encode(body)
-    if not text then return nil, errors.new("validation", "cannot encode the request as JSON: " .. why) end
-    local doc, res = request.json(c, { method = "POST", url = v2_url(client, "/profiles/export"),
-      auth = "v2", body = text, content_type = "application/json",
-      headers = { "Accept: application/json" } }, OK_CREATE)
-    if not doc then return nil, res end
-    local id
-    id, err = documents.created(doc)
-    if not id then err.status = res.status end
-    return id, err
+    return request.create(c, { url = v2_url(client, "/profiles/export"), auth = "v2" }, body, documents.created)
   end
 
   --- exports.create(request) -> id, or nil, err
@@ -141,12 +136,7 @@ function M.bind(client)
   local function view(c, id)
     local err = M.check_id(id) or needs_keys()
     if err then return nil, err end
-    local doc, res = get(c, "/exports/view", "id=" .. core.escape(id))
-    if not doc then return nil, res end
-    local export
-    export, err = documents.export(doc, id)
-    if not export then err.status = res.status end
-    return export, err
+    return get(c, "/exports/view", "id=" .. core.escape(id), documents.export, id)
   end
 
   --- exports.view(id) -> export, or nil, err
@@ -156,13 +146,8 @@ function M.bind(client)
 
   -- Fetches the page the pager asks for and feeds it; raises on failure.
   local function fetch_page(c, pager)
-    local doc, res = get(c, "/exports/list", pager:query())
-    if not doc then client:raise(res) end
-    local checked, err = documents.page(doc)
-    if not checked then
-      err.status = res.status
-      client:raise(err)
-    end
+    local checked, err, res = get(c, "/exports/list", pager:query(), documents.page)
+    if not checked then client:raise(err) end
     local page, why = pager:feed(checked)
     if not page then client:raise(errors.new("decode", why, { status = res.status })) end
     return page
@@ -217,20 +202,21 @@ function M.bind(client)
     local err = needs_keys()
     if err then return nil, err end
     local export
-    if type(export_or_id) == "table" then
-      export, err = documents.export(export_or_id)
-    else
-      export, err = view(c, export_or_id)
-    end
+    export, err = request.resolve(c, export_or_id, documents.export, view)
     if not export then return nil, err end
     if export.status ~= "SUCCESS" then
       return nil, errors.new("validation", "export " .. export.id .. " is " .. export.status
         .. ", not SUCCESS: its files are not ready (see exports.wait_for)", { export = export })
     end
-    local parts = {}
-    for i, f in ipairs(export.files) do parts[i] = f end
-    table.sort(parts, function(a, b) return a.part < b.part end)
-    return export, parts
+    return export, M.parts(export)
+  end
+
+  -- Waits for export id within c's deadline (request.wait cuts the wait's
+  -- timeout to it).
+  local function wait_on(c, id, wait_opts)
+    return request.wait(c, function(o)
+      return require("batchexport.wait").export(c, { view = function(x) return view(c, x) end }, id, o)
+    end, wait_opts)
   end
 
   local function open_file(c, file, export_id)
@@ -374,11 +360,11 @@ function M.bind(client)
     end
     local jobs = {}
     for i, f in ipairs(parts) do
-      local base = ("%s/%s-%d"):format(opts.dir, files.safe_name(export.id), f.part)
+      local path, gzip_path = M.part_path(opts.dir, export.id, f.part)
       jobs[i] = function()
-        return files.save(c, { link = link_for(c, f.id), path = base .. ".json", size = f.size,
+        return files.save(c, { link = link_for(c, f.id), path = path, size = f.size,
           label = ("export %s part %d"):format(export.id, f.part),
-          progress = function(n) report(f, n) end, gzip_path = base .. ".json.gz" })
+          progress = function(n) report(f, n) end, gzip_path = gzip_path })
       end
     end
     local paths, first_err = {}, nil
@@ -430,8 +416,7 @@ function M.bind(client)
         local ok, problems = validate.export_request(body_for(not snapshot and { from = now - 60, to = now } or nil),
           { now = now })
         if ok then return nil end
-        return errors.new("validation", "invalid export request: " .. table.concat(problems, "; "),
-          { problems = problems })
+        return options.error("validation", problems, "invalid export request")
       end,
       kind = snapshot and "attributes" or "events",
       snapshot = snapshot,
@@ -455,17 +440,8 @@ function M.bind(client)
         end
         return nil
       end,
-      wait = function(c, id, wait_opts)
-        return request.wait(c, function(o)
-          return require("batchexport.wait").export(c, { view = function(x) return view(c, x) end }, id, o)
-        end, wait_opts)
-      end,
-      parts = function(export)
-        local parts = {}
-        for i, f in ipairs(export.files or {}) do parts[i] = f end
-        table.sort(parts, function(a, b) return a.part < b.part end)
-        return parts
-      end,
+      wait = wait_on,
+      parts = M.parts,
       open_raw = function(c, file, label)
         local err = M.check_id(file.id, "file id")
         if err then return nil, err end
@@ -492,10 +468,7 @@ function M.bind(client)
     local id, opts = args(...)
     local deadline, rest, err = request.take_deadline(opts)
     if err then return nil, err end
-    local c = request.call(client, deadline)
-    return request.wait(c, function(wait_opts)
-      return require("batchexport.wait").export(c, { view = function(x) return view(c, x) end }, id, wait_opts)
-    end, rest)
+    return wait_on(request.call(client, deadline), id, rest)
   end
 
   return api

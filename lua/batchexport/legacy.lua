@@ -31,7 +31,6 @@ local documents = require("batchexport.documents")
 local errors = require("batchexport.errors")
 local exports = require("batchexport.exports")
 local files = require("batchexport.files")
-local json = require("batchexport.json")
 local options = require("batchexport.options")
 local request = require("batchexport.request")
 local stream = require("batchexport.stream")
@@ -40,8 +39,6 @@ local validate = require("batchexport.validate")
 
 local M = {}
 
-local OK_CREATE = request.OK_CREATE
-local OK_GET = request.OK_GET
 local OK_REDIRECT = request.OK_REDIRECT
 
 --- Batch's documented 1.0 errors: name -> { HTTP status, numeric code }.
@@ -108,11 +105,7 @@ end
 
 function M.bind(client)
   -- Both api.f(x) and api:f(x) work.
-  local api, args = request.api_table()
-
-  local function needs_keys()
-    return client:need("rest_key", "api_key")
-  end
+  local api, args, needs_keys = request.api_table(client, "rest_key", "api_key")
 
   -- A 1.0 API route below base_url/1.0/<key>/export/.
   local function route_path(path)
@@ -139,33 +132,25 @@ function M.bind(client)
 
   -- Internal functions take `c`, the call's context (request.call): the
   -- client, with the deadline of the public call that started them.
-  local function get(c, path)
-    local doc, res = request.json(c, { method = "GET", legacy_path = route_path(path), auth = "legacy",
-      headers = { "Accept: application/json" } }, OK_GET)
-    if not doc then return nil, fix(res) end
-    return doc, res
+  local function get(c, path, check, ...)
+    local value, err = request.document(c, { method = "GET", legacy_path = route_path(path), auth = "legacy" },
+      check, ...)
+    if value == nil then return nil, fix(err) end
+    return value
   end
 
   local function create(c, kind, params, now)
     local ok, problems = validate.legacy_request(kind, params, now and { now = now } or nil)
-    if not ok then
-      return nil, errors.new("validation", "invalid legacy export request: " .. table.concat(problems, "; "),
-        { problems = problems })
-    end
+    if not ok then return nil, options.error("validation", problems, "invalid legacy export request") end
     local err = needs_keys()
     if err then return nil, err end
-    local body = { from = params.from, to = params.to, events = params.events, ids = params.ids }
-    local text, why = json.encode(body)
-    if not text then return nil, errors.new("validation", "cannot encode the request as JSON: " .. tostring(why)) end
     local route = validate.LEGACY_KINDS[kind].route
     if type(route) == "function" then route = route(core.escape(params.token)) end
-    local doc, res = request.json(c, { method = "POST", legacy_path = route_path(route),
-      auth = "legacy", body = text,
-      content_type = "application/json", headers = { "Accept: application/json" } }, OK_CREATE)
-    if not doc then return nil, fix(res) end
-    local id, derr = documents.legacy_created(doc)
-    if not id then derr.status = res.status end
-    return id, derr
+    local id
+    id, err = request.create(c, { legacy_path = route_path(route), auth = "legacy" },
+      { from = params.from, to = params.to, events = params.events, ids = params.ids }, documents.legacy_created)
+    if id == nil then return nil, fix(err) end
+    return id
   end
 
   --- legacy.create(kind, params) -> request id, or nil, err
@@ -179,13 +164,9 @@ function M.bind(client)
   local function status(c, id)
     local err = M.check_request_id(id) or needs_keys()
     if err then return nil, err end
-    local doc, res = get(c, "request/" .. core.escape(id))
-    if not doc then return nil, res end
-    doc, err = documents.legacy_status(doc, id)
-    if not doc then
-      err.status = res.status
-      return nil, err
-    end
+    local doc
+    doc, err = get(c, "request/" .. core.escape(id), documents.legacy_status, id)
+    if not doc then return nil, err end
     doc.uri = mask_key(doc.uri)
     doc.file_url = mask_key(doc.file_url)
     return doc
@@ -193,6 +174,18 @@ function M.bind(client)
 
   function api.status(...)
     return status(request.call(client), (args(...)))
+  end
+
+  -- Waits for request id within c's deadline (request.wait cuts the wait's
+  -- timeout to it); an error about the request carries its error_msg.
+  local function wait_on(c, id, wait_opts)
+    local s, err = request.wait(c, function(o)
+      return require("batchexport.wait").legacy(c, { status = function(x) return status(c, x) end }, id, o)
+    end, wait_opts)
+    if not s and type(err) == "table" and type(err.export) == "table" then
+      err.error_msg = err.export.error_msg
+    end
+    return s, err
   end
 
   --- legacy.wait_for(request_id, opts) -> status table once SUCCESS, or nil,
@@ -204,26 +197,13 @@ function M.bind(client)
     local deadline, rest, err = request.take_deadline(opts)
     err = err or M.check_request_id(id) or needs_keys()
     if err then return nil, err end
-    local c = request.call(client, deadline)
-    local s
-    s, err = request.wait(c, function(wait_opts)
-      return require("batchexport.wait").legacy(c, { status = function(x) return status(c, x) end }, id, wait_opts)
-    end, rest)
-    if not s and type(err) == "table" and type(err.export) == "table" then
-      err.error_msg = err.export.error_msg
-    end
-    return s, err
+    return wait_on(request.call(client, deadline), id, rest)
   end
 
   -- The status to read from: a table as status() returns it, or an id to
   -- look up. Returns status, the result request's URL fields, or nil, err.
   local function finished(c, target)
-    local s, err
-    if type(target) == "table" then
-      s, err = documents.legacy_status(target)
-    else
-      s, err = status(c, target)
-    end
+    local s, err = request.resolve(c, target, documents.legacy_status, status)
     if not s then return nil, err end
     local what = "legacy export request " .. tostring(s.id)
     if s.status == "ERROR" then
@@ -409,19 +389,14 @@ function M.bind(client)
       check = function(now)
         local ok, problems = validate.legacy_request(kind, params_for({ from = now - 60, to = now }), { now = now })
         if ok then return nil end
-        return errors.new("validation", "invalid legacy export request: " .. table.concat(problems, "; "),
-          { problems = problems })
+        return options.error("validation", problems, "invalid legacy export request")
       end,
       kind = "legacy-" .. kind .. (opts.token and ("-" .. files.safe_name(opts.token)) or ""),
       format = "csv",
       request = params_for(nil),
       create = function(c, range) return create(c, kind, params_for(range), opts.now) end,
       find = function() return nil end,
-      wait = function(c, id, wait_opts)
-        return request.wait(c, function(o)
-          return require("batchexport.wait").legacy(c, { status = function(x) return status(c, x) end }, id, o)
-        end, wait_opts)
-      end,
+      wait = wait_on,
       parts = function(s)
         return { { part = 1, status = s } }
       end,

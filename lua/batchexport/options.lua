@@ -86,9 +86,10 @@ function M.check(opts, rules, kind, caller)
   return opts
 end
 
---- options.error(kind, problems) -> the error naming every problem.
-function M.error(kind, problems)
-  return errors.new(kind, table.concat(problems, "; "), { problems = problems })
+--- options.error(kind, problems [, what]) -> the error naming every
+-- problem (of `what`, when given: "invalid export request").
+function M.error(kind, problems, what)
+  return errors.new(kind, (what and (what .. ": ") or "") .. table.concat(problems, "; "), { problems = problems })
 end
 
 return M
