@@ -37,7 +37,7 @@ function M.location(client, res)
   if u.user then
     return nil, errors.new("decode", "the download answer's Location carries user-info: refused", { status = res.status })
   end
-  if u.scheme == "http" and client.base_url:match("^https:") then
+  if u.scheme == "http" and assert(core.parse_url(client.base_url)).scheme == "https" then
     return nil, errors.new("network", "the download link downgrades to plain http: refused", { status = res.status })
   end
   return u.url

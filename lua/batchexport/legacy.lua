@@ -337,7 +337,7 @@ function M.bind(client)
   end
 
   local DOWNLOAD_OPTIONS = {
-    path = { "string", function(v) return v ~= "" and not v:find("\0", 1, true) end, "expected a file name" },
+    path = { "string", function(v) return v ~= "" end, "expected a file name" },
     progress = { "function" },
     deadline = options.DEADLINE,
   }
@@ -356,7 +356,8 @@ function M.bind(client)
     if not s then return nil, target_url end
     local path = opts.path
     if not path then
-      local name = tostring(s.file_url):gsub("[?#].*$", ""):match("([^/]+)$") or ""
+      local u = core.parse_url(s.file_url, client.base_url)
+      local name = u and u.path:match("([^/]+)$") or ""
       if not name:match("%.csv$") then name = tostring(s.id) .. ".csv" end
       path = files.safe_name(name)
     end
