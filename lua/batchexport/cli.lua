@@ -96,7 +96,6 @@ function M.main(argv)
     io.stdout:write(err.parser:get_help(), "\n")
     return M.EXIT.ok
   end
-  for _, fn in ipairs(ctx.cleanups) do pcall(fn) end
   if is_interrupt(err) then
     io.stderr:write("\nbatchexport: interrupted\n")
     return M.EXIT.interrupted

@@ -4,9 +4,10 @@
 -- credentials go to the C core and are not kept on the Lua side, so nothing
 -- that prints a client can show them; every error leaving the client's
 -- calls is scrubbed of them (Client:scrub).
+local class = require("batchexport.class")
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
-local suggest_name = require("batchexport.suggest")
+local options = require("batchexport.options")
 local scheduler = require("batchexport.scheduler")
 
 local M = {}
@@ -15,52 +16,47 @@ local M = {}
 -- one than core.min_secret (4) from plain text.
 M.MIN_SECRET, M.MAX_SECRET = core.min_secret, 256
 
--- Each option: its type, and a check returning an error message or nil.
--- Numbers must be finite and in range: NaN fails every comparison, so each
--- rule is written as what is accepted.
-local function rule(accept, expected)
-  return function(v) if not accept(v) then return "expected " .. expected end end
-end
-local function whole_in(v, lo, hi) return v >= lo and v <= hi and v == math.floor(v) end
+-- Each option's rule (batchexport.options). Numbers must be finite and in
+-- range: NaN fails every comparison, so each rule is written as what is
+-- accepted.
 local MAX_SECONDS, MAX_LONG = core.max_seconds, core.max_long
+local whole = options.whole
 
-local positive = rule(function(v) return v > 0 and v <= MAX_SECONDS end,
-  "a number of seconds greater than 0, at most " .. MAX_SECONDS)
-local non_negative = rule(function(v) return v >= 0 and v <= MAX_SECONDS end,
-  "a number of seconds from 0 to " .. MAX_SECONDS)
-local whole = rule(function(v) return whole_in(v, 1, MAX_LONG) end, "a whole number from 1 to " .. MAX_LONG)
-local bytes_per_second = rule(function(v) return whole_in(v, 0, MAX_LONG) end,
-  "a whole number of bytes per second from 0 to " .. MAX_LONG)
-local secret = rule(function(v) return #v >= M.MIN_SECRET and #v <= M.MAX_SECRET and not v:find("[%c%s]") end,
-  M.MIN_SECRET .. " to " .. M.MAX_SECRET .. " characters, no spaces or control characters")
+local positive = { "number", function(v) return v > 0 and v <= MAX_SECONDS end,
+  "expected a number of seconds greater than 0, at most " .. MAX_SECONDS }
+local non_negative = { "number", function(v) return v >= 0 and v <= MAX_SECONDS end,
+  "expected a number of seconds from 0 to " .. MAX_SECONDS }
+local count = { "number", whole(1, MAX_LONG), "expected a whole number from 1 to " .. MAX_LONG }
+local secret = { "string", function(v) return #v >= M.MIN_SECRET and #v <= M.MAX_SECRET and not v:find("[%c%s]") end,
+  "expected " .. M.MIN_SECRET .. " to " .. M.MAX_SECRET .. " characters, no spaces or control characters" }
 -- Strings that end up in a request header or a URL.
-local header_text = rule(function(v) return #v <= 1024 and not v:find("%c") end,
-  "at most 1024 characters, no control characters")
+local header_text = { "string", function(v) return #v <= 1024 and not v:find("%c") end,
+  "expected at most 1024 characters, no control characters" }
 
 local OPTIONS = {
-  rest_key        = { "string", secret },
-  project_key     = { "string", secret },
-  api_key         = { "string", secret },
+  rest_key        = secret,
+  project_key     = secret,
+  api_key         = secret,
   base_url        = { "string" },
-  api_version     = { "string", function(v) if not v:match("^%d+%.%d+$") then return "must look like 2.11" end end },
-  timeout         = { "number", non_negative },
-  connect_timeout = { "number", positive },
-  low_speed_limit = { "number", bytes_per_second },
-  low_speed_time  = { "number", positive },
-  max_attempts    = { "number", whole },
-  backoff_base    = { "number", non_negative },
-  backoff_max     = { "number", non_negative },
-  max_retry_after = { "number", non_negative },
+  api_version     = { "string", function(v) return v:match("^%d+%.%d+$") ~= nil end, "must look like 2.11" },
+  timeout         = non_negative,
+  connect_timeout = positive,
+  low_speed_limit = { "number", whole(0, MAX_LONG), "expected a whole number of bytes per second from 0 to " .. MAX_LONG },
+  low_speed_time  = positive,
+  max_attempts    = count,
+  backoff_base    = non_negative,
+  backoff_max     = non_negative,
+  max_retry_after = non_negative,
   ssl_verify      = { "boolean" },
   ca_file         = { "string" },
-  proxy           = { "string", header_text },
-  user_agent      = { "string", header_text },
+  proxy           = header_text,
+  user_agent      = header_text,
   logger          = { "function" },
   allow_http      = { "boolean" },
-  max_body        = { "number", whole },
-  max_record      = { "number", whole },
-  deadline        = { "number", function(v) if not (v > 0 and v < math.huge) then return "must be a number of seconds greater than 0" end end },
-  slice           = { "number", rule(function(v) return v >= 0 and v <= 1 end, "a number of seconds from 0 to 1") },
+  max_body        = count,
+  max_record      = count,
+  deadline        = options.DEADLINE,
+  slice           = { "number", function(v) return v >= 0 and v <= 1 end, "expected a number of seconds from 0 to 1" },
 }
 
 M.DEFAULTS = {
@@ -80,15 +76,6 @@ M.DEFAULTS = {
   slice = 0.002,               -- seconds of decoding before a task or nginx handler yields
 }
 
-local OPTION_NAMES = {}
-for name in pairs(OPTIONS) do OPTION_NAMES[#OPTION_NAMES + 1] = name end
-table.sort(OPTION_NAMES)
-
-local function suggest(name)
-  local best = suggest_name.closest(name, OPTION_NAMES)
-  return best and (' (did you mean "' .. best .. '"?)') or ""
-end
-
 -- base_url parsed by libcurl (core.parse_url), and every decision taken on
 -- the parsed parts, never on the text: returns the parsed URL, or nil and a
 -- message. The message never echoes the URL, which may hold a password.
@@ -107,58 +94,29 @@ local function check_base_url(url, allow_http)
 end
 
 --- Checks options; returns the settings with defaults, or nil, err.
-function M.settings(options)
-  if options == nil then options = {} end
-  if type(options) ~= "table" then
-    return nil, errors.new("config", "batchexport.new: expected a table of options, got " .. type(options))
-  end
-  local problems = {}
-  local names = {}
-  for name in pairs(options) do names[#names + 1] = tostring(name) end
-  table.sort(names)
-  for _, name in ipairs(names) do
-    local spec, value = OPTIONS[name], options[name]
-    if not spec then
-      problems[#problems + 1] = 'unknown option "' .. name .. '"' .. suggest(name)
-    elseif type(value) ~= spec[1] then
-      problems[#problems + 1] = name .. ": expected a " .. spec[1] .. ", got " .. type(value)
-    elseif type(value) == "string" and value:find("\0", 1, true) then
-      problems[#problems + 1] = name .. ": must not contain a NUL byte"
-    elseif spec[2] then
-      local why = spec[2](value)
-      if why then problems[#problems + 1] = name .. ": " .. why end
-    end
-  end
+function M.settings(given)
+  local checked, err = options.check(given, OPTIONS, "config", "batchexport.new")
+  if not checked then return nil, err end
   local s = {}
   for k, v in pairs(M.DEFAULTS) do s[k] = v end
-  for k, v in pairs(options) do if OPTIONS[k] then s[k] = v end end
-  if #problems == 0 then
-    local u, why = check_base_url(s.base_url, s.allow_http)
-    if u then
-      -- The URL as parsed: what is shown is what is used.
-      s.base_url = u.url:gsub("/+$", "")
-    else
-      problems[#problems + 1] = why
-    end
-    if s.ca_file then
-      local f = io.open(s.ca_file, "rb")
-      if f then f:close() else problems[#problems + 1] = "ca_file: cannot read " .. s.ca_file end
-    end
+  for k, v in pairs(checked) do s[k] = v end
+  local problems = {}
+  local u, why = check_base_url(s.base_url, s.allow_http)
+  if u then
+    -- The URL as parsed: what is shown is what is used.
+    s.base_url = u.url:gsub("/+$", "")
+  else
+    problems[#problems + 1] = why
   end
-  if #problems > 0 then
-    -- Values are never echoed: a mistyped option may well hold a key.
-    return nil, errors.new("config", table.concat(problems, "; "), { problems = problems })
+  if s.ca_file then
+    local f = io.open(s.ca_file, "rb")
+    if f then f:close() else problems[#problems + 1] = "ca_file: cannot read " .. s.ca_file end
   end
+  if #problems > 0 then return nil, options.error("config", problems) end
   return s
 end
 
-local Client = {}
-Client.__index = Client
-Client.__name = "batchexport.client"
-
-function Client:__tostring()
-  return string.format("batchexport.client (%s, API %s)", self.base_url, self.api_version)
-end
+local Client = class("client", function(self) return self.base_url .. ", API " .. self.api_version end)
 
 --- client:redact(text) -> text with this client's secrets masked as ***:
 -- each whole key, and a piece of 4 or more characters of one cut off at
@@ -280,8 +238,8 @@ function Client:need(...)
 end
 
 --- batchexport.new(options) -> client, or nil, err
-function M.new(options)
-  local s, err = M.settings(options)
+function M.new(given)
+  local s, err = M.settings(given)
   if not s then return nil, err end
   local self = setmetatable({
     base_url = s.base_url,

@@ -10,6 +10,7 @@
 -- short and printable, and every error is scrubbed of secrets by the client
 -- on its way out.
 local errors = require("batchexport.errors")
+local validate = require("batchexport.validate")
 
 -- What lua-cjson gives for null when a caller decoded a document itself
 -- (the library's own decoding turns it into nil): absent, like nil.
@@ -56,15 +57,7 @@ local function is_object(v)
 end
 
 -- Keys exactly 1..n: what a JSON array decodes to (an empty one included).
-local function is_array(v)
-  if type(v) ~= "table" then return false end
-  local n = 0
-  for k in pairs(v) do
-    if type(k) ~= "number" or k < 1 or k ~= math.floor(k) then return false end
-    n = n + 1
-  end
-  return n == #v
-end
+local is_array = validate.is_array
 
 local function show(v)
   if v == nil then return "nothing" end

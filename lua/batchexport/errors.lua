@@ -51,33 +51,6 @@ function M.is(v, kind)
   return getmetatable(v) == Error and (kind == nil or v.kind == kind)
 end
 
---- errors.options(opts, known) -> opts (a table; {} for nil), or nil, a
--- validation error naming every problem. known maps each option name to
--- { Lua type, predicate or nil, "what is expected" }. No string option may
--- hold a NUL byte (C would read it as the end of the string).
-function M.options(opts, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    return nil, M.new("validation", "expected a table of options, got " .. type(opts))
-  end
-  local problems = {}
-  for k, v in pairs(opts) do
-    local want = known[k]
-    if not want then
-      problems[#problems + 1] = 'unknown option "' .. tostring(k) .. '"'
-    elseif type(v) == "string" and v:find("\0", 1, true) then
-      problems[#problems + 1] = tostring(k) .. ": must not contain a NUL byte"
-    elseif type(v) ~= want[1] or (want[2] and not want[2](v)) then
-      problems[#problems + 1] = tostring(k) .. ": expected " .. want[3]
-    end
-  end
-  if #problems > 0 then
-    table.sort(problems)
-    return nil, M.new("validation", table.concat(problems, "; "), { problems = problems })
-  end
-  return opts
-end
-
 --- Raises err from an iterator; pcall gets the same object back.
 function M.raise(err)
   error(err, 0)

@@ -10,7 +10,7 @@ local core = require("batchexport.core")
 local documents = require("batchexport.documents")
 local errors = require("batchexport.errors")
 local files = require("batchexport.files")
-local json = require("batchexport.json")
+local options = require("batchexport.options")
 local request = require("batchexport.request")
 local scheduler = require("batchexport.scheduler")
 local stream = require("batchexport.stream")
@@ -19,8 +19,6 @@ local validate = require("batchexport.validate")
 
 local M = {}
 
-local OK_CREATE = request.OK_CREATE
-local OK_GET = request.OK_GET
 local OK_REDIRECT = request.OK_REDIRECT
 
 --- The link a download answer (v2 307, legacy 302) points to, parsed by
@@ -39,35 +37,31 @@ function M.location(client, res)
   if u.user then
     return nil, errors.new("decode", "the download answer's Location carries user-info: refused", { status = res.status })
   end
-  if u.scheme == "http" and client.base_url:match("^https:") then
+  if u.scheme == "http" and assert(core.parse_url(client.base_url)).scheme == "https" then
     return nil, errors.new("network", "the download link downgrades to plain http: refused", { status = res.status })
   end
   return u.url
 end
 
-local function whole_in(lo, hi)
-  return function(v) return v == math.floor(v) and v >= lo and v <= hi end
-end
-
 local DOWNLOAD_OPTIONS = {
-  dir = { "string", function(v) return v ~= "" end, "a folder name" },
-  progress = { "function", nil, "a function" },
-  parallel = { "number", whole_in(1, 16), "a whole number from 1 to 16" },
-  deadline = request.DEADLINE_OPTION,
+  dir = options.DIR,
+  progress = { "function" },
+  parallel = { "number", options.whole(1, 16), "expected a whole number from 1 to 16" },
+  deadline = options.DEADLINE,
 }
 
-local function download_options(options)
-  local opts, err = errors.options(options, DOWNLOAD_OPTIONS)
+local function download_options(given)
+  local opts, err = options.check(given, DOWNLOAD_OPTIONS, "validation")
   if not opts then return nil, err end
   return { dir = opts.dir or ".", progress = opts.progress, parallel = opts.parallel or 2, deadline = opts.deadline }
 end
 
 local RECORDS_OPTIONS = {
-  fields = { "table", nil, "a list of fields" },
-  deadline = request.DEADLINE_OPTION,
+  fields = { "table" },
+  deadline = options.DEADLINE,
 }
 local VALUES_OPTIONS = {
-  deadline = request.DEADLINE_OPTION,
+  deadline = options.DEADLINE,
 }
 
 --- Checks an id before it goes into a URL: printable, no spaces, bounded.
@@ -81,6 +75,21 @@ function M.check_id(id, what)
   end
 end
 
+--- exports.parts(export) -> its files in part order (a new list).
+function M.parts(export)
+  local parts = {}
+  for i, f in ipairs(export.files or {}) do parts[i] = f end
+  table.sort(parts, function(a, b) return a.part < b.part end)
+  return parts
+end
+
+--- exports.part_path(dir, export_id, part) -> where download saves that
+-- part, and where instead when its bytes are gzip.
+function M.part_path(dir, export_id, part)
+  local path = ("%s/%s-%d.json"):format(dir, files.safe_name(export_id), part)
+  return path, path .. ".gz"
+end
+
 local function v2_url(client, path, query)
   local url = client.base_url .. "/" .. client.api_version .. path
   if query then url = url .. "?" .. query end
@@ -88,52 +97,35 @@ local function v2_url(client, path, query)
 end
 
 local LIST_OPTIONS = {
-  limit = { "number", whole_in(1, 100), "a whole number from 1 to 100" },
+  limit = { "number", options.whole(1, 100), "expected a whole number from 1 to 100" },
   -- The rule the C pager applies to a server's next_from.
   from = { "string", documents.cursor,
-    "a cursor of 1 to 1024 printable characters without spaces" },
-  deadline = request.DEADLINE_OPTION,
+    "expected a cursor of 1 to 1024 printable characters without spaces" },
+  deadline = options.DEADLINE,
 }
 
-local function list_options(options)
-  local opts, err = errors.options(options, LIST_OPTIONS)
+local function list_options(given)
+  local opts, err = options.check(given, LIST_OPTIONS, "validation")
   if not opts then return nil, err end
   return core.pager(math.floor(opts.limit or 100), opts.from), opts.deadline
 end
 
 function M.bind(client)
   -- Both api.f(x) and api:f(x) work.
-  local api, args = request.api_table()
-
-  local function needs_keys()
-    return client:need("rest_key", "project_key")
-  end
+  local api, args, needs_keys = request.api_table(client, "rest_key", "project_key")
 
   -- Internal functions take `c`, the call's context (request.call): the
   -- client, with the deadline of the public call that started them.
-  local function get(c, path, query)
-    return request.json(c, { method = "GET", url = v2_url(client, path, query), auth = "v2",
-      headers = { "Accept: application/json" } }, OK_GET)
+  local function get(c, path, query, check, ...)
+    return request.document(c, { method = "GET", url = v2_url(client, path, query), auth = "v2" }, check, ...)
   end
 
   local function create(c, body, now)
     local ok, problems = validate.export_request(body, now and { now = now } or nil)
-    if not ok then
-      return nil, errors.new("validation", "invalid export request: " .. table.concat(problems, "; "),
-        { problems = problems })
-    end
+    if not ok then return nil, options.error("validation", problems, "invalid export request") end
     local err = needs_keys()
     if err then return nil, err end
-    local text, why = json.encode(body)
-    if not text then return nil, errors.new("validation", "cannot encode the request as JSON: " .. why) end
-    local doc, res = request.json(c, { method = "POST", url = v2_url(client, "/profiles/export"),
-      auth = "v2", body = text, content_type = "application/json",
-      headers = { "Accept: application/json" } }, OK_CREATE)
-    if not doc then return nil, res end
-    local id
-    id, err = documents.created(doc)
-    if not id then err.status = res.status end
-    return id, err
+    return request.create(c, { url = v2_url(client, "/profiles/export"), auth = "v2" }, body, documents.created)
   end
 
   --- exports.create(request) -> id, or nil, err
@@ -144,12 +136,7 @@ function M.bind(client)
   local function view(c, id)
     local err = M.check_id(id) or needs_keys()
     if err then return nil, err end
-    local doc, res = get(c, "/exports/view", "id=" .. core.escape(id))
-    if not doc then return nil, res end
-    local export
-    export, err = documents.export(doc, id)
-    if not export then err.status = res.status end
-    return export, err
+    return get(c, "/exports/view", "id=" .. core.escape(id), documents.export, id)
   end
 
   --- exports.view(id) -> export, or nil, err
@@ -159,13 +146,8 @@ function M.bind(client)
 
   -- Fetches the page the pager asks for and feeds it; raises on failure.
   local function fetch_page(c, pager)
-    local doc, res = get(c, "/exports/list", pager:query())
-    if not doc then client:raise(res) end
-    local checked, err = documents.page(doc)
-    if not checked then
-      err.status = res.status
-      client:raise(err)
-    end
+    local checked, err, res = get(c, "/exports/list", pager:query(), documents.page)
+    if not checked then client:raise(err) end
     local page, why = pager:feed(checked)
     if not page then client:raise(errors.new("decode", why, { status = res.status })) end
     return page
@@ -220,20 +202,21 @@ function M.bind(client)
     local err = needs_keys()
     if err then return nil, err end
     local export
-    if type(export_or_id) == "table" then
-      export, err = documents.export(export_or_id)
-    else
-      export, err = view(c, export_or_id)
-    end
+    export, err = request.resolve(c, export_or_id, documents.export, view)
     if not export then return nil, err end
     if export.status ~= "SUCCESS" then
       return nil, errors.new("validation", "export " .. export.id .. " is " .. export.status
         .. ", not SUCCESS: its files are not ready (see exports.wait_for)", { export = export })
     end
-    local parts = {}
-    for i, f in ipairs(export.files) do parts[i] = f end
-    table.sort(parts, function(a, b) return a.part < b.part end)
-    return export, parts
+    return export, M.parts(export)
+  end
+
+  -- Waits for export id within c's deadline (request.wait cuts the wait's
+  -- timeout to it).
+  local function wait_on(c, id, wait_opts)
+    return request.wait(c, function(o)
+      return require("batchexport.wait").export(c, { view = function(x) return view(c, x) end }, id, o)
+    end, wait_opts)
   end
 
   local function open_file(c, file, export_id)
@@ -328,8 +311,8 @@ function M.bind(client)
   -- iterator over every record of every file, parts in order, decoded (only
   -- the listed fields, with fields); raises err on failure.
   function api.records(...)
-    local export_or_id, options = args(...)
-    local opts, err = errors.options(options, RECORDS_OPTIONS)
+    local export_or_id, given = args(...)
+    local opts, err = options.check(given, RECORDS_OPTIONS, "validation")
     if not opts then client:raise(err) end
     local fields
     if opts.fields then
@@ -344,8 +327,8 @@ function M.bind(client)
   -- across parts, from 1) and one value a listed field, without building
   -- tables; raises err.
   function api.values(...)
-    local export_or_id, list, options = args(...)
-    local opts, err = errors.options(options, VALUES_OPTIONS)
+    local export_or_id, list, given = args(...)
+    local opts, err = options.check(given, VALUES_OPTIONS, "validation")
     if not opts then client:raise(err) end
     local fields
     fields, err = stream.fields(list)
@@ -357,8 +340,8 @@ function M.bind(client)
   -- written, one a part, or nil, err. progress(done, total, part) gets
   -- overall bytes and the part's {part, done, total}.
   function api.download(...)
-    local export_or_id, options = args(...)
-    local opts, err = download_options(options)
+    local export_or_id, given = args(...)
+    local opts, err = download_options(given)
     if not opts then return nil, err end
     local c = request.call(client, opts.deadline)
     local export, parts = finished_export(c, export_or_id)
@@ -377,11 +360,11 @@ function M.bind(client)
     end
     local jobs = {}
     for i, f in ipairs(parts) do
-      local base = ("%s/%s-%d"):format(opts.dir, files.safe_name(export.id), f.part)
+      local path, gzip_path = M.part_path(opts.dir, export.id, f.part)
       jobs[i] = function()
-        return files.save(c, { link = link_for(c, f.id), path = base .. ".json", size = f.size,
+        return files.save(c, { link = link_for(c, f.id), path = path, size = f.size,
           label = ("export %s part %d"):format(export.id, f.part),
-          progress = function(n) report(f, n) end, gzip_path = base .. ".json.gz" })
+          progress = function(n) report(f, n) end, gzip_path = gzip_path })
       end
     end
     local paths, first_err = {}, nil
@@ -433,8 +416,7 @@ function M.bind(client)
         local ok, problems = validate.export_request(body_for(not snapshot and { from = now - 60, to = now } or nil),
           { now = now })
         if ok then return nil end
-        return errors.new("validation", "invalid export request: " .. table.concat(problems, "; "),
-          { problems = problems })
+        return options.error("validation", problems, "invalid export request")
       end,
       kind = snapshot and "attributes" or "events",
       snapshot = snapshot,
@@ -458,17 +440,8 @@ function M.bind(client)
         end
         return nil
       end,
-      wait = function(c, id, wait_opts)
-        return request.wait(c, function(o)
-          return require("batchexport.wait").export(c, { view = function(x) return view(c, x) end }, id, o)
-        end, wait_opts)
-      end,
-      parts = function(export)
-        local parts = {}
-        for i, f in ipairs(export.files or {}) do parts[i] = f end
-        table.sort(parts, function(a, b) return a.part < b.part end)
-        return parts
-      end,
+      wait = wait_on,
+      parts = M.parts,
       open_raw = function(c, file, label)
         local err = M.check_id(file.id, "file id")
         if err then return nil, err end
@@ -495,10 +468,7 @@ function M.bind(client)
     local id, opts = args(...)
     local deadline, rest, err = request.take_deadline(opts)
     if err then return nil, err end
-    local c = request.call(client, deadline)
-    return request.wait(c, function(wait_opts)
-      return require("batchexport.wait").export(c, { view = function(x) return view(c, x) end }, id, wait_opts)
-    end, rest)
+    return wait_on(request.call(client, deadline), id, rest)
   end
 
   return api

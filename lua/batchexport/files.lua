@@ -79,7 +79,8 @@ local function put_in_place(tmp, final)
   end
 end
 
--- The whole file is in tmp: check it, pick its name, put it in place.
+-- The whole file is in tmp: check it, pick its name, put it in place. Both
+-- saves (files.save, files.write) end here.
 local function commit(tmp, opts, label, done, status)
   if opts.size and done ~= opts.size then
     return nil, errors.new("decode", label .. ": downloaded " .. done .. " bytes, " .. opts.size .. " expected",
@@ -138,6 +139,28 @@ local function save_into(client, opts, tmp, label)
   end
 end
 
+-- fill(tmp) with a temporary file for path that is removed on every way out
+-- but the rename: an error, a raise (raised again after), a cancelled task
+-- (the scheduler closes what it owns).
+local function through_temp(path, label, fill)
+  local tmp, why = core.tempfile(path)
+  if not tmp then return nil, errors.new("config", label .. ": " .. why) end
+  local ok, saved, err = pcall(function()
+    scheduler.own(tmp)     -- cancelling the task closes (removes) it at once
+    return fill(tmp)
+  end)
+  if not (ok and saved) then tmp:close() end
+  if not ok then error(saved, 0) end
+  return saved, err
+end
+
+--- files.sweep(path) -> how many temporary files a killed save left for
+-- the final name path were removed (those no live save holds locked), or
+-- nil, message. Their names are the C core's to make and to recognise.
+function M.sweep(path)
+  return core.sweep_temps(path)
+end
+
 --- files.save(c, opts) -> path written, or nil, err (c: a client or a call,
 -- request.call, whose deadline bounds every attempt and wait).
 --   opts.link()     -> a fresh storage URL, or nil, err
@@ -151,19 +174,39 @@ end
 -- err is a batchexport error, or the value the progress callback raised.
 function M.save(client, opts)
   local label = opts.label or opts.path
-  local swept = core.sweep_temps(opts.path)
+  local swept = M.sweep(opts.path)
   if swept and swept > 0 then
     client:log("info", string.format("%s: removed %d leftover temporary file(s)", label, swept))
   end
-  local tmp, why = core.tempfile(opts.path)
-  if not tmp then return nil, errors.new("config", label .. ": " .. why) end
-  local ok, path, err = pcall(function()
-    scheduler.own(tmp)     -- cancelling the task closes (removes) it at once
-    return save_into(client, opts, tmp, label)
+  return through_temp(opts.path, label, function(tmp) return save_into(client, opts, tmp, label) end)
+end
+
+--- files.write(path, source [, opts]) -> path written, or nil, err: the same
+-- atomic save for bytes the caller has rather than a link: source is the
+-- text, or a function giving the next chunk (nil at the end, or nil, err).
+--   opts.gzip_path  final path instead of path when the bytes are gzip
+--   opts.label      for messages (default: path)
+function M.write(path, source, opts)
+  opts = opts or {}
+  local label = opts.label or path
+  if type(source) == "string" then
+    local text = source
+    source = function() local chunk = text; text = nil; return chunk end
+  end
+  return through_temp(path, label, function(tmp)
+    while true do
+      local chunk, err = source()
+      if chunk == nil then
+        if err then return nil, err end
+        break
+      end
+      local ok, why = tmp:write(chunk)
+      if not ok then return nil, errors.new("config", label .. ": " .. why) end
+    end
+    local done, err = size_of(tmp, label)
+    if not done then return nil, err end
+    return commit(tmp, { path = path, gzip_path = opts.gzip_path }, label, done)
   end)
-  if not (ok and path) then tmp:close() end
-  if not ok then error(path, 0) end
-  return path, err
 end
 
 return M

@@ -31,7 +31,7 @@ local documents = require("batchexport.documents")
 local errors = require("batchexport.errors")
 local exports = require("batchexport.exports")
 local files = require("batchexport.files")
-local json = require("batchexport.json")
+local options = require("batchexport.options")
 local request = require("batchexport.request")
 local stream = require("batchexport.stream")
 local sync = require("batchexport.sync")
@@ -39,8 +39,6 @@ local validate = require("batchexport.validate")
 
 local M = {}
 
-local OK_CREATE = request.OK_CREATE
-local OK_GET = request.OK_GET
 local OK_REDIRECT = request.OK_REDIRECT
 
 --- Batch's documented 1.0 errors: name -> { HTTP status, numeric code }.
@@ -107,11 +105,7 @@ end
 
 function M.bind(client)
   -- Both api.f(x) and api:f(x) work.
-  local api, args = request.api_table()
-
-  local function needs_keys()
-    return client:need("rest_key", "api_key")
-  end
+  local api, args, needs_keys = request.api_table(client, "rest_key", "api_key")
 
   -- A 1.0 API route below base_url/1.0/<key>/export/.
   local function route_path(path)
@@ -138,33 +132,25 @@ function M.bind(client)
 
   -- Internal functions take `c`, the call's context (request.call): the
   -- client, with the deadline of the public call that started them.
-  local function get(c, path)
-    local doc, res = request.json(c, { method = "GET", legacy_path = route_path(path), auth = "legacy",
-      headers = { "Accept: application/json" } }, OK_GET)
-    if not doc then return nil, fix(res) end
-    return doc, res
+  local function get(c, path, check, ...)
+    local value, err = request.document(c, { method = "GET", legacy_path = route_path(path), auth = "legacy" },
+      check, ...)
+    if value == nil then return nil, fix(err) end
+    return value
   end
 
   local function create(c, kind, params, now)
     local ok, problems = validate.legacy_request(kind, params, now and { now = now } or nil)
-    if not ok then
-      return nil, errors.new("validation", "invalid legacy export request: " .. table.concat(problems, "; "),
-        { problems = problems })
-    end
+    if not ok then return nil, options.error("validation", problems, "invalid legacy export request") end
     local err = needs_keys()
     if err then return nil, err end
-    local body = { from = params.from, to = params.to, events = params.events, ids = params.ids }
-    local text, why = json.encode(body)
-    if not text then return nil, errors.new("validation", "cannot encode the request as JSON: " .. tostring(why)) end
     local route = validate.LEGACY_KINDS[kind].route
     if type(route) == "function" then route = route(core.escape(params.token)) end
-    local doc, res = request.json(c, { method = "POST", legacy_path = route_path(route),
-      auth = "legacy", body = text,
-      content_type = "application/json", headers = { "Accept: application/json" } }, OK_CREATE)
-    if not doc then return nil, fix(res) end
-    local id, derr = documents.legacy_created(doc)
-    if not id then derr.status = res.status end
-    return id, derr
+    local id
+    id, err = request.create(c, { legacy_path = route_path(route), auth = "legacy" },
+      { from = params.from, to = params.to, events = params.events, ids = params.ids }, documents.legacy_created)
+    if id == nil then return nil, fix(err) end
+    return id
   end
 
   --- legacy.create(kind, params) -> request id, or nil, err
@@ -178,13 +164,9 @@ function M.bind(client)
   local function status(c, id)
     local err = M.check_request_id(id) or needs_keys()
     if err then return nil, err end
-    local doc, res = get(c, "request/" .. core.escape(id))
-    if not doc then return nil, res end
-    doc, err = documents.legacy_status(doc, id)
-    if not doc then
-      err.status = res.status
-      return nil, err
-    end
+    local doc
+    doc, err = get(c, "request/" .. core.escape(id), documents.legacy_status, id)
+    if not doc then return nil, err end
     doc.uri = mask_key(doc.uri)
     doc.file_url = mask_key(doc.file_url)
     return doc
@@ -192,6 +174,18 @@ function M.bind(client)
 
   function api.status(...)
     return status(request.call(client), (args(...)))
+  end
+
+  -- Waits for request id within c's deadline (request.wait cuts the wait's
+  -- timeout to it); an error about the request carries its error_msg.
+  local function wait_on(c, id, wait_opts)
+    local s, err = request.wait(c, function(o)
+      return require("batchexport.wait").legacy(c, { status = function(x) return status(c, x) end }, id, o)
+    end, wait_opts)
+    if not s and type(err) == "table" and type(err.export) == "table" then
+      err.error_msg = err.export.error_msg
+    end
+    return s, err
   end
 
   --- legacy.wait_for(request_id, opts) -> status table once SUCCESS, or nil,
@@ -203,26 +197,13 @@ function M.bind(client)
     local deadline, rest, err = request.take_deadline(opts)
     err = err or M.check_request_id(id) or needs_keys()
     if err then return nil, err end
-    local c = request.call(client, deadline)
-    local s
-    s, err = request.wait(c, function(wait_opts)
-      return require("batchexport.wait").legacy(c, { status = function(x) return status(c, x) end }, id, wait_opts)
-    end, rest)
-    if not s and type(err) == "table" and type(err.export) == "table" then
-      err.error_msg = err.export.error_msg
-    end
-    return s, err
+    return wait_on(request.call(client, deadline), id, rest)
   end
 
   -- The status to read from: a table as status() returns it, or an id to
   -- look up. Returns status, the result request's URL fields, or nil, err.
   local function finished(c, target)
-    local s, err
-    if type(target) == "table" then
-      s, err = documents.legacy_status(target)
-    else
-      s, err = status(c, target)
-    end
+    local s, err = request.resolve(c, target, documents.legacy_status, status)
     if not s then return nil, err end
     local what = "legacy export request " .. tostring(s.id)
     if s.status == "ERROR" then
@@ -273,10 +254,10 @@ function M.bind(client)
   end
 
   local ROWS_OPTIONS = {
-    header = { "boolean", nil, "a boolean" },
-    strict = { "boolean", nil, "a boolean" },
-    deadline = request.DEADLINE_OPTION,
-    columns = { "table", column_list, "a list of 1 to 256 column names" },
+    header = { "boolean" },
+    strict = { "boolean" },
+    deadline = options.DEADLINE,
+    columns = { "table", column_list, "expected a list of 1 to 256 column names" },
   }
 
   --- legacy.rows(request_id_or_status, {header = true, strict = false,
@@ -285,8 +266,8 @@ function M.bind(client)
   -- name the header lacks is nil. The for loop of Lua 5.4 closes the
   -- transfer when it is left early.
   function api.rows(...)
-    local target, options = args(...)
-    local opts, err = errors.options(options, ROWS_OPTIONS)
+    local target, given = args(...)
+    local opts, err = options.check(given, ROWS_OPTIONS, "validation")
     if not opts then client:raise(err) end
     local header = opts.header ~= false
     if opts.columns and not header then
@@ -356,9 +337,9 @@ function M.bind(client)
   end
 
   local DOWNLOAD_OPTIONS = {
-    path = { "string", function(v) return v ~= "" and not v:find("\0", 1, true) end, "a file name" },
-    progress = { "function", nil, "a function" },
-    deadline = request.DEADLINE_OPTION,
+    path = { "string", function(v) return v ~= "" end, "expected a file name" },
+    progress = { "function" },
+    deadline = options.DEADLINE,
   }
 
   --- legacy.download(request_id_or_status, {path = "out.csv", progress = fn})
@@ -367,15 +348,16 @@ function M.bind(client)
   -- the file's own name (from file_url) in the current folder.
   -- progress(bytes_done) is called as bytes arrive.
   function api.download(...)
-    local target, options = args(...)
-    local opts, err = errors.options(options, DOWNLOAD_OPTIONS)
+    local target, given = args(...)
+    local opts, err = options.check(given, DOWNLOAD_OPTIONS, "validation")
     if not opts then return nil, err end
     local c = request.call(client, opts.deadline)
     local s, target_url = finished(c, target)
     if not s then return nil, target_url end
     local path = opts.path
     if not path then
-      local name = tostring(s.file_url):gsub("[?#].*$", ""):match("([^/]+)$") or ""
+      local u = core.parse_url(s.file_url, client.base_url)
+      local name = u and u.path:match("([^/]+)$") or ""
       if not name:match("%.csv$") then name = tostring(s.id) .. ".csv" end
       path = files.safe_name(name)
     end
@@ -408,19 +390,14 @@ function M.bind(client)
       check = function(now)
         local ok, problems = validate.legacy_request(kind, params_for({ from = now - 60, to = now }), { now = now })
         if ok then return nil end
-        return errors.new("validation", "invalid legacy export request: " .. table.concat(problems, "; "),
-          { problems = problems })
+        return options.error("validation", problems, "invalid legacy export request")
       end,
       kind = "legacy-" .. kind .. (opts.token and ("-" .. files.safe_name(opts.token)) or ""),
       format = "csv",
       request = params_for(nil),
       create = function(c, range) return create(c, kind, params_for(range), opts.now) end,
       find = function() return nil end,
-      wait = function(c, id, wait_opts)
-        return request.wait(c, function(o)
-          return require("batchexport.wait").legacy(c, { status = function(x) return status(c, x) end }, id, o)
-        end, wait_opts)
-      end,
+      wait = wait_on,
       parts = function(s)
         return { { part = 1, status = s } }
       end,
@@ -437,12 +414,12 @@ function M.bind(client)
   -- exports.sync. opts: dir, token, events, ids, since, lag, max_range,
   -- accept_gap, deadline, now, interval, max_interval.
   function api.sync(...)
-    local kind, options = args(...)
+    local kind, given = args(...)
     if not validate.LEGACY_KINDS[kind] or not validate.LEGACY_KINDS[kind].needs_dates then
       return nil, errors.new("validation", "kind: expected a legacy kind with a time range ("
         .. "campaign_ids campaign_events transactional_ids transactional_events inapp_ids inapp_events reachability)")
     end
-    local opts, err = sync.options(options, "legacy")
+    local opts, err = sync.options(given, "legacy")
     if not opts then return nil, err end
     err = needs_keys()
     if err then return nil, err end

@@ -6,6 +6,7 @@
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
 local json = require("batchexport.json")
+local options = require("batchexport.options")
 local scheduler = require("batchexport.scheduler")
 
 local M = {}
@@ -15,15 +16,20 @@ M.OK_GET = { [200] = true }
 M.OK_CREATE = { [200] = true, [201] = true, [202] = true }
 M.OK_REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
---- A table for an API's functions, and the helper that lets them be called
--- both as api.view(id) and api:view(id).
-function M.api_table()
-  local api = {}
+--- request.api_table(client, key...) -> a table for an API's functions;
+-- the helper that lets them be called both as api.view(id) and
+-- api:view(id); and needs_keys() -> the config error when the client lacks
+-- a key this API signs with, else nil.
+function M.api_table(client, ...)
+  local api, keys = {}, { ... }
   local function args(first, ...)
     if first == api then return ... end
     return first, ...
   end
-  return api, args
+  local function needs_keys()
+    return client:need((table.unpack or unpack)(keys))
+  end
+  return api, args, needs_keys
 end
 
 local RETRY_GET = { [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
@@ -44,11 +50,6 @@ end
 -- with `deadline_at` set; everything below takes that context where it
 -- takes a client, gives each transfer at most the time left, and ends the
 -- call with a `timeout` error once no time is left.
-
-local function finite_positive(v) return v > 0 and v < math.huge end
-
---- The entry for an options table (errors.options and client.lua).
-M.DEADLINE_OPTION = { "number", finite_positive, "a number of seconds greater than 0" }
 
 -- Left this close to the deadline, an attempt cannot do anything useful;
 -- also absorbs curl's timer granularity.
@@ -114,7 +115,7 @@ end
 -- checks (wait_for).
 function M.take_deadline(opts)
   if type(opts) ~= "table" or opts.deadline == nil then return nil, opts end
-  local _, err = errors.options({ deadline = opts.deadline }, { deadline = M.DEADLINE_OPTION })
+  local _, err = options.check({ deadline = opts.deadline }, { deadline = options.DEADLINE }, "validation")
   if err then return nil, nil, err end
   local rest = {}
   for k, v in pairs(opts) do if k ~= "deadline" then rest[k] = v end end
@@ -315,6 +316,36 @@ function M.json(client, spec, expect)
       { status = res.status, attempts = attempts, request = describe(spec.method or "GET", res) })
   end
   return doc, res, attempts
+end
+
+--- request.document(c, spec, check, ...) -> check(doc, ...) of the JSON
+-- answer to a GET (or a POST: a create), or nil, err (a refusal of check's
+-- carries the answer's status); the response as third value.
+function M.document(client, spec, check, ...)
+  spec.headers = { "Accept: application/json" }
+  local doc, res = M.json(client, spec, spec.method == "POST" and M.OK_CREATE or M.OK_GET)
+  if not doc then return nil, res end
+  local value, err = check(doc, ...)
+  if value == nil then err.status = res.status end
+  return value, err, res
+end
+
+--- request.resolve(c, target, check, fetch) -> the document a call works
+-- on: target itself when it is a table as an earlier call returned it
+-- (checked again by check: it may have been changed since), else
+-- fetch(c, target) for an id; or nil, err.
+function M.resolve(client, target, check, fetch)
+  if type(target) == "table" then return check(target) end
+  return fetch(client, target)
+end
+
+--- request.create(c, spec, body, check) -> check(doc) of the answer to body
+-- POSTed as JSON to spec's route (a create, both APIs), or nil, err.
+function M.create(client, spec, body, check)
+  local text, why = json.encode(body)
+  if not text then return nil, errors.new("validation", "cannot encode the request as JSON: " .. tostring(why)) end
+  spec.method, spec.body, spec.content_type = "POST", text, "application/json"
+  return M.document(client, spec, check)
 end
 
 return M

@@ -13,6 +13,7 @@
 --
 -- A task: task:status(), task:result() (pcall-like), task:cancel(),
 -- task:wait([timeout]).
+local class = require("batchexport.class")
 local core = require("batchexport.core")
 
 local M = {}
@@ -258,13 +259,7 @@ end
 ---------------------------------------------------------------------------
 -- Tasks
 
-local Task = {}
-Task.__index = Task
-Task.__name = "batchexport.task"
-
-function Task:__tostring()
-  return "batchexport.task (" .. self.state .. ")"
-end
+local Task = class("task", function(self) return self.state end)
 
 local FINISHED = { done = true, failed = true, cancelled = true }
 

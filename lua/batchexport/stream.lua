@@ -14,20 +14,16 @@
 --   }) -> reader
 --   reader:records{fields = {...}} / reader:values{...} / reader:lines() /
 --   reader:read(n) / reader:count() / reader:prefetch() / reader:close()
+local class = require("batchexport.class")
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
+local options = require("batchexport.options")
 local request = require("batchexport.request")
 local scheduler = require("batchexport.scheduler")
 
 local M = {}
 
-local Reader = {}
-Reader.__index = Reader
-Reader.__name = "batchexport.reader"
-
-function Reader:__tostring()
-  return "batchexport.reader (" .. self.label .. ")"
-end
+local Reader = class("reader", function(self) return self.label end)
 
 local function fail(self, kind, message, fields)
   fields = fields or {}
@@ -191,7 +187,7 @@ function Reader:lines()
 end
 
 local RECORDS_OPTIONS = {
-  fields = { "table", nil, "a list of fields" },
+  fields = { "table" },
 }
 
 --- A projection compiled from a list of fields, or nil, err.
@@ -221,8 +217,8 @@ end
 -- JSON record that is null is skipped. With fields, each record holds only
 -- those fields (see README, "Fields"). Records already buffered come
 -- straight from C; the Lua side only waits, resumes and raises.
-function Reader:records(options)
-  local opts, err = errors.options(options, RECORDS_OPTIONS)
+function Reader:records(given)
+  local opts, err = options.check(given, RECORDS_OPTIONS, "validation")
   if not opts then self.client:raise(err) end
   if self.format == "csv" then
     if opts.fields then self.client:raise(errors.new("validation", "fields: a CSV reader has rows, not records")) end

@@ -32,7 +32,9 @@ local core = require("batchexport.core")
 local errors = require("batchexport.errors")
 local files = require("batchexport.files")
 local json = require("batchexport.json")
+local options = require("batchexport.options")
 local validate = require("batchexport.validate")
+local wait = require("batchexport.wait")
 
 local M = {}
 
@@ -44,8 +46,6 @@ M.LOOKBACK = 90 * 86400
 M.LOOKBACK_MARGIN = 3600
 M.HISTORY_MAX = 1000
 M.CHUNK = 1024 * 1024
-
-local GZIP_MAGIC = "\31\139"
 
 ---------------------------------------------------------------------------
 -- Times
@@ -97,62 +97,47 @@ end
 
 local function is_duration(v) return M.duration(v) ~= nil end
 local function is_instant(v) return instant(v, 0) ~= nil end
-local function is_whole(lo, hi) return function(v) return v == math.floor(v) and v >= lo and v <= hi end end
-local function is_positive(v) return v > 0 and v < math.huge end
 
-local COMMON = {
-  dir = { "string", function(v) return v ~= "" end, "a folder name" },
-  deadline = { "number", is_positive, "a number of seconds > 0" },
-  now = { "number", is_positive, "unix seconds (the instant the run treats as now)" },
-  interval = { "number", is_positive, "a number of seconds > 0" },
-  max_interval = { "number", is_positive, "a number of seconds > 0" },
-}
+-- Every sync takes these; interval and max_interval go on to wait_for.
+local function with_common(rules)
+  rules.dir = options.DIR
+  rules.deadline = options.DEADLINE
+  rules.now = { "number", options.positive, "expected unix seconds (the instant the run treats as now)" }
+  rules.interval = wait.RULES.interval
+  rules.max_interval = wait.RULES.max_interval
+  return rules
+end
 
-local EVENT_OPTIONS = {
-  events = { "table", list_of_strings, "a list of event names" },
-  identifiers = { "table", list_of_strings, "a list of identifiers" },
-  orchestration_ids = { "table", list_of_strings, "a list of orchestration ids" },
-  since = { nil, is_instant, 'a duration ("7d") or an RFC 3339 date-time' },
-  lag = { nil, is_duration, 'a duration ("15m") or seconds > 0' },
-  max_range = { nil, is_duration, 'a duration ("1d") or seconds > 0' },
-  accept_gap = { "boolean", nil, "a boolean" },
-}
+-- A duration or an instant is a string or a number: the predicate alone
+-- decides (no type).
+local EVENT_OPTIONS = with_common({
+  events = { "table", list_of_strings, "expected a list of event names" },
+  identifiers = { "table", list_of_strings, "expected a list of identifiers" },
+  orchestration_ids = { "table", list_of_strings, "expected a list of orchestration ids" },
+  since = { nil, is_instant, 'expected a duration ("7d") or an RFC 3339 date-time' },
+  lag = { nil, is_duration, 'expected a duration ("15m") or seconds > 0' },
+  max_range = { nil, is_duration, 'expected a duration ("1d") or seconds > 0' },
+  accept_gap = { "boolean" },
+})
 
-local LEGACY_OPTIONS = {
-  token = { "string", function(v) return v ~= "" end, "a campaign token or group id" },
+local LEGACY_OPTIONS = with_common({
+  token = { "string", function(v) return v ~= "" end, "expected a campaign token or group id" },
   events = EVENT_OPTIONS.events,
-  ids = { "table", list_of_strings, "a list of id kinds" },
+  ids = { "table", list_of_strings, "expected a list of id kinds" },
   since = EVENT_OPTIONS.since, lag = EVENT_OPTIONS.lag, max_range = EVENT_OPTIONS.max_range,
   accept_gap = EVENT_OPTIONS.accept_gap,
-}
+})
 
-local SNAPSHOT_OPTIONS = {
-  attributes = { "table", list_of_strings, "a list of attribute names" },
-  identifiers = { "table", list_of_strings, "a list of identifiers" },
-  keep = { "number", is_whole(1, 10000), "a whole number from 1 to 10000" },
-}
+local SNAPSHOT_OPTIONS = with_common({
+  attributes = { "table", list_of_strings, "expected a list of attribute names" },
+  identifiers = EVENT_OPTIONS.identifiers,
+  keep = { "number", options.whole(1, 10000), "expected a whole number from 1 to 10000" },
+})
 
--- errors.options with options whose type is a duration (string or number).
-local function check_options(opts, known)
-  local typed = {}
-  for k, want in pairs(known) do
-    typed[k] = want[1] and want or { type(opts and opts[k]), want[2], want[3] }
-  end
-  for k, want in pairs(COMMON) do typed[k] = want end
-  local o, err = errors.options(opts, typed)
+local function check_options(given, rules)
+  local o, err = options.check(given, rules, "validation")
   if not o then return nil, err end
-  local problems = {}
-  for k, want in pairs(known) do
-    local v = o[k]
-    if v ~= nil and not want[1] and type(v) ~= "string" and type(v) ~= "number" then
-      problems[#problems + 1] = k .. ": expected " .. want[3]
-    end
-  end
-  if not o.dir then problems[#problems + 1] = "dir: is required (the landing folder)" end
-  if #problems > 0 then
-    table.sort(problems)
-    return nil, errors.new("validation", table.concat(problems, "; "), { problems = problems })
-  end
+  if not o.dir then return nil, options.error("validation", { "dir: is required (the landing folder)" }) end
   return o
 end
 
@@ -170,18 +155,6 @@ local function remove_folder(path)
   for _, name in ipairs(names or {}) do os.remove(join(path, name)) end
   local ok, why = os.remove(path)
   if not ok then return nil, errors.new("config", "cannot remove " .. path .. ": " .. tostring(why)) end
-  return true
-end
-
--- Writes text to path atomically, through the core's tempfile.
-local function write_atomically(path, text)
-  local tf, why = core.tempfile(path)
-  if not tf then return nil, errors.new("config", why) end
-  local ok
-  ok, why = tf:write(text)
-  if ok then ok, why = tf:commit(path) end
-  tf:close()
-  if not ok then return nil, errors.new("config", why) end
   return true
 end
 
@@ -261,7 +234,7 @@ local function save_state(run)
   while #h > M.HISTORY_MAX do table.remove(h, 1) end
   local text, why = json.encode(run.state)
   if not text then return nil, errors.new("config", "cannot encode the sync state: " .. why) end
-  return write_atomically(run.state_path, text)
+  return files.write(run.state_path, text)
 end
 
 ---------------------------------------------------------------------------
@@ -271,44 +244,29 @@ end
 -- while digested. Returns the manifest entry or nil, err.
 local function land_part(run, folder, export_id, file)
   local label = ("export %s part %d"):format(export_id, file.part)
-  local base = join(folder, ("%s-%d"):format(files.safe_name(export_id), file.part))
-  local ext = "." .. (run.driver.format or "json")
+  local path = join(folder, ("%s-%d"):format(files.safe_name(export_id), file.part)) .. "." .. (run.driver.format or "json")
   local reader, err = run.driver.open_raw(run.c, file, label)
   if not reader then return nil, err end
-  local tf, why = core.tempfile(base .. ext)
-  if not tf then
-    reader:close()
-    return nil, errors.new("config", label .. ": " .. why)
-  end
   local digest = core.digest(run.client.max_record, run.driver.format)
-  local head = ""
-  local function fail(e) reader:close() tf:close() digest:close() return nil, e end
-  while true do
-    local chunk
-    chunk, err = reader:read(M.CHUNK)
+  local sha, size, records
+  local function next_chunk()
+    local chunk, why = reader:read(M.CHUNK)
     if chunk == nil then
-      if err then return fail(err) end
-      break
+      if why then return nil, why end
+      sha, size, records = digest:finish()
+      if not sha then return nil, errors.new("decode", label .. ": " .. size) end
+      return nil
     end
-    if #head < 2 then head = head .. chunk:sub(1, 2 - #head) end
     local ok
     ok, why = digest:update(chunk)
-    if not ok then return fail(errors.new("decode", label .. ": " .. why)) end
-    ok, why = tf:write(chunk)
-    if not ok then return fail(errors.new("config", label .. ": " .. why)) end
+    if not ok then return nil, errors.new("decode", label .. ": " .. why) end
+    return chunk
   end
+  local name
+  name, err = files.write(path, next_chunk, { gzip_path = path .. ".gz", label = label })
   reader:close()
-  local sha, size, records = digest:finish()
   digest:close()
-  if not sha then
-    tf:close()
-    return nil, errors.new("decode", label .. ": " .. size)
-  end
-  local name = base .. ext .. (head == GZIP_MAGIC and ".gz" or "")
-  local ok
-  ok, why = tf:commit(name)
-  tf:close()
-  if not ok then return nil, errors.new("config", label .. ": " .. why) end
+  if not name then return nil, err end
   return { name = name:match("[^/]+$"), id = file.id, part = file.part, size = size, sha256 = sha, records = records }
 end
 
@@ -341,7 +299,7 @@ local function land_export(run, export, name, range)
     manifest.bytes = manifest.bytes + entry.size
   end
   local text = json.encode(manifest)
-  ok, why = write_atomically(join(partial, "manifest.json"), text)
+  ok, why = files.write(join(partial, "manifest.json"), text)
   if ok then ok, why = os.rename(partial, final) end
   if ok then ok, why = core.sync_dir(run.kind_dir) end
   if not ok then

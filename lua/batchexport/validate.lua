@@ -184,7 +184,8 @@ local function is_null(v)
   return false
 end
 
--- Is `t` a table whose keys are exactly 1..n (n >= 0)?  Returns true, n.
+--- validate.is_array(t) -> true, n when t is a table whose keys are exactly
+-- 1..n (n >= 0): what a JSON array decodes to; false otherwise.
 local function is_array(t)
   if type(t) ~= "table" then return false end
   local count = 0
@@ -197,6 +198,8 @@ local function is_array(t)
   end
   return true, count
 end
+
+M.is_array = is_array
 
 local function describe(v)
   if v == nil then return "nothing" end
@@ -238,6 +241,7 @@ local function show(s)
 end
 
 -- The nearest candidate: see batchexport.suggest.
+local options = require("batchexport.options")
 local suggest = require("batchexport.suggest").closest
 
 local function add(P, path, msg)
@@ -248,22 +252,16 @@ local function add(P, path, msg)
   end
 end
 
+local OPTIONS = {
+  now = { "number", function(v) return v == v end, "expected a number (unix seconds)" },
+  lookback_days = { "number", function(v) return v >= 0 end, "expected a non-negative number" },
+}
+
+-- A bad opts is the caller's mistake, not the body's: raised.
 local function check_opts(opts, level)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then
-    error("batchexport.validate: opts must be a table, got " .. type(opts), level + 1)
-  end
-  local now = opts.now
-  if now == nil then
-    now = os.time()
-  elseif type(now) ~= "number" or now ~= now then
-    error("batchexport.validate: opts.now must be a number (unix seconds)", level + 1)
-  end
-  local lookback = opts.lookback_days
-  if lookback ~= nil and (type(lookback) ~= "number" or lookback ~= lookback or lookback < 0) then
-    error("batchexport.validate: opts.lookback_days must be a non-negative number", level + 1)
-  end
-  return now, lookback
+  local checked, err = options.check(opts, OPTIONS, "validation")
+  if not checked then error("batchexport.validate: opts: " .. err.message, level + 1) end
+  return checked.now or os.time(), checked.lookback_days
 end
 
 ---------------------------------------------------------------------------

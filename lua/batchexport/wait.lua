@@ -17,6 +17,7 @@
 -- ngx.sleep()s inside nginx, and blocks anywhere else.
 local core = require("batchexport.core")
 local errors = require("batchexport.errors")
+local options = require("batchexport.options")
 local scheduler = require("batchexport.scheduler")
 
 local M = {}
@@ -29,57 +30,38 @@ M.DEFAULTS = {
   jitter = 0.2,         -- each pause is shortened by up to this fraction
 }
 
-local OPTION_NAMES = { "backoff", "interval", "jitter", "max_interval", "progress", "timeout" }
-local KNOWN = {}
-for _, name in ipairs(OPTION_NAMES) do KNOWN[name] = true end
+local seconds = { "number", options.positive, "must be a number of seconds greater than 0" }
 
-local function is_number(v) return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
+--- The rules of wait_for's options (batchexport.options); sync takes
+-- interval and max_interval too, and passes them on.
+M.RULES = {
+  -- false, for no limit, is taken out before the check.
+  timeout = { "number", options.positive, "must be a number of seconds greater than 0 (or false for no limit)" },
+  interval = seconds,
+  max_interval = seconds,
+  backoff = { "number", function(v) return v >= 1 and v < math.huge end, "must be a number >= 1" },
+  jitter = { "number", function(v) return v >= 0 and v < 1 end, "must be a number from 0 to less than 1" },
+  progress = { "function" },
+}
 
 --- wait.options(opts) -> the options with defaults, or nil, validation error.
 -- timeout: seconds (> 0), or nil/false for no limit.
-function M.options(opts)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then
-    return nil, errors.new("validation", "wait_for: expected a table of options, got " .. type(opts))
+function M.options(given)
+  if type(given) == "table" and given.timeout == false then
+    local copy = {}
+    for k, v in pairs(given) do if k ~= "timeout" then copy[k] = v end end
+    given = copy
   end
-  local problems = {}
-  local function bad(msg) problems[#problems + 1] = msg end
-  for k in pairs(opts) do
-    if not KNOWN[k] then
-      bad('unknown option "' .. tostring(k) .. '" (known: ' .. table.concat(OPTION_NAMES, ", ") .. ")")
-    end
-  end
+  local checked, err = options.check(given, M.RULES, "validation", "wait_for")
+  if not checked then return nil, err end
   local o = {}
   for k, v in pairs(M.DEFAULTS) do o[k] = v end
-  for k, v in pairs(opts) do if KNOWN[k] then o[k] = v end end
-  if o.timeout == false then o.timeout = nil end
-  if o.timeout ~= nil and not (is_number(o.timeout) and o.timeout > 0) then
-    bad("timeout: must be a number of seconds greater than 0 (or false for no limit)")
-  end
-  if not (is_number(o.interval) and o.interval > 0) then
-    bad("interval: must be a number of seconds greater than 0")
-  end
-  if not (is_number(o.max_interval) and o.max_interval > 0) then
-    bad("max_interval: must be a number of seconds greater than 0")
-  elseif is_number(o.interval) and o.max_interval < o.interval then
-    if opts.max_interval == nil then
-      o.max_interval = o.interval      -- a long interval alone raises the cap with it
-    else
-      bad("max_interval: must not be less than interval")
+  for k, v in pairs(checked) do o[k] = v end
+  if o.max_interval < o.interval then
+    if checked.max_interval ~= nil then
+      return nil, options.error("validation", { "max_interval: must not be less than interval" })
     end
-  end
-  if not (is_number(o.backoff) and o.backoff >= 1) then
-    bad("backoff: must be a number >= 1")
-  end
-  if not (is_number(o.jitter) and o.jitter >= 0 and o.jitter < 1) then
-    bad("jitter: must be a number from 0 to less than 1")
-  end
-  if o.progress ~= nil and type(o.progress) ~= "function" then
-    bad("progress: expected a function, got " .. type(o.progress))
-  end
-  if #problems > 0 then
-    table.sort(problems)
-    return nil, errors.new("validation", "wait_for: " .. table.concat(problems, "; "), { problems = problems })
+    o.max_interval = o.interval      -- a long interval alone raises the cap with it
   end
   return o
 end

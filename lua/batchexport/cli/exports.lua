@@ -2,6 +2,8 @@
 -- download, cat and export. Each is run(ctx, o) -> exit status, where o is
 -- the parsed command line (batchexport.cli.args).
 local errors = require("batchexport.errors")
+local library_files = require("batchexport.files")
+local library_exports = require("batchexport.exports")
 local cjson = require("cjson")
 local args = require("batchexport.cli.args")
 local output = require("batchexport.cli.output")
@@ -55,20 +57,22 @@ function M.wait_with_progress(ctx, label, wait_fn, id, o)
   error(err, 0)
 end
 
---- exports.sweep(dir, match) -> how many leftover temporary files of a
--- download were removed: the library writes `.<final name>.<8 hex>.part`.
-function M.sweep(dir, match)
-  local n = 0
-  for _, name in ipairs(term.names(dir)) do
-    if match(name) and name:match("%.%x%x%x%x%x%x%x%x%.part$") then
-      if os.remove(dir .. "/" .. name) then n = n + 1 end
-    end
+--- exports.metered(m, fn) -> what fn returns, and the seconds it took:
+-- fn driven (output.drive) with the meter m moving; on failure the meter
+-- is taken away and the error raised.
+function M.metered(m, fn)
+  local result, err = drive(fn, function() m:tick() end)
+  if not result then
+    m:abandon()
+    error(err, 0)
   end
-  return n
+  return result, m:finish()
 end
 
-function M.escape_pattern(s)
-  return (s:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"))
+--- exports.sweep(path) -> how many leftover temporary files of a download
+-- to path the library removed (0 when the folder cannot be read).
+function M.sweep(path)
+  return library_files.sweep(path) or 0
 end
 
 ---------------------------------------------------------------------------
@@ -124,13 +128,6 @@ local function files_summary(e)
   return #files, size
 end
 
-local function parts_in_order(export)
-  local parts = {}
-  for _, f in ipairs(export.files or {}) do parts[#parts + 1] = f end
-  table.sort(parts, function(a, b) return (a.part or 0) < (b.part or 0) end)
-  return parts
-end
-
 -- "out/" and "out" are one folder: the paths printed are out/<name>.
 local function folder(dir)
   if dir == nil then return "." end
@@ -138,34 +135,24 @@ local function folder(dir)
   return trimmed == "" and "/" or trimmed
 end
 
-local function export_temp_matcher(id)
-  local prefix = "^%." .. M.escape_pattern(require("batchexport.files").safe_name(id)) .. "%-%d+%.json%."
-  return function(name) return name:find(prefix) ~= nil end
-end
-
 -- Downloads a SUCCESS export into dir with a progress bar; returns paths.
 local function download_export(ctx, export, dir, parallel)
   local client = ctx:client(NEEDS)
   local p = ctx:live()
-  local match = export_temp_matcher(export.id)
-  local stale = M.sweep(dir, match)
+  local stale = 0
+  for _, f in ipairs(library_exports.parts(export)) do
+    stale = stale + M.sweep((library_exports.part_path(dir, export.id, f.part)))
+  end
   if stale > 0 then
     p:note(string.format("removed %d leftover temporary file(s) of %s in %s", stale, export.id, dir))
   end
-  ctx:on_interrupt(function() M.sweep(dir, match) end)
   local count, total = files_summary(export)
   local m = p:meter(export.id)
   m:update(0, total)
-  local paths, err = drive(function()
+  local paths, elapsed = M.metered(m, function()
     return client.exports.download(export, { dir = dir, parallel = parallel,
       progress = function(done, t) m:update(done, t) end })
-  end, function() m:tick() end)
-  if not paths then
-    m:abandon()
-    M.sweep(dir, match)
-    error(err, 0)
-  end
-  local elapsed = m:finish()
+  end)
   if not p.tty then
     p:note(string.format("downloaded %d file(s), %s in %s", count, progress.bytes(total), progress.duration(elapsed)))
   end
@@ -177,7 +164,7 @@ local function print_paths(ctx, export, paths)
     for _, path in ipairs(paths) do ctx:outln(path) end
     return
   end
-  local parts, files = parts_in_order(export), {}
+  local parts, files = library_exports.parts(export), {}
   for i, path in ipairs(paths) do
     files[i] = { path = path, part = parts[i] and parts[i].part, size = parts[i] and parts[i].size }
   end
@@ -201,7 +188,7 @@ local function cat_export(ctx, export, fields)
   if fields then return cat_fields(ctx, export, fields) end
   local client = ctx:client(NEEDS)
   local n = 0
-  for _, f in ipairs(parts_in_order(export)) do
+  for _, f in ipairs(library_exports.parts(export)) do
     local reader = check(client.exports.open(f))
     local ok, err = pcall(function()
       for line in reader:lines() do

@@ -5,7 +5,7 @@ local exports = require("batchexport.cli.exports")
 local output = require("batchexport.cli.output")
 local progress = require("batchexport.cli.progress")
 
-local check, drive, encode = output.check, output.drive, output.encode
+local check, encode = output.check, output.encode
 
 local M = {}
 
@@ -64,26 +64,14 @@ run.download = function(ctx, o)
   local client = ctx:client(NEEDS)
   local path = o.output
   local p = ctx:live()
-  local match_dir, match
   if path then
-    match_dir = path:match("^(.*)/[^/]*$") or "."
-    if match_dir == "" then match_dir = "/" end
-    local prefix = "^%." .. exports.escape_pattern(path:match("([^/]*)$")) .. "%."
-    match = function(name) return name:find(prefix) ~= nil end
-    local stale = exports.sweep(match_dir, match)
+    local stale = exports.sweep(path)
     if stale > 0 then p:note(string.format("removed %d leftover temporary file(s) of %s", stale, path)) end
-    ctx:on_interrupt(function() exports.sweep(match_dir, match) end)
   end
   local m = p:meter(o.id)
-  local saved, err = drive(function()
+  local saved, elapsed = exports.metered(m, function()
     return client.legacy.download(o.id, { path = path, progress = function(done) m:update(done) end })
-  end, function() m:tick() end)
-  if not saved then
-    m:abandon()
-    if match then exports.sweep(match_dir, match) end
-    error(err, 0)
-  end
-  local elapsed = m:finish()
+  end)
   if not p.tty then
     p:note(string.format("downloaded %s in %s", progress.bytes(m.done), progress.duration(elapsed)))
   end

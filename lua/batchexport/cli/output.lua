@@ -71,7 +71,7 @@ Ctx.__index = Ctx
 
 --- output.context(flags) -> the context a sub-command runs with.
 function M.context(flags)
-  return setmetatable({ opts = flags, cleanups = {}, progress = progress.new({ quiet = flags.quiet }) }, Ctx)
+  return setmetatable({ opts = flags, progress = progress.new({ quiet = flags.quiet }) }, Ctx)
 end
 
 --- ctx:outln(s): one line of text output; what a server sent is shown, not
@@ -130,11 +130,6 @@ function Ctx:live()
   return self.progress
 end
 
---- ctx:on_interrupt(fn): something to undo on Ctrl-C or an error.
-function Ctx:on_interrupt(fn)
-  self.cleanups[#self.cleanups + 1] = fn
-end
-
 --- output.check(v, err) -> v, or raises err (said in the command's terms).
 function M.check(v, err)
   if v == nil or v == false then error(config.advise(err), 0) end
@@ -143,14 +138,22 @@ end
 
 --- output.drive(fn, tick) -> what fn returns: runs fn as a scheduler task,
 -- stepping every 0.1 s and calling tick() in between, so live displays move
--- even while nothing arrives. Re-raises what fn raises.
+-- even while nothing arrives. Re-raises what fn raises. Ctrl-C (raised
+-- here, in the main thread) cancels the task: the library then closes what
+-- it holds, removing its temporary files.
 function M.drive(fn, tick)
   local task = batchexport.spawn(fn)
-  while true do
-    batchexport.step(0.1)
-    local st = task:status()
-    if st == "done" or st == "failed" or st == "cancelled" then break end
-    if tick then tick() end
+  local ok, err = pcall(function()
+    while true do
+      batchexport.step(0.1)
+      local st = task:status()
+      if st == "done" or st == "failed" or st == "cancelled" then return end
+      if tick then tick() end
+    end
+  end)
+  if not ok then
+    task:cancel()
+    error(err, 0)
   end
   local res
   local function keep(...) res = { n = select("#", ...), ... } end
