@@ -4,6 +4,7 @@
 -- man page, advice in the command's own terms, one meaning per word, and the
 -- README's command section checked against the command's own definitions.
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 local cjson = require("cjson")
 
 local sh_quote = mock.sh_quote
@@ -87,7 +88,7 @@ describe("bin/batchexport conventions", function()
   end)
   teardown(function()
     if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
+    h.rmrf(tmp)
   end)
   before_each(function()
     m:reset()

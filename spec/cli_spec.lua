@@ -3,6 +3,7 @@
 -- file, and Ctrl-C during a download. (The terminal rendering is checked in
 -- spec/cli_tty_spec.lua.)
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 local cjson = require("cjson")
 
 local sh_quote = mock.sh_quote
@@ -84,7 +85,7 @@ describe("bin/batchexport", function()
   end)
   teardown(function()
     if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
+    h.rmrf(tmp)
   end)
   before_each(function() m:reset() end)
 

@@ -3,6 +3,7 @@
 -- renders, redraws in place and finishes cleanly with a newline; with stdout
 -- a pipe, stdout has no escape codes; off a terminal, nothing has any.
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local sh_quote = mock.sh_quote
 
@@ -52,13 +53,11 @@ describe("bin/batchexport on a terminal", function()
   setup(function()
     assert(has_script(), "util-linux `script` is needed (apt-get install bsdutils)")
     m = mock.start({ workers = 1, speed = 50 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. sh_quote(tmp)))
+    tmp = h.tmpdir()
   end)
   teardown(function()
     if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
+    h.rmrf(tmp)
   end)
   before_each(function() m:reset() end)
 

@@ -2,6 +2,7 @@
 -- environment `bin/batchexport-mock start` prints: their exit codes, what they
 -- print and the files they write.
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))   -- this suite's own Lua
 
@@ -47,7 +48,7 @@ describe("legacy examples", function()
     m:reset()
     dir = tmpdir()
   end)
-  after_each(function() os.execute("rm -rf " .. mock.sh_quote(dir)) end)
+  after_each(function() h.rmrf(dir) end)
 
   local function no_secrets(out)
     assert.is_nil(out:find(m.rest_key, 1, true), out)

@@ -3,6 +3,7 @@
 -- prints. (game_loop.lua and the waiting examples: spec/examples_wait_spec.lua;
 -- examples/openresty/: spec/openresty_spec.lua.)
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))   -- this suite's own Lua
 local sh_quote = mock.sh_quote
@@ -25,13 +26,11 @@ describe("examples", function()
 
   setup(function()
     m = mock.start({ workers = 1, speed = 50 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. sh_quote(tmp)))
+    tmp = h.tmpdir()
   end)
   teardown(function()
     if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
+    h.rmrf(tmp)
   end)
   before_each(function() m:reset() end)
 

@@ -2,6 +2,7 @@
 -- environment `bin/batchexport-mock start` prints: their exit codes and what
 -- they print. (examples/openresty/ is run by spec/openresty_spec.lua.)
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))   -- this suite's own Lua
 
@@ -84,7 +85,7 @@ describe("waiting examples", function()
     local dir = os.tmpname()
     os.remove(dir)
     local code, out = run(m, "game_loop.lua", { dir, "0.2" })
-    os.execute("rm -rf " .. sh_quote(dir))
+    h.rmrf(dir)
     assert.equal(0, code, out)
     assert.matches("export RUNNING", out)
     assert.matches("downloading", out)

@@ -2,6 +2,7 @@
 -- retries, TLS, and that no secret ever shows.
 local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
 
 local m
 local seen_text = {}          -- every error line and log line, checked for secrets at the end
@@ -9,22 +10,10 @@ local seen_text = {}          -- every error line and log line, checked for secr
 local function remember(s) seen_text[#seen_text + 1] = tostring(s) return s end
 
 local function new_client(extra)
-  local opts = {
-    rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
-    base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05,
-    logger = function(_, line) remember(line) end,
-  }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(batchexport.new(opts))
+  return client.new(m, client.QUICK, { logger = function(_, line) remember(line) end }, extra)
 end
 
-local function api_requests(path_part)
-  local out = {}
-  for _, r in ipairs(m:log().requests) do
-    if r.host == "api" and r.path:find(path_part, 1, true) then out[#out + 1] = r end
-  end
-  return out
-end
+local function api_requests(path_part) return m:requests("api", path_part) end
 
 -- Lua 5.3+ must see true integers; LuaJIT has only one number type.
 local function assert_integer(v)

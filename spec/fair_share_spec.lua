@@ -8,7 +8,9 @@
 local batchexport = require("batchexport")
 local core = require("batchexport.core")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
 local nginx = require("spec.support.nginx")
+local h = require("spec.support.helpers")
 local socket = require("socket")
 
 local SIZE = 40 * 1024 * 1024
@@ -51,11 +53,7 @@ describe("fair share", function()
 
   teardown(function() if m then m:stop() end end)
 
-  local function new_client(extra)
-    local opts = { rest_key = m.rest_key, project_key = m.project_key, base_url = m.api_url }
-    for k, v in pairs(extra or {}) do opts[k] = v end
-    return assert(batchexport.new(opts))
-  end
+  local function new_client(extra) return client.new(m, extra) end
 
   -- Steps the scheduler with step(0) until no task is left, as a frame loop
   -- does; returns the longest step and the number of steps.
@@ -168,9 +166,7 @@ describe("fair share", function()
 
     in_task("keeps its frame while a task saves a download, which comes out whole, no temporary file left", function()
       local c = new_client()
-      local dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p " .. mock.sh_quote(dir)))
+      local dir = h.tmpdir()
       local task = batchexport.spawn(function()
         local paths, err = c.exports.download(e.id, { dir = dir })
         if not paths then error(err, 0) end
@@ -205,7 +201,7 @@ describe("fair share", function()
       local ls = io.popen("ls -A " .. mock.sh_quote(dir))
       assert.equal(e.id .. "-1.json\n", ls:read("a"))
       ls:close()
-      os.execute("rm -rf " .. mock.sh_quote(dir))
+      h.rmrf(dir)
       print(string.format("\n  download in a task: longest step(0) %.1f ms, at most %.0f KiB written between two",
         longest * 1000, burst / 1024))
       -- What one step may write is bounded (512 KiB a perform), whatever the
@@ -252,14 +248,12 @@ describe("fair share", function()
         }
         %1]]))
       end)
-      dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p " .. mock.sh_quote(dir)))
+      dir = h.tmpdir()
     end)
 
     teardown(function()
       if n then n:stop() end
-      if dir then os.execute("rm -rf " .. mock.sh_quote(dir)) end
+      h.rmrf(dir)
     end)
 
     -- Pings the worker every 2 ms while `pending` runs; returns the pings'

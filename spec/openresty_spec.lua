@@ -5,6 +5,7 @@
 -- request to the same worker must be answered within milliseconds.
 local socket = require("socket")
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -127,7 +128,7 @@ describe("OpenResty (nginx + lua module, one worker)", function()
       os.execute(CLEAN_ENV .. NGINX .. " -p " .. sh_quote(prefix) .. " -c nginx.conf -s stop 2>/dev/null")
       local deadline = socket.gettime() + 5
       while io.open(prefix .. "/logs/nginx.pid") and socket.gettime() < deadline do socket.sleep(0.02) end
-      os.execute("rm -rf " .. sh_quote(prefix))
+      h.rmrf(prefix)
     end
     if m then m:stop() end
   end)

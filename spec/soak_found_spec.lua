@@ -1,6 +1,7 @@
 -- What the fault soak (tests/soak/soak.lua) found, each kept as a spec.
 local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local m, client
 
@@ -138,7 +139,7 @@ describe("a storage that ignores Range on a resume", function()
     dir = os.tmpname()
     os.remove(dir)
   end)
-  after_each(function() os.execute("rm -rf " .. mock.sh_quote(dir)) end)
+  after_each(function() h.rmrf(dir) end)
 
   local function names()
     local out = {}

@@ -3,6 +3,7 @@
 -- again land the same files, no range twice; one run at a time; the
 -- lookback; snapshots kept; bad state refused and never overwritten.
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 local batchexport = require("batchexport")
 local core = require("batchexport.core")
 local cjson = require("cjson")
@@ -127,13 +128,11 @@ describe("sync", function()
 
   setup(function()
     m = mock.start({ workers = 1, speed = 50, created = 1, pending = 1, running = 2 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. sh_quote(tmp)))
+    tmp = h.tmpdir()
   end)
   teardown(function()
     if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
+    h.rmrf(tmp)
   end)
   before_each(function() m:reset() end)
 

@@ -6,6 +6,7 @@ local core = require("batchexport.core")
 local scheduler = require("batchexport.scheduler")
 local wait = require("batchexport.wait")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
 
 local m
 local logs
@@ -13,13 +14,7 @@ local logs
 local ATTRS = { export_type = "ATTRIBUTES", attributes = { "$email_address" }, identifiers = { "custom_id" } }
 
 local function new_client(extra)
-  local opts = {
-    rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
-    base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05,
-    logger = function(level, line) logs[#logs + 1] = level .. " " .. line end,
-  }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(batchexport.new(opts))
+  return client.new(m, client.QUICK, { logger = function(level, line) logs[#logs + 1] = level .. " " .. line end }, extra)
 end
 
 local function views(id)

@@ -1,6 +1,7 @@
 -- bin/batchexport-mock itself: what start prints, that instances do not
 -- collide, and that stop ends exactly its own nginx and cleans up.
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local function exists(path)
   local fh = io.open(path, "rb")
@@ -94,7 +95,7 @@ describe("batchexport-mock start/stop", function()
   it("stop --keep leaves the prefix; status reports stopped", function()
     local a = mock.start({ history = 3 })
     a:stop(true)
-    finally(function() os.execute("rm -rf " .. mock.sh_quote(a.prefix)) end)
+    finally(function() h.rmrf(a.prefix) end)
     assert.truthy(exists(a.prefix .. "/conf/mock.json"))
     local out, code = run(mock.sh_quote(mock.bin) .. " status --prefix " .. a.prefix)
     assert.equal(3, code)
@@ -128,11 +129,9 @@ describe("batchexport-mock start/stop", function()
     local bin = io.popen("readlink -f " .. mock.sh_quote(mock.bin)):read("*l")
 
     before_each(function()
-      runtime = os.tmpname()
-      os.remove(runtime)
-      assert(os.execute("mkdir -p " .. mock.sh_quote(runtime)))
+      runtime = h.tmpdir()
     end)
-    after_each(function() os.execute("rm -rf " .. mock.sh_quote(runtime)) end)
+    after_each(function() h.rmrf(runtime) end)
 
     -- bash with only this registry and no MOCK_* or BATCH_* variable set
     local function bash(script)
