@@ -2,32 +2,17 @@
 -- environment `bin/batchexport-mock start` prints: their exit codes, what they
 -- print and the files they write.
 local mock = require("spec.support.mock")
+local cli = require("spec.support.cli")
 local h = require("spec.support.helpers")
 
-local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))   -- this suite's own Lua
 
 -- Runs an example; returns its exit code and everything it printed.
+-- The legacy examples need no project key.
 local function run(m, script, args, env_over)
-  local env = {}
-  for _, k in ipairs({ "MOCK_API_URL", "BATCH_REST_KEY", "BATCH_API_KEY" }) do
-    local v = (env_over or {})[k] or m.env[k]
-    env[#env + 1] = k .. "=" .. mock.sh_quote(v)
-  end
-  local cmd = table.concat(env, " ") .. " " .. LUA .. " examples/" .. script
-  for _, a in ipairs(args or {}) do cmd = cmd .. " " .. mock.sh_quote(a) end
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("a")
-  p:close()
-  local code = tonumber(out:match("exit=(%d+)%s*$"))
-  return code, (out:gsub("exit=%d+%s*$", ""))
+  return cli.example(m, script, args, { "MOCK_API_URL", "BATCH_REST_KEY", "BATCH_API_KEY" }, env_over)
 end
 
-local function tmpdir()
-  local p = assert(io.popen("mktemp -d"))
-  local d = p:read("l")
-  p:close()
-  return d
-end
+local tmpdir = h.tmpdir
 
 local function first_line(path)
   local f = io.open(path, "rb")

@@ -2,26 +2,13 @@
 -- environment `bin/batchexport-mock start` prints: their exit codes and what
 -- they print. (examples/openresty/ is run by spec/openresty_spec.lua.)
 local mock = require("spec.support.mock")
+local cli = require("spec.support.cli")
 local h = require("spec.support.helpers")
 
-local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))   -- this suite's own Lua
 
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 -- Runs an example; returns its exit code and everything it printed.
-local function run(m, script, args)
-  local env = {}
-  for _, k in ipairs({ "MOCK_API_URL", "BATCH_REST_KEY", "BATCH_PROJECT_KEY", "BATCH_API_KEY" }) do
-    env[#env + 1] = k .. "=" .. sh_quote(m.env[k])
-  end
-  local cmd = table.concat(env, " ") .. " " .. LUA .. " examples/" .. script
-  for _, a in ipairs(args or {}) do cmd = cmd .. " " .. sh_quote(a) end
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit=(%d+)%s*$"))
-  return code, out:gsub("exit=%d+%s*$", "")
-end
+local run = cli.example
 
 describe("waiting examples", function()
   local m
