@@ -29,11 +29,8 @@ describe("bin/batchexport conventions", function()
   end
 
   setup(function()
-    m = mock.start({ workers = 1, speed = 50 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    home = tmp .. "/home"
-    assert(os.execute("mkdir -p " .. sh_quote(home)))
+    m, tmp = mock.start({ workers = 1, speed = 50 }), h.tmpdir()
+    home = h.emptydir(tmp .. "/home")
   end)
   teardown(function()
     if m then m:stop() end

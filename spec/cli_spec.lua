@@ -27,11 +27,8 @@ describe("bin/batchexport", function()
   end
 
   setup(function()
-    m = mock.start({ workers = 1, speed = 50 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. sh_quote(tmp .. "/home")))
-    home = tmp .. "/home"
+    m, tmp = mock.start({ workers = 1, speed = 50 }), h.tmpdir()
+    home = h.emptydir(tmp .. "/home")
   end)
   teardown(function()
     if m then m:stop() end

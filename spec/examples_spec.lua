@@ -12,14 +12,8 @@ describe("examples", function()
 
   local function run(script, args) return cli.example(m, script, args) end
 
-  setup(function()
-    m = mock.start({ workers = 1, speed = 50 })
-    tmp = h.tmpdir()
-  end)
-  teardown(function()
-    if m then m:stop() end
-    h.rmrf(tmp)
-  end)
+  setup(function() m, tmp = mock.start({ workers = 1, speed = 50 }), h.tmpdir() end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
   it("quickstart.lua creates, waits, walks the records and saves the files", function()

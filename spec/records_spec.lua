@@ -12,19 +12,10 @@ local function new_client(extra) return client.new(m, client.QUICK, extra) end
 local sha256, listdir = h.sha256, h.ls
 local function storage_requests() return m:requests("storage") end
 
-setup(function()
-  m = mock.start({ workers = 1 })
-  dir = os.tmpname()
-  os.remove(dir)
-end)
-teardown(function()
-  if m then m:stop() end
-  h.rmrf(dir)
-end)
-before_each(function()
-  m:reset()
-  h.rmrf(dir)
-end)
+-- One mock for the file; dir, where downloads go, is not there at each start.
+setup(function() m, dir = mock.start({ workers = 1 }), h.tmpname() end)
+teardown(function() if m then m:stop() end h.rmrf(dir) end)
+before_each(function() m:reset() h.rmrf(dir) end)
 
 describe("exports.records", function()
   for _, layout in ipairs({

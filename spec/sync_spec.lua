@@ -3,6 +3,7 @@
 -- again land the same files, no range twice; one run at a time; the
 -- lookback; snapshots kept; bad state refused and never overwritten.
 local mock = require("spec.support.mock")
+local support_client = require("spec.support.client")
 local h = require("spec.support.helpers")
 local batchexport = require("batchexport")
 local core = require("batchexport.core")
@@ -12,28 +13,7 @@ local socket = require("socket")
 local BIN = "bin/batchexport"
 local EVENTS = { "email_open", "push_sent" }
 
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local fh = io.open(path, "rb")
-  if not fh then return nil end
-  local s = fh:read("a")
-  fh:close()
-  return s
-end
-
-local function spit(path, text)
-  local fh = assert(io.open(path, "wb"))
-  fh:write(text)
-  fh:close()
-end
-
-local function sha256_of(path)
-  local p = assert(io.popen("sha256sum " .. sh_quote(path)))
-  local sum = p:read("a"):match("^(%x+)")
-  p:close()
-  return sum
-end
+local sh_quote, slurp, spit, sha256_of = h.sh_quote, h.read, h.write, h.sha256
 
 local function stamp(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
@@ -53,10 +33,7 @@ describe("sync", function()
     return d
   end
 
-  local function client()
-    return assert(batchexport.new({ rest_key = m.rest_key, project_key = m.project_key,
-      base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05 }))
-  end
+  local function client() return support_client.new(m, support_client.QUICK) end
 
   local function sync_events(c, dir, extra)
     local opts = { dir = dir, events = EVENTS, since = "2d", lag = "15m", max_range = "1d",
@@ -126,14 +103,8 @@ describe("sync", function()
     return count, posts
   end
 
-  setup(function()
-    m = mock.start({ workers = 1, speed = 50, created = 1, pending = 1, running = 2 })
-    tmp = h.tmpdir()
-  end)
-  teardown(function()
-    if m then m:stop() end
-    h.rmrf(tmp)
-  end)
+  setup(function() m, tmp = mock.start({ workers = 1, speed = 50, created = 1, pending = 1, running = 2 }), h.tmpdir() end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
   describe("exports.sync", function()

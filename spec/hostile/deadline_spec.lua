@@ -30,19 +30,10 @@ end
 
 local listdir = h.ls
 
-setup(function()
-  m = mock.start({ workers = 1 })
-  dir = os.tmpname()
-  os.remove(dir)
-end)
-teardown(function()
-  if m then m:stop() end
-  h.rmrf(dir)
-end)
-before_each(function()
-  m:reset()
-  h.rmrf(dir)
-end)
+-- One mock for the file; dir, where downloads go, is not there at each start.
+setup(function() m, dir = mock.start({ workers = 1 }), h.tmpname() end)
+teardown(function() if m then m:stop() end h.rmrf(dir) end)
+before_each(function() m:reset() h.rmrf(dir) end)
 
 describe("the deadline option", function()
   it("is a number of seconds greater than 0, on new and per call", function()

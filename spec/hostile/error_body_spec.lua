@@ -32,19 +32,10 @@ end
 -- The error an iterator raises.
 local raised = h.raised
 
-setup(function()
-  m = mock.start({ workers = 1 })
-  dir = os.tmpname()
-  os.remove(dir)
-end)
-teardown(function()
-  if m then m:stop() end
-  h.rmrf(dir)
-end)
-before_each(function()
-  m:reset()
-  h.rmrf(dir)
-end)
+-- One mock for the file; dir, where downloads go, is not there at each start.
+setup(function() m, dir = mock.start({ workers = 1 }), h.tmpname() end)
+teardown(function() if m then m:stop() end h.rmrf(dir) end)
+before_each(function() m:reset() h.rmrf(dir) end)
 
 describe("an endless error body", function()
   it("from storage ends exports.records with an http error", function()

@@ -15,14 +15,8 @@ local sh, ls, sha256 = h.sh, h.ls, h.sha256
 describe("hostile process death: download killed with SIGKILL", function()
   local m, tmp
 
-  setup(function()
-    m = mock.start({ workers = 1 })
-    tmp = h.tmpdir()
-  end)
-  teardown(function()
-    if m then m:stop() end
-    h.rmrf(tmp)
-  end)
+  setup(function() m, tmp = mock.start({ workers = 1 }), h.tmpdir() end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
 
   it("never leaves a partial file under a final name; the next download cleans up and succeeds", function()
     local e = m:create_export({ status = "SUCCESS", parts = 4, part_size = 24 * 1024 * 1024 })

@@ -23,11 +23,7 @@ local function copy(t)
   return c
 end
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  return d
-end
+local tmpdir = h.tmpname      -- a download creates it
 
 -- The names in dir (none when it does not exist), and dir removed.
 local function take_dir(dir)

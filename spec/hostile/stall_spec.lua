@@ -41,19 +41,10 @@ local function busy_sleep(seconds)
   while core.now() < stop do end
 end
 
-setup(function()
-  m = mock.start({ workers = 1 })
-  dir = os.tmpname()
-  os.remove(dir)
-end)
-teardown(function()
-  if m then m:stop() end
-  h.rmrf(dir)
-end)
-before_each(function()
-  m:reset()
-  h.rmrf(dir)
-end)
+-- One mock for the file; dir, where downloads go, is not there at each start.
+setup(function() m, dir = mock.start({ workers = 1 }), h.tmpname() end)
+teardown(function() if m then m:stop() end h.rmrf(dir) end)
+before_each(function() m:reset() h.rmrf(dir) end)
 
 describe("a storage that stalls after the headers", function()
   it("ends exports.records with a timeout error", function()

@@ -36,14 +36,8 @@ describe("hostile file system: links and modes", function()
     return sh((env_prefix or "") .. "env -u LD_PRELOAD " .. vars .. " " .. lua .. " " .. sh_quote(path))
   end
 
-  setup(function()
-    m = mock.start({ workers = 1 })
-    tmp = h.tmpdir()
-  end)
-  teardown(function()
-    if m then m:stop() end
-    h.rmrf(tmp)
-  end)
+  setup(function() m, tmp = mock.start({ workers = 1 }), h.tmpdir() end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
   it("a link planted at the temporary name a download would pick is not followed", function()

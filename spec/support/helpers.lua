@@ -71,6 +71,13 @@ function M.tmpdir()
   return d
 end
 
+-- A path of its own that nothing is at yet (for a download to create).
+function M.tmpname()
+  local path = os.tmpname()
+  os.remove(path)
+  return path
+end
+
 -- path made an empty folder (whatever was there is removed); returns path.
 function M.emptydir(path)
   assert(os.execute("rm -rf " .. sh_quote(path) .. " && mkdir -p " .. sh_quote(path)))
