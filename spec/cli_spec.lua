@@ -30,10 +30,7 @@ describe("bin/batchexport", function()
     m, tmp = mock.start({ workers = 1, speed = 50 }), h.tmpdir()
     home = h.emptydir(tmp .. "/home")
   end)
-  teardown(function()
-    if m then m:stop() end
-    h.rmrf(tmp)
-  end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
   describe("help and usage", function()

@@ -15,11 +15,8 @@ end
 local tmpdir = h.tmpdir
 
 local function first_line(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local line = f:read("l")
-  f:close()
-  return line
+  local s = h.read(path)
+  return s and s:match("^[^\n]*")
 end
 
 describe("legacy examples", function()

@@ -7,6 +7,7 @@ local batchexport = require("batchexport")
 local errors = require("batchexport.errors")
 local mock = require("spec.support.mock")
 local h = require("spec.support.helpers")
+local support_client = require("spec.support.client")
 
 local sh_quote = mock.sh_quote
 
@@ -20,15 +21,10 @@ describe("hostile file system: nothing left behind", function()
   local function storage_requests() return #m:requests("storage") end
 
   setup(function()
-    m = mock.start({ workers = 1 })
-    tmp = h.tmpdir()
-    client = assert(batchexport.new({ rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
-      base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05 }))
+    m, tmp = mock.start({ workers = 1 }), h.tmpdir()
+    client = support_client.new(m, support_client.QUICK)
   end)
-  teardown(function()
-    if m then m:stop() end
-    h.rmrf(tmp)
-  end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
   describe("a progress callback that raises", function()

@@ -16,12 +16,7 @@ local function new_client()
   return client.new(m, client.QUICK, { backoff_max = 0.02, max_attempts = 2 })
 end
 
-local function copy(t)
-  if type(t) ~= "table" then return t end
-  local c = {}
-  for k, v in pairs(t) do c[k] = copy(v) end
-  return c
-end
+local copy = h.deepcopy
 
 local tmpdir = h.tmpname      -- a download creates it
 

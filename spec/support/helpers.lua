@@ -105,6 +105,14 @@ function M.mode_of(path)
   return out:match("^(%d+)")
 end
 
+-- A deep copy of a value (tables copied all the way down, no cycles).
+function M.deepcopy(t)
+  if type(t) ~= "table" then return t end
+  local c = {}
+  for k, v in pairs(t) do c[k] = M.deepcopy(v) end
+  return c
+end
+
 -- Every value of a generic for (`for row in it, ...`), in a list.
 function M.collect(it, ...)
   local out = {}
