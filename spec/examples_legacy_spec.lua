@@ -87,9 +87,7 @@ describe("legacy examples", function()
   it("legacy_reachability_userbase.lua runs both exports side by side", function()
     m:legacy_plan({ rows = 70, duration = 1.5 })
     m:legacy_plan({ rows = 45, duration = 1.5 })
-    local started = mock.gettime()
     local code, out = run(m, "legacy_reachability_userbase.lua", { dir, "0.1" })
-    local took = mock.gettime() - started
     assert.equal(0, code, out)
     assert.matches("reachability: 70 changes, %d+ opted in, %d+ reachable", out)
     assert.matches("userbase: 45 installs, %d+ opted in to push", out)
@@ -105,7 +103,6 @@ describe("legacy examples", function()
       if id and seq[#seq] ~= id then seq[#seq + 1] = id end
     end
     assert.is_true(#seq >= 4, "status checks of both requests alternate")
-    assert.is_true(took < 10)
     no_secrets(out)
   end)
 

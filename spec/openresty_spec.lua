@@ -77,6 +77,9 @@ describe("OpenResty (nginx + lua module, one worker)", function()
     assert.is_true(pings >= 20)
     -- A worker blocked by a status check would hold a ping for up to 300 ms
     -- (each check is delayed that long); the bound leaves room for a busy machine.
+    -- Like spec/fair_share_spec.lua's, these bounds are the subject (a worker
+    -- that answers while it waits) and far looser than what it does: pings
+    -- take about 1 ms here (printed above); nginx runs without the sanitizers.
     assert.is_true(median < 0.02, string.format("median ping %.1f ms", median * 1000))
     assert.is_true(worst < 0.15, string.format("a ping took %.1f ms", worst * 1000))
     local _, stats = get(port, "/stats")

