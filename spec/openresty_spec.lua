@@ -53,7 +53,7 @@ describe("OpenResty (nginx + lua module, one worker)", function()
     -- Every status check is slow too: the worker is mid-transfer as often as mid-sleep.
     m:fault({ path = "/2.11/exports/view", delay = 0.3, times = 100 })
     local waiting = send(port, "/export?interval=0.2&max_interval=0.4")
-    socket.sleep(0.1)
+    socket.sleep(0.1)   -- real time: the worker's responsiveness over time is the subject
     local worst, pings, times = 0, 0, {}
     while socket.gettime() - waiting.started < 1.8 do
       local status, body, took = get(port, "/ping")

@@ -409,7 +409,7 @@ http {
     end
 
     local function wait_exit(pid)
-      while alive(pid) do socket.sleep(0.02) end
+      while alive(pid) do socket.sleep(0.02) end   -- real time: a process is exiting
     end
 
     local function events_args(dir, now)
@@ -485,7 +485,7 @@ http {
       args[#args + 1] = "--max-range"
       args[#args + 1] = "3d"
       local a = spawn(args, tmp .. "/a.out")
-      socket.sleep(0.5)
+      socket.sleep(0.5)                 -- real time: the first process starts and takes the lock
       local code, _, err = run(args)
       assert.equal(7, code)
       assert.matches("another sync run holds the lock", err)
@@ -535,7 +535,7 @@ http {
         end
         local pid = spawn(events_args(dir, now), tmp .. "/killed.out")
         local moment = math.random() * (phase == "state" and 0.6 or 1.2)
-        socket.sleep(moment)
+        socket.sleep(moment)            -- real time on purpose: a kill at a random moment of a live run
         local was_running = alive(pid)
         os.execute("kill -9 " .. pid .. " 2>/dev/null")
         wait_exit(pid)

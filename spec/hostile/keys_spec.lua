@@ -58,7 +58,7 @@ local function start_listener(host)
       p:close()
       break
     end
-    require("socket").sleep(0.05)
+    require("socket").sleep(0.05)   -- real time: a process of its own is starting
   end
   assert(l.port, "the listener did not start")
   l.url = "http://" .. host .. ":" .. l.port

@@ -170,7 +170,7 @@ describe("hostile file system: nothing left behind", function()
       local live = dir .. "/." .. e.id .. "-1.json.0badc0de.part"
       write(live, "in progress")
       local holder = sh("flock " .. sh_quote(live) .. " sleep 30 >/dev/null 2>&1 & echo $!"):match("(%d+)")
-      mock.sleep(0.2)
+      mock.sleep(0.2)   -- real time: lets the background flock take its lock
       local paths, err = client.exports.download(e, { dir = dir })
       sh("kill " .. holder)
       assert.is_table(paths, tostring(err))

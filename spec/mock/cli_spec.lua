@@ -113,6 +113,7 @@ describe("batchexport-mock start/stop", function()
     assert.is_true(m:alive())
     os.execute("kill " .. watched)
     local deadline = mock.gettime() + 6
+    -- real time: the mock's master notices its watched process is gone
     while m:alive() and mock.gettime() < deadline do mock.sleep(0.1) end
     assert.is_false(m:alive())
   end)
