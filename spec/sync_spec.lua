@@ -4,13 +4,14 @@
 -- lookback; snapshots kept; bad state refused and never overwritten.
 local mock = require("spec.support.mock")
 local support_client = require("spec.support.client")
+local support_cli = require("spec.support.cli")
 local h = require("spec.support.helpers")
 local batchexport = require("batchexport")
 local core = require("batchexport.core")
 local cjson = require("cjson")
 local socket = require("socket")
 
-local BIN = "bin/batchexport"
+local BIN = support_cli.BIN
 local EVENTS = { "email_open", "push_sent" }
 
 local sh_quote, slurp, spit, sha256_of = h.sh_quote, h.read, h.write, h.sha256
@@ -380,9 +381,8 @@ http {
     -- The command line running bin/batchexport with args (under `wrapper`,
     -- e.g. /usr/bin/time, when given) in a clean environment.
     local function command(args, wrapper)
-      local parts = { "env", "-i", "PATH=" .. sh_quote(os.getenv("PATH")), "HOME=" .. sh_quote(tmp),
-        "BATCH_BASE_URL=" .. sh_quote(m.api_url), "BATCH_REST_KEY=" .. sh_quote(m.rest_key),
-        "BATCH_PROJECT_KEY=" .. sh_quote(m.project_key), "BATCH_API_KEY=" .. sh_quote(m.api_key), wrapper or BIN }
+      local parts = { support_cli.env({ PATH = os.getenv("PATH"), HOME = tmp, BATCH_BASE_URL = m.api_url,
+        BATCH_REST_KEY = m.rest_key, BATCH_PROJECT_KEY = m.project_key, BATCH_API_KEY = m.api_key }), wrapper or BIN }
       if wrapper then parts[#parts + 1] = BIN end
       for _, a in ipairs(args) do parts[#parts + 1] = sh_quote(a) end
       return table.concat(parts, " ")
