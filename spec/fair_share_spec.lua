@@ -23,12 +23,7 @@ local LONGEST_STEP = 0.05     -- seconds one step(0) may take while a task strea
 local WORST_PING = 0.1        -- seconds a /ping may wait while a handler streams
 local MAX_STEP_WRITE = 2 * 1024 * 1024  -- bytes a download may write in one step(0)
 
-local function sha256_of(path)
-  local p = assert(io.popen("sha256sum " .. mock.sh_quote(path)))
-  local out = p:read("a")
-  p:close()
-  return out:match("^(%x+)")
-end
+local sha256_of = h.sha256
 
 -- A sink for bytes whose sha256 is known once closed.
 local function hasher()
