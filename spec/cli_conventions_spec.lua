@@ -4,72 +4,22 @@
 -- man page, advice in the command's own terms, one meaning per word, and the
 -- README's command section checked against the command's own definitions.
 local mock = require("spec.support.mock")
+local cli = require("spec.support.cli")
+local h = require("spec.support.helpers")
 local cjson = require("cjson")
 
 local sh_quote = mock.sh_quote
-local BIN = "bin/batchexport"
+local BIN = cli.BIN
 local LUA_ENV = "LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' LUA_CPATH='build/?.so;;'"
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, text, mode)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  if mode then os.execute("chmod " .. mode .. " " .. sh_quote(path)) end
-end
-
-local function lines(s)
-  local out = {}
-  for l in s:gmatch("[^\n]+") do out[#out + 1] = l end
-  return out
-end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd .. "; echo \"rc=$?\""))
-  local out = p:read("a")
-  p:close()
-  return tonumber(out:match("rc=(%d+)%s*$")), (out:gsub("rc=%d+%s*$", ""))
-end
-
-local function mode_of(path)
-  local _, out = capture("stat -c %a " .. sh_quote(path))
-  return out:match("^(%d+)")
-end
+local slurp, write, lines, capture, mode_of = h.read, h.write, h.lines, h.capture, h.mode_of
 
 describe("bin/batchexport conventions", function()
   local m, tmp, home
 
   -- Runs the command in a clean environment; returns code, stdout, stderr.
   local function run(args, env, stdin)
-    local vars = { PATH = os.getenv("PATH"), HOME = home, XDG_CONFIG_HOME = home .. "/.config" }
-    if env ~= false then
-      vars.BATCH_BASE_URL = m.api_url
-      vars.BATCH_REST_KEY = m.rest_key
-      vars.BATCH_PROJECT_KEY = m.project_key
-      vars.BATCH_API_KEY = m.api_key
-    end
-    for k, v in pairs(type(env) == "table" and env or {}) do vars[k] = v or nil end
-    local parts = { "env", "-i" }
-    for k, v in pairs(vars) do if v then parts[#parts + 1] = k .. "=" .. sh_quote(v) end end
-    parts[#parts + 1] = BIN
-    for _, a in ipairs(args) do parts[#parts + 1] = sh_quote(a) end
-    local out, err = tmp .. "/stdout", tmp .. "/stderr"
-    local cmd = table.concat(parts, " ") .. " >" .. sh_quote(out) .. " 2>" .. sh_quote(err)
-    if stdin then
-      write(tmp .. "/stdin", stdin)
-      cmd = cmd .. " <" .. sh_quote(tmp .. "/stdin")
-    else
-      cmd = cmd .. " </dev/null"
-    end
-    local code = capture(cmd)
-    return code, slurp(out) or "", slurp(err) or ""
+    return cli.run(m, tmp, { HOME = home, XDG_CONFIG_HOME = home .. "/.config" }, args, env, stdin)
   end
 
   local function usage_error(code, out, err, what)
@@ -79,16 +29,10 @@ describe("bin/batchexport conventions", function()
   end
 
   setup(function()
-    m = mock.start({ workers = 1, speed = 50 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    home = tmp .. "/home"
-    assert(os.execute("mkdir -p " .. sh_quote(home)))
+    m, tmp = mock.start({ workers = 1, speed = 50 }), h.tmpdir()
+    home = h.emptydir(tmp .. "/home")
   end)
-  teardown(function()
-    if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
-  end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function()
     m:reset()
     os.execute("rm -rf " .. sh_quote(home .. "/.config"))

@@ -3,71 +3,22 @@
 -- file, and Ctrl-C during a download. (The terminal rendering is checked in
 -- spec/cli_tty_spec.lua.)
 local mock = require("spec.support.mock")
+local cli = require("spec.support.cli")
+local h = require("spec.support.helpers")
 local cjson = require("cjson")
 
 local sh_quote = mock.sh_quote
 local unpack = table.unpack or unpack
-local BIN = "bin/batchexport"
+local BIN = cli.BIN
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, text, mode)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  if mode then os.execute("chmod " .. mode .. " " .. sh_quote(path)) end
-end
-
-local function lines(s)
-  local out = {}
-  for l in s:gmatch("[^\n]+") do out[#out + 1] = l end
-  return out
-end
-
-local function sha256(path)
-  local p = assert(io.popen("sha256sum " .. sh_quote(path)))
-  local out = p:read("a")
-  p:close()
-  return out:match("^(%x+)")
-end
+local slurp, write, lines, sha256 = h.read, h.write, h.lines, h.sha256
 
 describe("bin/batchexport", function()
   local m, home, tmp
 
   -- Runs the command in a clean environment (only PATH, HOME and what `env`
   -- gives; by default the mock's keys and URL). Returns code, stdout, stderr.
-  local function run(args, env, stdin)
-    local vars = { PATH = os.getenv("PATH"), HOME = home }
-    if env ~= false then
-      vars.BATCH_BASE_URL = m.api_url
-      vars.BATCH_REST_KEY = m.rest_key
-      vars.BATCH_PROJECT_KEY = m.project_key
-      vars.BATCH_API_KEY = m.api_key
-    end
-    for k, v in pairs(type(env) == "table" and env or {}) do vars[k] = v or nil end
-    local parts = { "env", "-i" }
-    for k, v in pairs(vars) do if v then parts[#parts + 1] = k .. "=" .. sh_quote(v) end end
-    parts[#parts + 1] = BIN
-    for _, a in ipairs(args) do parts[#parts + 1] = sh_quote(a) end
-    local out, err = tmp .. "/stdout", tmp .. "/stderr"
-    local cmd = table.concat(parts, " ") .. " >" .. sh_quote(out) .. " 2>" .. sh_quote(err)
-    if stdin then
-      write(tmp .. "/stdin", stdin)
-      cmd = cmd .. " <" .. sh_quote(tmp .. "/stdin")
-    else
-      cmd = cmd .. " </dev/null"
-    end
-    local p = assert(io.popen(cmd .. "; echo $?"))
-    local code = tonumber(p:read("a"):match("(%d+)%s*$"))
-    p:close()
-    return code, slurp(out) or "", slurp(err) or ""
-  end
+  local function run(args, env, stdin) return cli.run(m, tmp, { HOME = home }, args, env, stdin) end
 
   local function success_export(t)
     t = t or {}
@@ -76,16 +27,10 @@ describe("bin/batchexport", function()
   end
 
   setup(function()
-    m = mock.start({ workers = 1, speed = 50 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. sh_quote(tmp .. "/home")))
-    home = tmp .. "/home"
+    m, tmp = mock.start({ workers = 1, speed = 50 }), h.tmpdir()
+    home = h.emptydir(tmp .. "/home")
   end)
-  teardown(function()
-    if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
-  end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
   describe("help and usage", function()

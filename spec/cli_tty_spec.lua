@@ -3,6 +3,8 @@
 -- renders, redraws in place and finishes cleanly with a newline; with stdout
 -- a pipe, stdout has no escape codes; off a terminal, nothing has any.
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
+local support_cli = require("spec.support.cli")
 
 local sh_quote = mock.sh_quote
 
@@ -10,13 +12,7 @@ local function has_script()
   return os.execute("command -v script >/dev/null 2>&1")
 end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = h.read
 
 describe("bin/batchexport on a terminal", function()
   local m, tmp
@@ -27,10 +23,8 @@ describe("bin/batchexport on a terminal", function()
       BATCH_BASE_URL = m.api_url, BATCH_REST_KEY = m.rest_key, BATCH_PROJECT_KEY = m.project_key,
       BATCH_API_KEY = m.api_key,
     }
-    for k, v in pairs(extra or {}) do vars[k] = v or nil end
-    local parts = { "env", "-i" }
-    for k, v in pairs(vars) do parts[#parts + 1] = k .. "=" .. sh_quote(v) end
-    return table.concat(parts, " ")
+    for k, v in pairs(extra or {}) do vars[k] = v end
+    return support_cli.env(vars)
   end
 
   -- Runs a shell command line on a pty; returns exit code and what the
@@ -51,15 +45,9 @@ describe("bin/batchexport on a terminal", function()
 
   setup(function()
     assert(has_script(), "util-linux `script` is needed (apt-get install bsdutils)")
-    m = mock.start({ workers = 1, speed = 50 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. sh_quote(tmp)))
+    m, tmp = mock.start({ workers = 1, speed = 50 }), h.tmpdir()
   end)
-  teardown(function()
-    if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
-  end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
   -- A download slow enough for several redraws: storage answers after 0.4 s.

@@ -4,15 +4,11 @@
 local batchexport = require("batchexport")
 local cjson = require("cjson")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
 
 local m
 
-local function new_client(extra)
-  local opts = { rest_key = m.rest_key, project_key = m.project_key, base_url = m.api_url,
-    backoff_base = 0.01, backoff_max = 0.05 }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(batchexport.new(opts))
-end
+local function new_client(extra) return client.new(m, client.QUICK, extra) end
 
 -- A one-part export whose file storage answers with `body` instead.
 local function served(body)

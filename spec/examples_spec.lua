@@ -3,36 +3,17 @@
 -- prints. (game_loop.lua and the waiting examples: spec/examples_wait_spec.lua;
 -- examples/openresty/: spec/openresty_spec.lua.)
 local mock = require("spec.support.mock")
+local cli = require("spec.support.cli")
+local h = require("spec.support.helpers")
 
-local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))   -- this suite's own Lua
-local sh_quote = mock.sh_quote
 
 describe("examples", function()
   local m, tmp
 
-  local function run(script, args)
-    local env = {}                                   -- LUA_PATH/LUA_CPATH: the suite's own (build/ or build-jit/)
-    for _, k in ipairs({ "MOCK_API_URL", "BATCH_REST_KEY", "BATCH_PROJECT_KEY", "BATCH_API_KEY" }) do
-      env[#env + 1] = k .. "=" .. sh_quote(m.env[k])
-    end
-    local cmd = "env " .. table.concat(env, " ") .. " " .. LUA .. " examples/" .. script
-    for _, a in ipairs(args or {}) do cmd = cmd .. " " .. sh_quote(a) end
-    local p = assert(io.popen(cmd .. " 2>&1; echo \"exit=$?\""))
-    local out = p:read("*a")
-    p:close()
-    return tonumber(out:match("exit=(%d+)%s*$")), (out:gsub("exit=%d+%s*$", ""))
-  end
+  local function run(script, args) return cli.example(m, script, args) end
 
-  setup(function()
-    m = mock.start({ workers = 1, speed = 50 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. sh_quote(tmp)))
-  end)
-  teardown(function()
-    if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
-  end)
+  setup(function() m, tmp = mock.start({ workers = 1, speed = 50 }), h.tmpdir() end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
   it("quickstart.lua creates, waits, walks the records and saves the files", function()

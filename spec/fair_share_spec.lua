@@ -8,20 +8,22 @@
 local batchexport = require("batchexport")
 local core = require("batchexport.core")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
 local nginx = require("spec.support.nginx")
+local h = require("spec.support.helpers")
 local socket = require("socket")
 
 local SIZE = 40 * 1024 * 1024
+-- The bounds, against bench/RESULTS.md ("Fair share", a loaded machine):
+-- LONGEST_STEP is 12 times the 4 ms target and 8 times the longest step
+-- measured (6 ms); WORST_PING is 8 times under the 844 ms of a worker held
+-- for the whole stream, but only twice the worst ping measured (48 ms, a
+-- download on a loaded machine): the tightest of them, kept as issue 16 set it.
 local LONGEST_STEP = 0.05     -- seconds one step(0) may take while a task streams
 local WORST_PING = 0.1        -- seconds a /ping may wait while a handler streams
 local MAX_STEP_WRITE = 2 * 1024 * 1024  -- bytes a download may write in one step(0)
 
-local function sha256_of(path)
-  local p = assert(io.popen("sha256sum " .. mock.sh_quote(path)))
-  local out = p:read("a")
-  p:close()
-  return out:match("^(%x+)")
-end
+local sha256_of = h.sha256
 
 -- A sink for bytes whose sha256 is known once closed.
 local function hasher()
@@ -51,11 +53,7 @@ describe("fair share", function()
 
   teardown(function() if m then m:stop() end end)
 
-  local function new_client(extra)
-    local opts = { rest_key = m.rest_key, project_key = m.project_key, base_url = m.api_url }
-    for k, v in pairs(extra or {}) do opts[k] = v end
-    return assert(batchexport.new(opts))
-  end
+  local function new_client(extra) return client.new(m, extra) end
 
   -- Steps the scheduler with step(0) until no task is left, as a frame loop
   -- does; returns the longest step and the number of steps.
@@ -168,9 +166,7 @@ describe("fair share", function()
 
     in_task("keeps its frame while a task saves a download, which comes out whole, no temporary file left", function()
       local c = new_client()
-      local dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p " .. mock.sh_quote(dir)))
+      local dir = h.tmpdir()
       local task = batchexport.spawn(function()
         local paths, err = c.exports.download(e.id, { dir = dir })
         if not paths then error(err, 0) end
@@ -205,7 +201,7 @@ describe("fair share", function()
       local ls = io.popen("ls -A " .. mock.sh_quote(dir))
       assert.equal(e.id .. "-1.json\n", ls:read("a"))
       ls:close()
-      os.execute("rm -rf " .. mock.sh_quote(dir))
+      h.rmrf(dir)
       print(string.format("\n  download in a task: longest step(0) %.1f ms, at most %.0f KiB written between two",
         longest * 1000, burst / 1024))
       -- What one step may write is bounded (512 KiB a perform), whatever the
@@ -252,14 +248,12 @@ describe("fair share", function()
         }
         %1]]))
       end)
-      dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p " .. mock.sh_quote(dir)))
+      dir = h.tmpdir()
     end)
 
     teardown(function()
       if n then n:stop() end
-      if dir then os.execute("rm -rf " .. mock.sh_quote(dir)) end
+      h.rmrf(dir)
     end)
 
     -- Pings the worker every 2 ms while `pending` runs; returns the pings'

@@ -4,29 +4,21 @@
 -- expired links, and that no credential goes where it must not.
 local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 
 local m
 local seen_text = {}          -- every error line and log line, checked for secrets at the end
 
 local function remember(s) seen_text[#seen_text + 1] = tostring(s) return s end
 
+-- A legacy client needs no project key: none is given.
 local function new_client(extra)
-  local opts = {
-    rest_key = m.rest_key, api_key = m.api_key, base_url = m.api_url,
-    backoff_base = 0.01, backoff_max = 0.05,
-    logger = function(_, line) remember(line) end,
-  }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(batchexport.new(opts))
+  return client.new(m, client.QUICK, { project_key = client.NONE, logger = function(_, line) remember(line) end }, extra)
 end
 
-local function requests(host, path_part)
-  local out = {}
-  for _, r in ipairs(m:log().requests) do
-    if r.host == host and (not path_part or r.path:find(path_part, 1, true)) then out[#out + 1] = r end
-  end
-  return out
-end
+local function requests(host, path_part) return m:requests(host, path_part) end
+local read_file, sha256, tmpdir, collect = h.read, h.sha256, h.tmpdir, h.collect
 
 local function legacy_date(offset)
   return os.date("!%Y-%m-%dT%H:%M:%S", os.time() + offset)
@@ -40,27 +32,6 @@ end
 
 local WAIT = { interval = 0.1, max_interval = 0.3, timeout = 30 }
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function sha256(path)
-  local p = assert(io.popen("sha256sum " .. mock.sh_quote(path)))
-  local out = p:read("a")
-  p:close()
-  return out:match("^(%x+)")
-end
-
-local function tmpdir()
-  local p = assert(io.popen("mktemp -d"))
-  local d = p:read("l")
-  p:close()
-  return d
-end
-
 -- A crafted CSV served by storage in place of the request's file: the mock
 -- answers the first storage GET with this body (status 200).
 local function serve_csv(doc)
@@ -71,12 +42,6 @@ local function success(kind, extra)
   local t = { kind = kind, status = "SUCCESS" }
   for k, v in pairs(extra or {}) do t[k] = v end
   return m:create_legacy(t)
-end
-
-local function collect(it, ...)
-  local out = {}
-  for row in it, ... do out[#out + 1] = row end
-  return out
 end
 
 setup(function() m = mock.start({ workers = 1, created = 0.2, pending = 0.3, running = 0 }) end)
@@ -152,7 +117,7 @@ describe("legacy: each of the eight kinds", function()
       local want_sha, want_size = m:file_sha256("lfile_" .. id)
       assert.equal(want_size, #read_file(path))
       assert.equal(want_sha, sha256(path))
-      os.execute("rm -rf " .. mock.sh_quote(dir))
+      h.rmrf(dir)
     end)
   end
 
@@ -500,7 +465,7 @@ describe("legacy result links", function()
       assert.is_false(q.x_batch_project)
       assert.equal(200, q.status)
     end
-    os.execute("rm -rf " .. mock.sh_quote(dir))
+    h.rmrf(dir)
   end)
 
   it("fetches a fresh link when storage says the 20-minute one expired (rows, resuming)", function()
@@ -531,7 +496,7 @@ describe("legacy result links", function()
     local path = assert(c.legacy.download(r, { path = dir .. "/t.csv" }))
     assert.equal(select(1, m:file_sha256("lfile_" .. r.id)), sha256(path))
     assert.equal(2, #requests("api", "/results/"))
-    os.execute("rm -rf " .. mock.sh_quote(dir))
+    h.rmrf(dir)
   end)
 
   it("refuses a file_url on another origin: X-Authorization goes to base_url's origin only", function()
@@ -747,7 +712,7 @@ describe("legacy.download", function()
     assert.equal(name, default)
     assert.equal(read_file(path), read_file(default))
     os.remove(default)
-    os.execute("rm -rf " .. mock.sh_quote(dir))
+    h.rmrf(dir)
   end)
 
   it("leaves no file behind when the transfer fails for good", function()
@@ -762,7 +727,7 @@ describe("legacy.download", function()
     assert.equal("", p:read("a"))
     p:close()
     remember(err)
-    os.execute("rm -rf " .. mock.sh_quote(dir))
+    h.rmrf(dir)
   end)
 end)
 

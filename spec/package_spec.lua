@@ -1,5 +1,6 @@
 -- The rockspec installs what the repository has, and builds with LuaRocks.
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -10,12 +11,8 @@ end
 
 local q = mock.sh_quote
 
-local function capture(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
+-- What a command line writes to stdout.
+local function capture(cmd) return select(2, h.capture(cmd)) end
 
 -- What `make` passes LuaRocks so it finds curl/curl.h on Debian (multiarch).
 local ROCK_VARS = capture("make -s print-rock-vars"):gsub("%s+$", "")

@@ -18,6 +18,7 @@
 -- block (the command's example errors) is checked against real runs by
 -- spec/cli_conventions_spec.lua.
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local q = mock.sh_quote
 local LUA = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
@@ -25,12 +26,8 @@ local RUN = { lua = true, sh = true }
 local RUN_HERE = { lua = true, sh = LUA == "lua5.4" }
 local SHOWN = { nginx = true, [""] = true, output = true, console = true, ini = true }
 
-local function capture(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
+-- What a command line writes to stdout.
+local function capture(cmd) return select(2, h.capture(cmd)) end
 
 local ROOT = capture("pwd"):gsub("\n$", "")
 

@@ -1,55 +1,21 @@
 -- Reading and saving v2 export files against the mock: records, open,
 -- download, in every layout, with faults on the storage host.
-local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 local scheduler = require("batchexport.scheduler")
 
 local m, dir
 
-local function new_client(extra)
-  local opts = { rest_key = m.rest_key, project_key = m.project_key, base_url = m.api_url,
-    backoff_base = 0.01, backoff_max = 0.05 }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(batchexport.new(opts))
-end
+local function new_client(extra) return client.new(m, client.QUICK, extra) end
 
-local function sha256(path)
-  local p = assert(io.popen("sha256sum " .. mock.sh_quote(path)))
-  local out = p:read("a")
-  p:close()
-  return out:match("^(%x+)")
-end
+local sha256, listdir = h.sha256, h.ls
+local function storage_requests() return m:requests("storage") end
 
-local function listdir(path)
-  local names = {}
-  local p = assert(io.popen("ls -A " .. mock.sh_quote(path)))
-  for name in p:lines() do names[#names + 1] = name end
-  p:close()
-  table.sort(names)
-  return names
-end
-
-local function storage_requests()
-  local out = {}
-  for _, r in ipairs(m:log().requests) do
-    if r.host == "storage" then out[#out + 1] = r end
-  end
-  return out
-end
-
-setup(function()
-  m = mock.start({ workers = 1 })
-  dir = os.tmpname()
-  os.remove(dir)
-end)
-teardown(function()
-  if m then m:stop() end
-  if dir then os.execute("rm -rf " .. mock.sh_quote(dir)) end
-end)
-before_each(function()
-  m:reset()
-  os.execute("rm -rf " .. mock.sh_quote(dir))
-end)
+-- One mock for the file; dir, where downloads go, is not there at each start.
+setup(function() m, dir = mock.start({ workers = 1 }), h.tmpname() end)
+teardown(function() if m then m:stop() end h.rmrf(dir) end)
+before_each(function() m:reset() h.rmrf(dir) end)
 
 describe("exports.records", function()
   for _, layout in ipairs({

@@ -1,6 +1,8 @@
 -- What the fault soak (tests/soak/soak.lua) found, each kept as a spec.
 local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local support_client = require("spec.support.client")
+local h = require("spec.support.helpers")
 
 local m, client
 
@@ -10,8 +12,7 @@ end)
 teardown(function() if m then m:stop() end end)
 before_each(function()
   m:reset()
-  client = assert(batchexport.new({ rest_key = m.rest_key, project_key = m.project_key, base_url = m.api_url,
-    backoff_base = 0.01, backoff_max = 0.05 }))
+  client = support_client.new(m, support_client.QUICK)
 end)
 after_each(function() client:close() end)
 
@@ -30,6 +31,19 @@ local function without_spinning(millions, fn)
   local ok, err = pcall(fn)
   debug.sethook()
   if not ok then error(err, 0) end
+end
+
+-- Reads a file through reader:read() to its end, giving each chunk to fn;
+-- a read error fails the test.
+local function read_through(file, fn)
+  local reader = assert(client.exports.open(file))
+  while true do
+    local chunk, err = reader:read(4096)
+    assert.is_nil(err)
+    if not chunk then break end
+    fn(chunk)
+  end
+  reader:close()
 end
 
 -- Every record of an export, counted; fails rather than hangs if it spins.
@@ -70,14 +84,7 @@ describe("a gzip file whose first storage answer failed before two bytes", funct
     local function read_all()
       local out = {}
       without_spinning(200, function()
-        local reader = assert(client.exports.open(e.files[1]))
-        while true do
-          local chunk, err = reader:read(4096)
-          assert.is_nil(err)
-          if not chunk then break end
-          out[#out + 1] = chunk
-        end
-        reader:close()
+        read_through(e.files[1], function(chunk) out[#out + 1] = chunk end)
       end)
       return table.concat(out)
     end
@@ -105,14 +112,7 @@ describe("a reader holding fewer bytes than it needs to go on", function()
     m:fault({ host = "storage", path = "/exports/", stall = 0.5, stall_at = 1 })
     local total = 0
     without_spinning(200, function()
-      local reader = assert(client.exports.open(e.files[1]))
-      while true do
-        local chunk, err = reader:read(4096)
-        assert.is_nil(err)
-        if not chunk then break end
-        total = total + #chunk
-      end
-      reader:close()
+      read_through(e.files[1], function(chunk) total = total + #chunk end)
     end)
     assert.equal(20000, total)
   end)
@@ -138,7 +138,7 @@ describe("a storage that ignores Range on a resume", function()
     dir = os.tmpname()
     os.remove(dir)
   end)
-  after_each(function() os.execute("rm -rf " .. mock.sh_quote(dir)) end)
+  after_each(function() h.rmrf(dir) end)
 
   local function names()
     local out = {}
@@ -156,9 +156,7 @@ describe("a storage that ignores Range on a resume", function()
     m:clear_log()
     local paths, err = client.exports.download(e, { dir = dir })
     assert.is_nil(err)
-    local p = io.popen("sha256sum " .. mock.sh_quote(paths[1]))
-    assert.equal(sha, p:read("a"):match("^(%x+)"))
-    p:close()
+    assert.equal(sha, h.sha256(paths[1]))
     assert.same({ e.id .. "-1.json" }, names())
     local ranges = {}
     for _, r in ipairs(m:log().requests) do

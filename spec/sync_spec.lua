@@ -3,36 +3,18 @@
 -- again land the same files, no range twice; one run at a time; the
 -- lookback; snapshots kept; bad state refused and never overwritten.
 local mock = require("spec.support.mock")
+local support_client = require("spec.support.client")
+local support_cli = require("spec.support.cli")
+local h = require("spec.support.helpers")
 local batchexport = require("batchexport")
 local core = require("batchexport.core")
 local cjson = require("cjson")
 local socket = require("socket")
 
-local BIN = "bin/batchexport"
+local BIN = support_cli.BIN
 local EVENTS = { "email_open", "push_sent" }
 
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local fh = io.open(path, "rb")
-  if not fh then return nil end
-  local s = fh:read("a")
-  fh:close()
-  return s
-end
-
-local function spit(path, text)
-  local fh = assert(io.open(path, "wb"))
-  fh:write(text)
-  fh:close()
-end
-
-local function sha256_of(path)
-  local p = assert(io.popen("sha256sum " .. sh_quote(path)))
-  local sum = p:read("a"):match("^(%x+)")
-  p:close()
-  return sum
-end
+local sh_quote, slurp, spit, sha256_of = h.sh_quote, h.read, h.write, h.sha256
 
 local function stamp(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
@@ -52,10 +34,7 @@ describe("sync", function()
     return d
   end
 
-  local function client()
-    return assert(batchexport.new({ rest_key = m.rest_key, project_key = m.project_key,
-      base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05 }))
-  end
+  local function client() return support_client.new(m, support_client.QUICK) end
 
   local function sync_events(c, dir, extra)
     local opts = { dir = dir, events = EVENTS, since = "2d", lag = "15m", max_range = "1d",
@@ -125,16 +104,8 @@ describe("sync", function()
     return count, posts
   end
 
-  setup(function()
-    m = mock.start({ workers = 1, speed = 50, created = 1, pending = 1, running = 2 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. sh_quote(tmp)))
-  end)
-  teardown(function()
-    if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
-  end)
+  setup(function() m, tmp = mock.start({ workers = 1, speed = 50, created = 1, pending = 1, running = 2 }), h.tmpdir() end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
   describe("exports.sync", function()
@@ -410,9 +381,8 @@ http {
     -- The command line running bin/batchexport with args (under `wrapper`,
     -- e.g. /usr/bin/time, when given) in a clean environment.
     local function command(args, wrapper)
-      local parts = { "env", "-i", "PATH=" .. sh_quote(os.getenv("PATH")), "HOME=" .. sh_quote(tmp),
-        "BATCH_BASE_URL=" .. sh_quote(m.api_url), "BATCH_REST_KEY=" .. sh_quote(m.rest_key),
-        "BATCH_PROJECT_KEY=" .. sh_quote(m.project_key), "BATCH_API_KEY=" .. sh_quote(m.api_key), wrapper or BIN }
+      local parts = { support_cli.env({ PATH = os.getenv("PATH"), HOME = tmp, BATCH_BASE_URL = m.api_url,
+        BATCH_REST_KEY = m.rest_key, BATCH_PROJECT_KEY = m.project_key, BATCH_API_KEY = m.api_key }), wrapper or BIN }
       if wrapper then parts[#parts + 1] = BIN end
       for _, a in ipairs(args) do parts[#parts + 1] = sh_quote(a) end
       return table.concat(parts, " ")
@@ -439,7 +409,7 @@ http {
     end
 
     local function wait_exit(pid)
-      while alive(pid) do socket.sleep(0.02) end
+      while alive(pid) do socket.sleep(0.02) end   -- real time: a process is exiting
     end
 
     local function events_args(dir, now)
@@ -515,7 +485,7 @@ http {
       args[#args + 1] = "--max-range"
       args[#args + 1] = "3d"
       local a = spawn(args, tmp .. "/a.out")
-      socket.sleep(0.5)
+      socket.sleep(0.5)                 -- real time: the first process starts and takes the lock
       local code, _, err = run(args)
       assert.equal(7, code)
       assert.matches("another sync run holds the lock", err)
@@ -565,7 +535,7 @@ http {
         end
         local pid = spawn(events_args(dir, now), tmp .. "/killed.out")
         local moment = math.random() * (phase == "state" and 0.6 or 1.2)
-        socket.sleep(moment)
+        socket.sleep(moment)            -- real time on purpose: a kill at a random moment of a live run
         local was_running = alive(pid)
         os.execute("kill -9 " .. pid .. " 2>/dev/null")
         wait_exit(pid)

@@ -2,6 +2,7 @@
 -- Run: LUA_PATH='lua/?.lua;lua/?/init.lua;;' lua5.4 /usr/bin/busted spec/validate_spec.lua
 
 local validate = require("batchexport.validate")
+local h = require("spec.support.helpers")
 
 -- 2024-03-01T00:00:00Z; the 90-day lookback starts at 2023-12-02T00:00:00Z.
 local NOW = 1709251200
@@ -17,12 +18,7 @@ local RFC_MSG = "must be an RFC 3339 date-time (e.g. 2024-02-28T16:28:42Z)"
 local TO_MSG = 'must be "now" or an RFC 3339 date-time (e.g. 2024-02-28T16:28:42Z)'
 local LEGACY_DATE_MSG = 'must be "now" or a UTC date-time as YYYY-MM-ddTHH:mm:ss (e.g. 2019-08-14T22:00:00)'
 
-local function copy(t)
-  if type(t) ~= "table" then return t end
-  local c = {}
-  for k, v in pairs(t) do c[k] = copy(v) end
-  return c
-end
+local copy = h.deepcopy
 
 -- a copy of `base` with `changes` applied; the value `NIL` removes a field
 local NIL = {}

@@ -6,6 +6,7 @@ local core = require("batchexport.core")
 local scheduler = require("batchexport.scheduler")
 local wait = require("batchexport.wait")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
 
 local m
 local logs
@@ -13,13 +14,7 @@ local logs
 local ATTRS = { export_type = "ATTRIBUTES", attributes = { "$email_address" }, identifiers = { "custom_id" } }
 
 local function new_client(extra)
-  local opts = {
-    rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
-    base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05,
-    logger = function(level, line) logs[#logs + 1] = level .. " " .. line end,
-  }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(batchexport.new(opts))
+  return client.new(m, client.QUICK, { logger = function(level, line) logs[#logs + 1] = level .. " " .. line end }, extra)
 end
 
 local function views(id)
@@ -113,7 +108,12 @@ describe("exports.wait_for", function()
     assert.is_true(err.attempts >= 2)
     assert.equal(id, err.export.id)
     assert.matches("still ", err.message)
-    assert.is_true(took >= 0.6 and took < 1.5, "took " .. took)
+    -- It waited the whole timeout (a wait the code itself performs), and
+    -- polled no faster than its interval: at most one check per 0.1 s.
+    -- (How soon after the timeout it returns is not asserted: that is the
+    -- machine's speed, not the behaviour.)
+    assert.is_true(took >= 0.6, "took " .. took)
+    assert.is_true(views(id) <= 7, views(id) .. " status checks")
     assert.equal(0, scheduler.loop:count())
   end)
 
@@ -125,7 +125,9 @@ describe("exports.wait_for", function()
     local e, err = c.exports.wait_for(id, { timeout = 0.3, interval = 0.1 })
     assert.is_nil(e)
     assert.equal("timeout", err.kind)
-    assert.is_true(core.now() - t0 < 1.5)
+    -- Returned before the delayed answer (3 s) could arrive: the check in
+    -- flight was closed, not awaited.
+    assert.is_true(core.now() - t0 < 3)
     assert.equal(0, scheduler.loop:count())
   end)
 
@@ -255,9 +257,10 @@ describe("tasks", function()
       assert.equal(ids[i], id)
       assert.equal("done", tasks[i]:status())
     end
-    print(string.format("\n  50 tasks: wall %.2f s, slowest export %.2f s, sum of durations %.1f s", wall, slowest, sum))
-    assert.is_true(wall < slowest + 1.5, "wall " .. wall)
-    assert.is_true(wall < sum / 10, "wall " .. wall)
+    -- One after another the waits would take the sum of the durations (61 s);
+    -- half of it is far above anything concurrent waits take, loaded or under
+    -- ASan. (How close the wall time is to the slowest: bench/frame_loop.lua.)
+    assert.is_true(wall < sum / 2, string.format("wall %.2f s, slowest %.2f s, sum %.1f s", wall, slowest, sum))
     -- they finished at different times, in the order their exports did
     assert.is_true(finished_at[n] - finished_at[1] > 1, "spread " .. (finished_at[n] - finished_at[1]))
     assert.equal(0, scheduler.loop:count())
@@ -389,7 +392,7 @@ describe("tasks", function()
     local t = batchexport.spawn(function() return c.exports.wait_for(id, { timeout = 0.3, interval = 0.1 }) end)
     local t0 = core.now()
     batchexport.run()
-    assert.is_true(core.now() - t0 < 1.5)
+    assert.is_true(core.now() - t0 < 3)   -- before the delayed answer: the check was closed, not awaited
     local ok, e, err = t:result()
     assert.is_true(ok)
     assert.is_nil(e)
@@ -404,20 +407,18 @@ describe("step(0)", function()
     local id = m:create_export({ status = "SUCCESS" }).id
     m:fault({ path = "/2.11/exports/view", delay = 1, times = 1 })
     local t = batchexport.spawn(function() return c.exports.view(id) end)
-    local calls, worst, in_flight = 0, 0, 0
+    local in_flight = 0
     while batchexport.step(0) > 0 do
-      local t0 = core.now()
       batchexport.step(0)
-      local took = core.now() - t0
+      -- this step(0) returned while the transfer was still in flight, that
+      -- is before the response arrived
       if scheduler.loop:count() > 0 then in_flight = in_flight + 1 end
-      worst = math.max(worst, took)
-      calls = calls + 1
       mock.sleep(0.001)            -- the host's own work between steps
     end
-    print(string.format("\n  step(0): %d calls during a 1 s response, slowest %.2f ms", calls, worst * 1000))
     assert.is_true((t:result()))
-    assert.is_true(in_flight > 100, in_flight .. " steps while in flight")
-    assert.is_true(worst < 0.2, "slowest step(0) took " .. worst)   -- the response takes 1 s
+    -- A step(0) that waited for the 1 s response would return once, with it.
+    -- (How long each step takes: bench/frame_loop.lua.)
+    assert.is_true(in_flight >= 10, in_flight .. " steps while in flight")
   end)
 
   it("lets a frame loop keep its rate while a transfer runs", function()
@@ -432,16 +433,16 @@ describe("step(0)", function()
       batchexport.step(0)
       frames = frames + 1                         -- "render"
       next_frame = next_frame + frame
+      -- Real time on purpose: the frame loop's own pacing is the subject.
       local idle = next_frame - core.now()
       if idle > 0 then mock.sleep(idle) end
       assert(core.now() - t0 < 10, "the transfer never ended")
     end
     local took = core.now() - t0
-    local fps = frames / took
-    print(string.format("\n  frame loop: %d frames in %.2f s (%.0f fps) while a 1 s request ran", frames, took, fps))
-    assert.is_true(took >= 1, "took " .. took)
-    assert.is_true(frames >= 40, frames .. " frames")
-    assert.is_true(fps > 40, fps .. " fps")
+    assert.is_true(took >= 1, "took " .. took)    -- the response was delayed 1 s
+    -- Frames went on while it was: a loop held by step(0) until the response
+    -- came would have drawn one or two. (The frame rate: bench/frame_loop.lua.)
+    assert.is_true(frames >= 10, frames .. " frames")
   end)
 end)
 
@@ -503,10 +504,7 @@ describe("wait.legacy", function()
 
   it("waits on the mock through client.legacy when it exists", function()
     local c = new_client()
-    if not c.legacy then
-      pending("client.legacy is not bound yet")
-      return
-    end
+    assert.is_table(c.legacy)            -- bound since the legacy API landed
     local rid = m:create_legacy({ duration = 0.5, outcome = "ERROR", error_msg = "no such campaign" }).id
     local s, err = wait.legacy(c, c.legacy, rid, FAST)
     assert.is_nil(s)

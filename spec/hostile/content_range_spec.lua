@@ -3,29 +3,17 @@
 -- unreadable one through, and the bytes were appended at the wrong place, a
 -- corrupt file saved under its final name with no error. Now the transfer
 -- ends as a Range the server did not honour: an error, nothing kept.
-local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 
 local m
 
 local function new_client()
-  return assert(batchexport.new({ rest_key = m.rest_key, project_key = m.project_key, base_url = m.api_url,
-    backoff_base = 0.01, backoff_max = 0.02, max_attempts = 3 }))
+  return client.new(m, client.QUICK, { backoff_max = 0.02, max_attempts = 3 })
 end
 
-local function tmpdir()
-  local p = assert(io.popen("mktemp -d"))
-  local d = p:read("l")
-  p:close()
-  return d
-end
-
-local function listing(dir)
-  local p = assert(io.popen("ls -A " .. mock.sh_quote(dir)))
-  local out = p:read("a")
-  p:close()
-  return out
-end
+local tmpdir = h.tmpdir
 
 setup(function() m = mock.start({ workers = 1 }) end)
 teardown(function() if m then m:stop() end end)
@@ -45,18 +33,15 @@ describe("a resumed download answered with a wrong Content-Range", function()
       local dir = tmpdir()
       local paths, err = c.exports.download(e, { dir = dir })
       assert.is_table(paths, tostring(err))
-      local p = assert(io.popen("sha256sum " .. mock.sh_quote(paths[1])))
-      local got = p:read("a"):match("^(%x+)")
-      p:close()
-      assert.equal(m:file_sha256(e.files[1].id), got, "a corrupt file was saved")
-      assert.equal(paths[1]:match("[^/]+$"), listing(dir):match("^%s*(.-)%s*$"))
+      assert.equal(m:file_sha256(e.files[1].id), h.sha256(paths[1]), "a corrupt file was saved")
+      assert.same({ paths[1]:match("[^/]+$") }, h.ls(dir))
       -- after the cut and the refused range, a request from byte 0 (no Range)
       local plain = 0
       for _, r in ipairs(m:log().requests) do
         if r.host == "storage" and type(r.range) ~= "string" then plain = plain + 1 end
       end
       assert.equal(2, plain)
-      os.execute("rm -rf " .. mock.sh_quote(dir))
+      h.rmrf(dir)
     end)
   end
 
@@ -80,9 +65,7 @@ describe("a resumed download answered with a wrong Content-Range", function()
     m:fault({ host = "storage", path = "/exports/", cut_after = 100000 })
     local dir = tmpdir()
     local paths = assert(c.exports.download(e, { dir = dir }))
-    local p = assert(io.popen("sha256sum " .. mock.sh_quote(paths[1])))
-    assert.equal(sha, p:read("a"):match("^(%x+)"))
-    p:close()
-    os.execute("rm -rf " .. mock.sh_quote(dir))
+    assert.equal(sha, h.sha256(paths[1]))
+    h.rmrf(dir)
   end)
 end)

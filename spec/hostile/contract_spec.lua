@@ -7,16 +7,13 @@
 local batchexport = require("batchexport")
 local cjson = require("cjson")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 
 local m
 
 local function new_client(extra)
-  local opts = {
-    rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
-    base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.02, max_attempts = 2,
-  }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(batchexport.new(opts))
+  return client.new(m, client.QUICK, { backoff_max = 0.02, max_attempts = 2 }, extra)
 end
 
 -- Calls f(...) and checks it returned nil, err of one of the kinds, without raising.
@@ -153,7 +150,7 @@ describe("a call's own options", function()
     err = assert_nil_err({ validation = true }, c.legacy.download, r.id, { path = base .. "\0x.csv" })
     assert.matches("path:", err.message, 1, true)
     local created = io.open(base, "rb")
-    if created then created:close() os.execute("rm -rf " .. mock.sh_quote(base)) end
+    if created then created:close() h.rmrf(base) end
     assert.is_nil(created)                    -- nothing made under the cut-short name
   end)
 end)

@@ -4,17 +4,15 @@
 -- back whole or take again as `from`: empty, longer than 1024 bytes, or
 -- holding a control character, a space or DEL. Refused means a `decode`
 -- error naming next_from, and no further request.
-local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 
 local m
 
 local LIST = "/2.11/exports/list"
 
-local function new_client()
-  return assert(batchexport.new({ rest_key = m.rest_key, project_key = m.project_key,
-    base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05 }))
-end
+local function new_client() return client.new(m, client.QUICK) end
 
 local function list_requests()
   local out = {}
@@ -30,11 +28,7 @@ local function page_with(cursor_json)
     .. cursor_json .. '}'
 end
 
-local function raised(fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error")
-  return err
-end
+local raised = h.raised
 
 setup(function() m = mock.start({ workers = 1 }) end)
 teardown(function() if m then m:stop() end end)

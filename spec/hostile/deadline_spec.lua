@@ -10,23 +10,16 @@
 -- or fails otherwise, and the spec fails on that.
 local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 
 local STALL = 20
 
 local m, dir
 
-local function new_client(extra)
-  local opts = { rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
-    base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05 }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(batchexport.new(opts))
-end
+local function new_client(extra) return client.new(m, client.QUICK, extra) end
 
-local function raised(fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error")
-  return err
-end
+local raised = h.raised
 
 local function assert_deadline(err, seconds)
   assert.is_table(err)
@@ -35,26 +28,12 @@ local function assert_deadline(err, seconds)
   assert.equal(seconds, err.deadline)
 end
 
-local function listdir(path)
-  local p = io.popen("ls -A " .. mock.sh_quote(path) .. " 2>/dev/null")
-  local out = p:read("a")
-  p:close()
-  return out
-end
+local listdir = h.ls
 
-setup(function()
-  m = mock.start({ workers = 1 })
-  dir = os.tmpname()
-  os.remove(dir)
-end)
-teardown(function()
-  if m then m:stop() end
-  if dir then os.execute("rm -rf " .. mock.sh_quote(dir)) end
-end)
-before_each(function()
-  m:reset()
-  os.execute("rm -rf " .. mock.sh_quote(dir))
-end)
+-- One mock for the file; dir, where downloads go, is not there at each start.
+setup(function() m, dir = mock.start({ workers = 1 }), h.tmpname() end)
+teardown(function() if m then m:stop() end h.rmrf(dir) end)
+before_each(function() m:reset() h.rmrf(dir) end)
 
 describe("the deadline option", function()
   it("is a number of seconds greater than 0, on new and per call", function()
@@ -155,7 +134,7 @@ describe("a per-call deadline", function()
     local paths, err = c.exports.download(e, { dir = dir, deadline = 1 })
     assert.is_nil(paths)
     assert_deadline(err, 1)
-    assert.equal("", listdir(dir))
+    assert.same({}, listdir(dir))
   end)
 
   it("ends exports.download waiting for a link past it", function()
@@ -165,7 +144,7 @@ describe("a per-call deadline", function()
     local paths, err = c.exports.download(e, { dir = dir, deadline = 1 })
     assert.is_nil(paths)
     assert_deadline(err, 1)
-    assert.equal("", listdir(dir))
+    assert.same({}, listdir(dir))
   end)
 
   it("ends exports.list across its pages", function()
@@ -212,7 +191,7 @@ describe("a per-call deadline", function()
     local path, err = c.legacy.download(s, { path = dir .. "/out.csv", deadline = 1 })
     assert.is_nil(path)
     assert_deadline(err, 1)
-    assert.equal("", listdir(dir))
+    assert.same({}, listdir(dir))
   end)
 
   it("ends legacy.wait_for", function()

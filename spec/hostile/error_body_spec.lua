@@ -2,8 +2,9 @@
 -- buffer of an API call, a download's file, a reader's stream) keeps the
 -- start of an error body for the message and then ends the transfer: the
 -- call comes back with an `http` error instead of reading forever.
-local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 
 local m, dir
 
@@ -13,11 +14,7 @@ local m, dir
 local BOUND = 8 * 1024 * 1024
 
 local function new_client(extra)
-  local opts = { rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
-    base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05, max_attempts = 2,
-    low_speed_time = 5 }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(batchexport.new(opts))
+  return client.new(m, client.QUICK, { max_attempts = 2, low_speed_time = 5 }, extra)
 end
 
 -- The log entries of the faulted host, each of which must have been cut short.
@@ -33,25 +30,12 @@ local function assert_bounded(host)
 end
 
 -- The error an iterator raises.
-local function raised(fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok)
-  return err
-end
+local raised = h.raised
 
-setup(function()
-  m = mock.start({ workers = 1 })
-  dir = os.tmpname()
-  os.remove(dir)
-end)
-teardown(function()
-  if m then m:stop() end
-  if dir then os.execute("rm -rf " .. mock.sh_quote(dir)) end
-end)
-before_each(function()
-  m:reset()
-  os.execute("rm -rf " .. mock.sh_quote(dir))
-end)
+-- One mock for the file; dir, where downloads go, is not there at each start.
+setup(function() m, dir = mock.start({ workers = 1 }), h.tmpname() end)
+teardown(function() if m then m:stop() end h.rmrf(dir) end)
+before_each(function() m:reset() h.rmrf(dir) end)
 
 describe("an endless error body", function()
   it("from storage ends exports.records with an http error", function()

@@ -4,8 +4,9 @@
 -- the storage host, nor any credential header. The foreign hosts are the
 -- mock's storage port and a listener of this spec's own on 127.0.0.2; every
 -- address stays on loopback.
-local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 
 local m
 local listener
@@ -42,9 +43,7 @@ server:close()
 ]]
 
 local function start_listener(host)
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. mock.sh_quote(dir)))
+  local dir = h.tmpdir()
   local script = dir .. "/listener.lua"
   local f = assert(io.open(script, "w"))
   f:write(LISTENER)
@@ -59,7 +58,7 @@ local function start_listener(host)
       p:close()
       break
     end
-    require("socket").sleep(0.05)
+    require("socket").sleep(0.05)   -- real time: a process of its own is starting
   end
   assert(l.port, "the listener did not start")
   l.url = "http://" .. host .. ":" .. l.port
@@ -76,20 +75,9 @@ local function listener_requests(l)
   return out
 end
 
-local function new_client()
-  return assert(batchexport.new({
-    rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key, base_url = m.api_url,
-    backoff_base = 0.01, backoff_max = 0.05, max_attempts = 2,
-  }))
-end
+local function new_client() return client.new(m, client.QUICK, { max_attempts = 2 }) end
 
-local function storage_requests()
-  local out = {}
-  for _, r in ipairs(m:log().requests) do
-    if r.host == "storage" then out[#out + 1] = r end
-  end
-  return out
-end
+local function storage_requests() return m:requests("storage") end
 
 -- Nothing secret arrived at the storage host: no credential header, and the
 -- API key in neither the path nor the query.
@@ -120,18 +108,7 @@ local function assert_listener_got_no_secret(expected)
   end
 end
 
-local function collect(it, ...)
-  local out = {}
-  for row in it, ... do out[#out + 1] = row end
-  return out
-end
-
-local function tmpdir()
-  local p = assert(io.popen("mktemp -d"))
-  local d = p:read("l")
-  p:close()
-  return d
-end
+local collect, tmpdir = h.collect, h.tmpdir
 
 setup(function()
   m = mock.start({ workers = 1 })
@@ -183,7 +160,7 @@ describe("v2: a storage Location holding {api_key}", function()
     assert.is_nil(paths)
     assert.is_not_nil(err)
     assert.is_false(pcall(collect, c.exports.records(e)))
-    os.execute("rm -rf " .. mock.sh_quote(dir))
+    h.rmrf(dir)
     assert_listener_got_no_secret(2)
   end)
 end)
@@ -251,7 +228,7 @@ describe("legacy: a storage Location holding {api_key}", function()
     local dir = tmpdir()
     local path = c.legacy.download(r, { path = dir .. "/x.csv" })
     assert.is_nil(path)
-    os.execute("rm -rf " .. mock.sh_quote(dir))
+    h.rmrf(dir)
     assert_listener_got_no_secret(2)
   end)
 

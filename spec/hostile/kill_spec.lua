@@ -5,41 +5,18 @@
 -- replays a run).
 local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local sh_quote = mock.sh_quote
 local ROUNDS = 20
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("*a")
-  p:close()
-  return (out:gsub("exit=%d+%s*$", "")), tonumber(out:match("exit=(%d+)%s*$"))
-end
-
-local function ls(dir)
-  local names = {}
-  for name in sh("ls -A " .. sh_quote(dir)):gmatch("[^\n]+") do names[#names + 1] = name end
-  table.sort(names)
-  return names
-end
-
-local function sha256(path)
-  return (sh("sha256sum " .. sh_quote(path)):match("^(%x+)"))
-end
+local sh, ls, sha256 = h.sh, h.ls, h.sha256
 
 describe("hostile process death: download killed with SIGKILL", function()
   local m, tmp
 
-  setup(function()
-    m = mock.start({ workers = 1 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. sh_quote(tmp)))
-  end)
-  teardown(function()
-    if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
-  end)
+  setup(function() m, tmp = mock.start({ workers = 1 }), h.tmpdir() end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
 
   it("never leaves a partial file under a final name; the next download cleans up and succeeds", function()
     local e = m:create_export({ status = "SUCCESS", parts = 4, part_size = 24 * 1024 * 1024 })

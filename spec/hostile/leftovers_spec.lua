@@ -6,64 +6,25 @@
 local batchexport = require("batchexport")
 local errors = require("batchexport.errors")
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
+local support_client = require("spec.support.client")
 
 local sh_quote = mock.sh_quote
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("*a")
-  p:close()
-  return (out:gsub("exit=%d+%s*$", "")), tonumber(out:match("exit=(%d+)%s*$"))
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function ls(dir)
-  local names = {}
-  for name in sh("ls -A " .. sh_quote(dir)):gmatch("[^\n]+") do names[#names + 1] = name end
-  table.sort(names)
-  return names
-end
+local sh, slurp, write, ls = h.sh, h.read, h.write, h.ls
 
 describe("hostile file system: nothing left behind", function()
   local m, tmp, client
 
-  local function fresh_dir(name)
-    local dir = tmp .. "/" .. name
-    assert(os.execute("rm -rf " .. sh_quote(dir) .. " && mkdir -p " .. sh_quote(dir)))
-    return dir
-  end
+  local function fresh_dir(name) return h.emptydir(tmp .. "/" .. name) end
 
-  local function storage_requests()
-    local n = 0
-    for _, r in ipairs(m:log().requests) do if r.host == "storage" then n = n + 1 end end
-    return n
-  end
+  local function storage_requests() return #m:requests("storage") end
 
   setup(function()
-    m = mock.start({ workers = 1 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. sh_quote(tmp)))
-    client = assert(batchexport.new({ rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
-      base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05 }))
+    m, tmp = mock.start({ workers = 1 }), h.tmpdir()
+    client = support_client.new(m, support_client.QUICK)
   end)
-  teardown(function()
-    if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
-  end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
   describe("a progress callback that raises", function()
@@ -209,7 +170,7 @@ describe("hostile file system: nothing left behind", function()
       local live = dir .. "/." .. e.id .. "-1.json.0badc0de.part"
       write(live, "in progress")
       local holder = sh("flock " .. sh_quote(live) .. " sleep 30 >/dev/null 2>&1 & echo $!"):match("(%d+)")
-      mock.sleep(0.2)
+      mock.sleep(0.2)   -- real time: lets the background flock take its lock
       local paths, err = client.exports.download(e, { dir = dir })
       sh("kill " .. holder)
       assert.is_table(paths, tostring(err))

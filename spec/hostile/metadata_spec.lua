@@ -7,36 +7,23 @@
 local batchexport = require("batchexport")
 local cjson = require("cjson")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 
 local m
 
 local function new_client()
-  return assert(batchexport.new({
-    rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
-    base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.02, max_attempts = 2,
-  }))
+  return client.new(m, client.QUICK, { backoff_max = 0.02, max_attempts = 2 })
 end
 
-local function copy(t)
-  if type(t) ~= "table" then return t end
-  local c = {}
-  for k, v in pairs(t) do c[k] = copy(v) end
-  return c
-end
+local copy = h.deepcopy
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  return d
-end
+local tmpdir = h.tmpname      -- a download creates it
 
 -- The names in dir (none when it does not exist), and dir removed.
 local function take_dir(dir)
-  local names = {}
-  local p = io.popen("ls -A " .. mock.sh_quote(dir) .. " 2>/dev/null")
-  for name in p:read("a"):gmatch("[^\n]+") do names[#names + 1] = name end
-  p:close()
-  os.execute("rm -rf " .. mock.sh_quote(dir))
+  local names = h.ls(dir)
+  h.rmrf(dir)
   return names
 end
 

@@ -4,6 +4,8 @@
 local batchexport = require("batchexport")
 local cjson = require("cjson")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 
 -- Keys that share no 4-character run with English text or with each other,
 -- so any such run found in an error came from a key.
@@ -17,13 +19,8 @@ local m
 local lines                    -- every logger line of the current test
 
 local function new_client(extra)
-  local opts = {
-    rest_key = KEYS.rest_key, project_key = KEYS.project_key, api_key = KEYS.api_key,
-    base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.02, max_attempts = 1,
-    logger = function(_, line) lines[#lines + 1] = line end,
-  }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(batchexport.new(opts))
+  return client.new(m, KEYS, { backoff_base = 0.01, backoff_max = 0.02, max_attempts = 1,
+    logger = function(_, line) lines[#lines + 1] = line end }, extra)
 end
 
 -- Every string reachable from v (keys and values, nested tables, tostring of
@@ -116,7 +113,7 @@ describe("redaction", function()
     local dir = os.tmpname()
     os.remove(dir)
     local paths, err = c.exports.download(export.id, { dir = dir })
-    os.execute("rm -rf " .. mock.sh_quote(dir))
+    h.rmrf(dir)
     assert.is_nil(paths)
     assert.equal(404, err.status)
     assert_no_leak(err)

@@ -10,6 +10,8 @@
 -- the spec fails on that success.
 local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 local core = require("batchexport.core")
 local scheduler = require("batchexport.scheduler")
 
@@ -18,11 +20,7 @@ local STALL = 20
 local m, dir
 
 local function new_client(extra)
-  local opts = { rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
-    base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05, max_attempts = 2,
-    low_speed_time = 1 }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(batchexport.new(opts))
+  return client.new(m, client.QUICK, { max_attempts = 2, low_speed_time = 1 }, extra)
 end
 
 -- Storage requests for one file. (A stalled request is logged when it
@@ -35,11 +33,7 @@ local function fetches(file_id)
   return n
 end
 
-local function raised(fn)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error")
-  return err
-end
+local raised = h.raised
 
 -- A pause that runs nothing at all: no loop, no transfer advances.
 local function busy_sleep(seconds)
@@ -47,19 +41,10 @@ local function busy_sleep(seconds)
   while core.now() < stop do end
 end
 
-setup(function()
-  m = mock.start({ workers = 1 })
-  dir = os.tmpname()
-  os.remove(dir)
-end)
-teardown(function()
-  if m then m:stop() end
-  if dir then os.execute("rm -rf " .. mock.sh_quote(dir)) end
-end)
-before_each(function()
-  m:reset()
-  os.execute("rm -rf " .. mock.sh_quote(dir))
-end)
+-- One mock for the file; dir, where downloads go, is not there at each start.
+setup(function() m, dir = mock.start({ workers = 1 }), h.tmpname() end)
+teardown(function() if m then m:stop() end h.rmrf(dir) end)
+before_each(function() m:reset() h.rmrf(dir) end)
 
 describe("a storage that stalls after the headers", function()
   it("ends exports.records with a timeout error", function()

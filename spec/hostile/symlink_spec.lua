@@ -4,66 +4,24 @@
 -- name is replaced rather than followed, and final files get the mode the
 -- user's umask gives (0666 & ~umask, as `curl -o` does).
 -- No 5.4-only syntax: the LuaJIT cases run in luajit child processes.
-local batchexport = require("batchexport")
 local mock = require("spec.support.mock")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
 
 local sh_quote = mock.sh_quote
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit=(%d+)%s*$"))
-  return (out:gsub("exit=%d+%s*$", "")), code
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function sha256(path)
-  return (sh("sha256sum " .. sh_quote(path)):match("^(%x+)"))
-end
-
-local function ls(dir)
-  local names = {}
-  for name in sh("ls -A " .. sh_quote(dir)):gmatch("[^\n]+") do names[#names + 1] = name end
-  table.sort(names)
-  return names
-end
+local sh, slurp, write, sha256, ls, mode_of = h.sh, h.read, h.write, h.sha256, h.ls, h.mode_of
 
 local function is_link(path)
   local _, code = sh("test -L " .. sh_quote(path))
   return code == 0
 end
 
-local function mode_of(path)
-  return (sh("stat -c %a " .. sh_quote(path)):match("^(%d+)"))
-end
-
 describe("hostile file system: links and modes", function()
   local m, tmp
 
-  local function new_client()
-    return assert(batchexport.new({ rest_key = m.rest_key, project_key = m.project_key, api_key = m.api_key,
-      base_url = m.api_url, backoff_base = 0.01, backoff_max = 0.05 }))
-  end
-
-  local function fresh_dir(name)
-    local dir = tmp .. "/" .. name
-    assert(os.execute("rm -rf " .. sh_quote(dir) .. " && mkdir -p " .. sh_quote(dir)))
-    return dir
-  end
+  local function new_client() return client.new(m, client.QUICK) end
+  local function fresh_dir(name) return h.emptydir(tmp .. "/" .. name) end
 
   -- Runs a Lua program in a child process (`lua` is "lua5.4" or "luajit"),
   -- with the mock's settings in its environment; returns its output, status.
@@ -78,16 +36,8 @@ describe("hostile file system: links and modes", function()
     return sh((env_prefix or "") .. "env -u LD_PRELOAD " .. vars .. " " .. lua .. " " .. sh_quote(path))
   end
 
-  setup(function()
-    m = mock.start({ workers = 1 })
-    tmp = os.tmpname()
-    os.remove(tmp)
-    assert(os.execute("mkdir -p " .. sh_quote(tmp)))
-  end)
-  teardown(function()
-    if m then m:stop() end
-    if tmp then os.execute("rm -rf " .. sh_quote(tmp)) end
-  end)
+  setup(function() m, tmp = mock.start({ workers = 1 }), h.tmpdir() end)
+  teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
   it("a link planted at the temporary name a download would pick is not followed", function()

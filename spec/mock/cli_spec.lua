@@ -1,6 +1,7 @@
 -- bin/batchexport-mock itself: what start prints, that instances do not
 -- collide, and that stop ends exactly its own nginx and cleans up.
 local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local function exists(path)
   local fh = io.open(path, "rb")
@@ -41,7 +42,9 @@ describe("batchexport-mock start/stop", function()
     assert.equal("running\n", echoed)
   end)
 
-  it("starts quickly and two instances get different ports", function()
+  -- How long a start takes is printed, not asserted (it is the machine's
+  -- speed; bench/RESULTS.md): the behaviour is two live instances apart.
+  it("starts two instances side by side on different ports", function()
     local t0 = mock.gettime()
     local a = mock.start({ history = 10 })
     local started = mock.gettime() - t0
@@ -49,7 +52,7 @@ describe("batchexport-mock start/stop", function()
     finally(function() a:stop() b:stop() end)
     assert.not_equal(a.api_url, b.api_url)
     assert.not_equal(a.prefix, b.prefix)
-    assert.truthy(started < 5, "start took " .. started .. " s")
+    assert.is_true(a:alive() and b:alive())
     io.stderr:write(string.format("\n[mock] start took %.3f s\n", started))
   end)
 
@@ -94,7 +97,7 @@ describe("batchexport-mock start/stop", function()
   it("stop --keep leaves the prefix; status reports stopped", function()
     local a = mock.start({ history = 3 })
     a:stop(true)
-    finally(function() os.execute("rm -rf " .. mock.sh_quote(a.prefix)) end)
+    finally(function() h.rmrf(a.prefix) end)
     assert.truthy(exists(a.prefix .. "/conf/mock.json"))
     local out, code = run(mock.sh_quote(mock.bin) .. " status --prefix " .. a.prefix)
     assert.equal(3, code)
@@ -110,6 +113,7 @@ describe("batchexport-mock start/stop", function()
     assert.is_true(m:alive())
     os.execute("kill " .. watched)
     local deadline = mock.gettime() + 6
+    -- real time: the mock's master notices its watched process is gone
     while m:alive() and mock.gettime() < deadline do mock.sleep(0.1) end
     assert.is_false(m:alive())
   end)
@@ -128,11 +132,9 @@ describe("batchexport-mock start/stop", function()
     local bin = io.popen("readlink -f " .. mock.sh_quote(mock.bin)):read("*l")
 
     before_each(function()
-      runtime = os.tmpname()
-      os.remove(runtime)
-      assert(os.execute("mkdir -p " .. mock.sh_quote(runtime)))
+      runtime = h.tmpdir()
     end)
-    after_each(function() os.execute("rm -rf " .. mock.sh_quote(runtime)) end)
+    after_each(function() h.rmrf(runtime) end)
 
     -- bash with only this registry and no MOCK_* or BATCH_* variable set
     local function bash(script)

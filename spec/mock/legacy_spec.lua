@@ -64,7 +64,6 @@ end
 
 describe("legacy create", function()
   it("accepts all eight routes with 202 {requestId} and serves each kind's CSV columns", function()
-    m:config({ speed = 1000 })
     local quoted_semicolon, empty_field = false, false
     for _, route in ipairs(ROUTES) do
       m:legacy_plan({ rows = 120 })
@@ -72,7 +71,7 @@ describe("legacy create", function()
       local status, r = decode(m:legacy("POST", route[1], body))
       assert.equal(202, status, route[1])
       assert.matches("^%x+%-%x+%-%x+%-%x+%-%x+$", r.requestId)
-      mock.sleep(0.05)
+      m:advance(50)                 -- past the whole lifecycle, on the mock clock
       local s2, st = decode(m:legacy("GET", "request/" .. r.requestId))
       assert.equal(200, s2)
       assert.equal("SUCCESS", st.status)
@@ -112,10 +111,9 @@ describe("legacy create", function()
   end)
 
   it("writes only the id columns that were asked for", function()
-    m:config({ speed = 1000 })
     local route = ROUTES[2]
     local _, r = decode(m:legacy("POST", route[1], body_for(route, { ids = { "custom_id" } })))
-    mock.sleep(0.05)
+    m:advance(50)                   -- past the whole lifecycle, on the mock clock
     local _, st = decode(m:legacy("GET", "request/" .. r.requestId))
     local _, h = m:legacy("GET", st.file_url:match("/export/(.*)$"))
     local _, _, csv = mock.request({ url = h.location })
@@ -225,12 +223,11 @@ describe("legacy status", function()
   end)
 
   it("shows ERROR with error_msg and EXPIRED when the scenario says so", function()
-    m:config({ speed = 1000 })
     m:legacy_plan({ outcome = "ERROR", error_msg = "Campaign not found" })
     m:legacy_plan({ outcome = "EXPIRED" })
     local _, a = decode(m:legacy("POST", "campaign/tok1/ids", body_for(ROUTES[1])))
     local _, b = decode(m:legacy("POST", "campaign/tok2/ids", body_for(ROUTES[1])))
-    mock.sleep(0.05)
+    m:advance(50)                   -- past the whole lifecycle, on the mock clock
     local _, va = decode(m:legacy("GET", "request/" .. a.requestId))
     local _, vb = decode(m:legacy("GET", "request/" .. b.requestId))
     assert.equal("ERROR", va.status)

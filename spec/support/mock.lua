@@ -177,6 +177,15 @@ function Mock:faults() return checked(self, "GET", "/_mock/faults").faults end
 function Mock:clear_faults() return checked(self, "DELETE", "/_mock/faults") end
 function Mock:log() return checked(self, "GET", "/_mock/log") end
 function Mock:clear_log() return checked(self, "DELETE", "/_mock/log") end
+-- The logged requests to one host ("api" or "storage"), in order; with
+-- path_part, only those whose path holds it.
+function Mock:requests(host, path_part)
+  local out = {}
+  for _, r in ipairs(self:log().requests) do
+    if r.host == host and (not path_part or r.path:find(path_part, 1, true)) then out[#out + 1] = r end
+  end
+  return out
+end
 function Mock:plan(t) return checked(self, "POST", "/_mock/plan", t or {}) end
 function Mock:create_export(t) return checked(self, "POST", "/_mock/exports", t or {}) end
 function Mock:legacy_plan(t) return checked(self, "POST", "/_mock/legacy/plan", t or {}) end

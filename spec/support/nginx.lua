@@ -6,7 +6,7 @@
 --   n.port; n:get(path) -> status, body, seconds; n:send(path) -> pending
 --   (pending.finish() -> status, body, time complete); n:error_log(); n:stop()
 local socket = require("socket")
-local mock = require("spec.support.mock")
+local h = require("spec.support.helpers")
 
 local M = {}
 
@@ -15,21 +15,9 @@ M.MODULES = { "/usr/share/nginx/modules/ndk_http_module.so", "/usr/share/nginx/m
 
 -- The sanitizer runtime some test modes preload must not reach nginx or make.
 local CLEAN_ENV = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS "
-local sh_quote = mock.sh_quote
+local sh_quote = h.sh_quote
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local read_file, write_file = h.read, h.write
 
 local function free_port()
   local s = assert(socket.bind("127.0.0.1", 0))
@@ -86,7 +74,7 @@ function Nginx:stop()
   os.execute(CLEAN_ENV .. M.NGINX .. " -p " .. sh_quote(self.prefix) .. " -c nginx.conf -s stop 2>/dev/null")
   local deadline = socket.gettime() + 5
   while io.open(self.prefix .. "/logs/nginx.pid") and socket.gettime() < deadline do socket.sleep(0.02) end
-  os.execute("rm -rf " .. sh_quote(self.prefix))
+  h.rmrf(self.prefix)
 end
 
 function M.start(m, edit)
@@ -96,8 +84,7 @@ function M.start(m, edit)
   -- The LuaJIT build of the core (Lua 5.1 API), as nginx loads it.
   assert(os.execute(CLEAN_ENV .. "make -s build-jit >/dev/null"), "make build-jit failed")
   local self = setmetatable({ port = free_port(), root = root }, Nginx)
-  self.prefix = os.tmpname()
-  os.remove(self.prefix)
+  self.prefix = h.tmpdir()
   assert(os.execute("mkdir -p " .. sh_quote(self.prefix .. "/logs")))
   -- The example's own configuration, with its port, the repository's paths
   -- and (as root) the workers' user filled in.
