@@ -45,7 +45,6 @@ build = {
         "csrc/loop.c",
         "csrc/offthread.c",
         "csrc/pager.c",
-        "csrc/parsers.c",
         "csrc/reader.c",
         "csrc/sha256.c",
         "csrc/strbuf.c",

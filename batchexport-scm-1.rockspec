@@ -42,7 +42,6 @@ build = {
         "csrc/loop.c",
         "csrc/offthread.c",
         "csrc/pager.c",
-        "csrc/parsers.c",
         "csrc/reader.c",
         "csrc/sha256.c",
         "csrc/strbuf.c",

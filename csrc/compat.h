@@ -9,10 +9,6 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#ifndef LUA_OK
-#define LUA_OK 0
-#endif
-
 #if LUA_VERSION_NUM < 502
 
 #define lua_rawlen(L, i) lua_objlen((L), (i))
@@ -61,7 +57,6 @@ static inline void luaL_setmetatable(lua_State *L, const char *tname)
 
 /* 5.1 has one environment table per userdata; it serves as the user value. */
 #define lua_setuservalue(L, i) lua_setfenv((L), (i))
-#define lua_getuservalue(L, i) lua_getfenv((L), (i))
 
 #endif /* LUA_VERSION_NUM < 502 */
 
@@ -69,12 +64,6 @@ static inline void luaL_setmetatable(lua_State *L, const char *tname)
 #define bx_newuserdata(L, sz) lua_newuserdatauv((L), (sz), 1)
 #else
 #define bx_newuserdata(L, sz) lua_newuserdata((L), (sz))
-#endif
-
-#if LUA_VERSION_NUM >= 503
-#define bx_isinteger(L, i) lua_isinteger((L), (i))
-#else
-#define bx_isinteger(L, i) 0
 #endif
 
 /* Registers a metatable with methods reachable through __index. */

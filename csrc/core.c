@@ -316,7 +316,6 @@ int luaopen_batchexport_core(lua_State *L)
     bx_open_tempfile(L);
     bx_open_jsonvalue(L);
     bx_open_reader(L);
-    bx_open_parsers(L);
     bx_open_terminal(L);
     bx_open_digest(L);
     open_lock(L);

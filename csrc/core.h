@@ -158,9 +158,6 @@ int bx_open_jsonvalue(lua_State *L);
 /* reader.c */
 int bx_open_reader(lua_State *L);
 
-/* parsers.c */
-int bx_open_parsers(lua_State *L);
-
 /* terminal.c: isatty, terminal width, echo, private folders and files */
 int bx_open_terminal(lua_State *L);
 

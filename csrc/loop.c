@@ -225,13 +225,6 @@ static int l_poll(lua_State *L)
     return loop_perform(L, loop);
 }
 
-/* Lets another thread (or a signal handler's helper) cut a poll short. */
-static int l_wakeup(lua_State *L)
-{
-    curl_multi_wakeup(bx_checkloop(L, 1)->multi);
-    return 0;
-}
-
 static int l_count(lua_State *L)
 {
     lua_pushinteger(L, bx_checkloop(L, 1)->nattached);
@@ -277,7 +270,7 @@ int bx_open_loop(lua_State *L)
         {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}
     };
     static const luaL_Reg methods[] = {
-        {"perform", l_perform}, {"poll", l_poll}, {"wakeup", l_wakeup},
+        {"perform", l_perform}, {"poll", l_poll},
         {"count", l_count}, {"close", l_gc}, {NULL, NULL}
     };
     bx_newclass(L, BX_LOOP_MT, meta, methods);

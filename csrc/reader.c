@@ -607,12 +607,6 @@ static int l_count(lua_State *L)
     return 1;
 }
 
-static int l_gzip(lua_State *L)
-{
-    lua_pushboolean(L, checkreader(L)->compression == COMPRESSION_GZIP);
-    return 1;
-}
-
 static int l_close(lua_State *L)
 {
     bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
@@ -695,7 +689,7 @@ int bx_open_reader(lua_State *L)
     };
     static const luaL_Reg methods[] = {
         {"next", l_next}, {"record", l_record}, {"values", l_values}, {"read", l_read}, {"attach", l_attach}, {"consumed", l_consumed},
-        {"count", l_count}, {"gzip", l_gzip}, {"close", l_close}, {NULL, NULL}
+        {"count", l_count}, {"close", l_close}, {NULL, NULL}
     };
     bx_newclass(L, BX_READER_MT, meta, methods);
     lua_pushcfunction(L, l_new);
