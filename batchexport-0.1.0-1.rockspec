@@ -46,6 +46,7 @@ build = {
         "csrc/offthread.c",
         "csrc/pager.c",
         "csrc/reader.c",
+        "csrc/request.c",
         "csrc/sha256.c",
         "csrc/strbuf.c",
         "csrc/tempfile.c",

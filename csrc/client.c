@@ -5,7 +5,12 @@
  * curl share handle so that connections, DNS answers and TLS sessions are
  * reused from one call to the next.
  */
+#include "client.h"
+
 #include "core.h"
+#include "request.h"
+#include "strbuf.h"
+#include "transfer.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -23,12 +28,61 @@
  * text by nothing. client.lua refuses shorter keys (core.min_secret). */
 #define MIN_PIECE 4
 
+#define BX_CLIENT_MT "batchexport.client"
+
+/* settings holds what requests read; the rest is the client's own. The
+ * settings' strings point into the owned copies below. */
+struct bx_client {
+    bx_client_settings settings;
+    bx_loop *loop;
+    char *rest_key, *project_key, *api_key;
+    char *base_url, *user_agent, *proxy, *ca_file;
+    struct curl_slist *v2_auth, *legacy_auth;
+    bx_transfer **transfers; /* every open transfer made by this client */
+    size_t ntransfers, cap;
+    int closed;
+};
+
 bx_client *bx_checkclient(lua_State *L, int i)
 {
     bx_client *c = luaL_checkudata(L, i, BX_CLIENT_MT);
-    if (c->closed)
-        luaL_argerror(L, i, "client is closed");
+    luaL_argcheck(L, !c->closed, i, "client is closed");
     return c;
+}
+
+const bx_client_settings *bx_client_settings_of(const bx_client *c)
+{
+    return &c->settings;
+}
+
+bx_loop *bx_client_loop(const bx_client *c)
+{
+    return c->loop;
+}
+
+int bx_client_track(bx_client *c, bx_transfer *t)
+{
+    if (c->ntransfers == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        bx_transfer **grown = realloc(c->transfers, cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        c->transfers = grown;
+        c->cap = cap;
+    }
+    c->transfers[c->ntransfers++] = t;
+    return 0;
+}
+
+void bx_client_untrack(bx_client *c, bx_transfer *t)
+{
+    size_t i;
+    for (i = 0; i < c->ntransfers; i++) {
+        if (c->transfers[i] == t) {
+            c->transfers[i] = c->transfers[--c->ntransfers];
+            return;
+        }
+    }
 }
 
 static char *dup_or_null(const char *s)
@@ -155,11 +209,14 @@ static void client_close(bx_client *c)
         return;
     c->closed = 1;
     /* Transfers point at our share handle: end them before it goes. */
-    while (c->transfers)
-        bx_transfer_close(c->transfers);
-    if (c->share)
-        curl_share_cleanup(c->share);
-    c->share = NULL;
+    while (c->ntransfers > 0)
+        bx_transfer_close(c->transfers[c->ntransfers - 1]);
+    free(c->transfers);
+    c->transfers = NULL;
+    c->cap = 0;
+    if (c->settings.share)
+        curl_share_cleanup(c->settings.share);
+    c->settings.share = NULL;
     free_secret(&c->rest_key);
     free_secret(&c->project_key);
     free_secret(&c->api_key);
@@ -171,7 +228,8 @@ static void client_close(bx_client *c)
     free(c->ca_file);
     free(c->base_url);
     c->user_agent = c->proxy = c->ca_file = c->base_url = NULL;
-    bx_url_free(&c->origin);
+    bx_url_free(&c->settings.origin);
+    memset(&c->settings, 0, sizeof c->settings);
 }
 
 /* The origin every credential is bound to: base_url's scheme, host and port.
@@ -182,13 +240,33 @@ static void client_set_origin(lua_State *L, bx_client *c, const char *base_url)
     const char *why;
     if (base_url == NULL)
         luaL_error(L, "option base_url: required");
-    if (bx_url_parse(&c->origin, base_url, strlen(base_url), NULL, &why) != 0)
+    if (bx_url_parse(&c->settings.origin, base_url, strlen(base_url), NULL, &why) != 0)
         luaL_error(L, "option base_url: %s", why);
-    if (c->origin.has_user || c->origin.query || c->origin.fragment)
+    if (c->settings.origin.has_user || c->settings.origin.query || c->settings.origin.fragment)
         luaL_error(L, "option base_url: no user-info, query or fragment");
     c->base_url = dup_or_null(base_url);
     if (c->base_url == NULL)
         luaL_error(L, "out of memory");
+}
+
+/* The numbers and switches of the options table (argument 2), and the
+ * strings the settings show, owned by the client. */
+static void set_settings(lua_State *L, bx_client *c)
+{
+    bx_client_settings *set = &c->settings;
+    set->api_key = c->api_key;
+    set->base_url = c->base_url;
+    set->user_agent = c->user_agent;
+    set->proxy = c->proxy;
+    set->ca_file = c->ca_file;
+    set->connect_timeout_ms = opt_ms(L, 2, "connect_timeout", 10);
+    set->timeout_ms = opt_ms(L, 2, "timeout", 0);
+    set->low_speed_limit = opt_long(L, 2, "low_speed_limit", 1);
+    set->low_speed_time = opt_long(L, 2, "low_speed_time", 60);
+    set->max_body = (size_t)opt_long(L, 2, "max_body", 16L * 1024 * 1024);
+    lua_getfield(L, 2, "ssl_verify");
+    set->ssl_verify = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+    lua_pop(L, 1);
 }
 
 /* core.client(loop, options) */
@@ -208,7 +286,7 @@ static int l_new(lua_State *L)
     lua_setuservalue(L, -2);
 
     c->closed = 0;
-    c->loop = lua_touserdata(L, 1);
+    c->loop = bx_checkloop(L, 1);
     c->rest_key = dup_or_null(opt_string(L, 2, "rest_key"));
     c->project_key = dup_or_null(opt_string(L, 2, "project_key"));
     c->api_key = dup_or_null(opt_string(L, 2, "api_key"));
@@ -216,23 +294,17 @@ static int l_new(lua_State *L)
     c->proxy = dup_or_null(opt_string(L, 2, "proxy"));
     c->ca_file = dup_or_null(opt_string(L, 2, "ca_file"));
     client_set_origin(L, c, opt_string(L, 2, "base_url"));
-    c->connect_timeout_ms = opt_ms(L, 2, "connect_timeout", 10);
-    c->timeout_ms = opt_ms(L, 2, "timeout", 0);
-    c->low_speed_limit = opt_long(L, 2, "low_speed_limit", 1);
-    c->low_speed_time = opt_long(L, 2, "low_speed_time", 60);
-    c->max_body = (size_t)opt_long(L, 2, "max_body", 16L * 1024 * 1024);
-    lua_getfield(L, 2, "ssl_verify");
-    c->ssl_verify = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-
+    set_settings(L, c);
     if (client_build_headers(c) != 0)
         return luaL_error(L, "out of memory");
-    c->share = curl_share_init();
-    if (c->share == NULL)
+    c->settings.v2_auth = c->v2_auth;
+    c->settings.legacy_auth = c->legacy_auth;
+    c->settings.share = curl_share_init();
+    if (c->settings.share == NULL)
         return luaL_error(L, "curl_share_init failed");
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(c->settings.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(c->settings.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->settings.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     return 1;
 }
 
@@ -359,15 +431,9 @@ static int l_tostring(lua_State *L)
 
 int bx_open_client(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
-    };
     static const luaL_Reg methods[] = {
-        {"has", l_has}, {"request", l_request}, {"redact", l_redact}, {"close", l_close}, {NULL, NULL}
-    };
-    bx_newclass(L, BX_CLIENT_MT, meta, methods);
-    lua_pushcfunction(L, l_new);
-    lua_setfield(L, -2, "client");
+        {"has", l_has}, {"request", l_request}, {"redact", l_redact}, {NULL, NULL}};
+    bx_newtype(L, BX_CLIENT_MT, l_close, l_tostring, methods, "client", l_new);
     lua_pushinteger(L, (lua_Integer)MAX_SECONDS);
     lua_setfield(L, -2, "max_seconds");
     lua_pushinteger(L, (lua_Integer)MAX_LONG_OPTION);

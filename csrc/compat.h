@@ -57,6 +57,7 @@ static inline void luaL_setmetatable(lua_State *L, const char *tname)
 
 /* 5.1 has one environment table per userdata; it serves as the user value. */
 #define lua_setuservalue(L, i) lua_setfenv((L), (i))
+#define lua_getuservalue(L, i) lua_getfenv((L), (i))
 
 #endif /* LUA_VERSION_NUM < 502 */
 
@@ -65,19 +66,5 @@ static inline void luaL_setmetatable(lua_State *L, const char *tname)
 #else
 #define bx_newuserdata(L, sz) lua_newuserdata((L), (sz))
 #endif
-
-/* Registers a metatable with methods reachable through __index. */
-static inline void bx_newclass(lua_State *L, const char *name,
-                               const luaL_Reg *meta, const luaL_Reg *methods)
-{
-    luaL_newmetatable(L, name);
-    luaL_setfuncs(L, meta, 0);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushliteral(L, "batchexport");
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
-}
 
 #endif

@@ -7,8 +7,18 @@
  * to ls, stat or readlink).
  */
 #include "core.h"
+
+#include "client.h"
+#include "digest.h"
 #include "fsutil.h"
 #include "headers.h"
+#include "jsonvalue.h"
+#include "loop.h"
+#include "pager.h"
+#include "reader.h"
+#include "tempfile.h"
+#include "terminal.h"
+#include "transfer.h"
 #include "url.h"
 
 #include <dirent.h>
@@ -21,6 +31,35 @@
 #include <unistd.h>
 
 #define BX_CORE_VERSION "0.1.0"
+
+void bx_newtype(lua_State *L, const char *name, lua_CFunction close, lua_CFunction tostring,
+                const luaL_Reg *methods, const char *ctor_name, lua_CFunction constructor)
+{
+    luaL_Reg meta[] = {{"__gc", NULL}, {"__close", NULL}, {NULL, NULL}, {NULL, NULL}};
+    meta[0].func = meta[1].func = close;
+    if (tostring != NULL) {
+        meta[2].name = "__tostring";
+        meta[2].func = tostring;
+    }
+    bx_newclass(L, name, meta, methods);
+    /* The one close, also a method: reached through __index. */
+    luaL_getmetatable(L, name);
+    lua_getfield(L, -1, "__index");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "close");
+    lua_pop(L, 2);
+    if (ctor_name != NULL) {
+        lua_pushcfunction(L, constructor);
+        lua_setfield(L, -2, ctor_name);
+    }
+}
+
+double bx_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 void bx_pushescaped(lua_State *L, const char *s, size_t n)
 {
@@ -54,9 +93,7 @@ static int l_escape(lua_State *L)
 /* core.now(): seconds on a monotonic clock, for timers that must not jump */
 static int l_now(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    lua_pushnumber(L, (lua_Number)(bx_clock_ms() / 1e3));
     return 1;
 }
 
@@ -255,13 +292,20 @@ static int l_new_file_mode(lua_State *L)
 
 #define BX_LOCK_MT "batchexport.lock"
 
+typedef struct bx_lock {
+    int fd;
+    int closed;
+} bx_lock;
+
 /* lock:close(), __gc, __close: lets the lock go. Idempotent. */
 static int l_lock_close(lua_State *L)
 {
-    int *fd = luaL_checkudata(L, 1, BX_LOCK_MT);
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
+    bx_lock *lock = luaL_checkudata(L, 1, BX_LOCK_MT);
+    if (lock->closed)
+        return 0;
+    lock->closed = 1;
+    close(lock->fd);
+    lock->fd = -1;
     return 0;
 }
 
@@ -271,28 +315,25 @@ static int l_lock_close(lua_State *L)
 static int l_lock(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    int *fd = lua_newuserdata(L, sizeof *fd);
-    *fd = -1;
+    bx_lock *lock = bx_newuserdata(L, sizeof *lock);
+    lock->fd = -1;
+    lock->closed = 1; /* until it holds the lock */
     luaL_setmetatable(L, BX_LOCK_MT);
-    *fd = bx_fs_lock_file(path);
-    if (*fd < 0) {
+    lock->fd = bx_fs_lock_file(path);
+    if (lock->fd < 0) {
         int busy = errno == EWOULDBLOCK || errno == EAGAIN;
         bx_push_errno(L, busy ? "another process holds the lock" : "cannot lock", path);
         lua_pushboolean(L, busy);
         return 3;
     }
+    lock->closed = 0;
     return 1;
 }
 
 static void open_lock(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_lock_close}, {"__close", l_lock_close}, {NULL, NULL}
-    };
-    static const luaL_Reg methods[] = {{"close", l_lock_close}, {NULL, NULL}};
-    bx_newclass(L, BX_LOCK_MT, meta, methods);
-    lua_pushcfunction(L, l_lock);
-    lua_setfield(L, -2, "lock");
+    static const luaL_Reg methods[] = {{NULL, NULL}};
+    bx_newtype(L, BX_LOCK_MT, l_lock_close, NULL, methods, "lock", l_lock);
 }
 
 int luaopen_batchexport_core(lua_State *L)

@@ -11,6 +11,8 @@
  *   d:finish() -> sha256 hex, size, records | nil, message (truncated)
  *   d:close()
  */
+#include "digest.h"
+
 #include "core.h"
 #include "csvparse.h"
 #include "jsonsplit.h"
@@ -35,13 +37,13 @@ typedef struct {
     int have_first;
     unsigned char *out;
     const char *broken;     /* sticky error */
+    int closed;
 } bx_digest;
 
 static bx_digest *check_digest(lua_State *L)
 {
     bx_digest *d = luaL_checkudata(L, 1, BX_DIGEST_MT);
-    if (d->json == NULL && d->csv == NULL)
-        luaL_argerror(L, 1, "digest is closed");
+    luaL_argcheck(L, !d->closed, 1, "digest is closed");
     return d;
 }
 
@@ -204,6 +206,9 @@ static int l_finish(lua_State *L)
 static int l_close(lua_State *L)
 {
     bx_digest *d = luaL_checkudata(L, 1, BX_DIGEST_MT);
+    if (d->closed)
+        return 0;
+    d->closed = 1;
     jsonsplit_free(d->json);
     csvparse_free(d->csv);
     d->json = NULL;
@@ -227,6 +232,7 @@ static int l_new(lua_State *L)
     d = lua_newuserdata(L, sizeof *d);
     memset(d, 0, sizeof *d);
     luaL_setmetatable(L, BX_DIGEST_MT);
+    d->closed = 0; /* close frees field by field, whatever was taken */
     bx_sha256_init(&d->sha);
     d->out = malloc(OUT_CHUNK);
     if (csv)
@@ -240,14 +246,7 @@ static int l_new(lua_State *L)
 
 int bx_open_digest(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_close}, {"__close", l_close}, {NULL, NULL}
-    };
-    static const luaL_Reg methods[] = {
-        {"update", l_update}, {"finish", l_finish}, {"close", l_close}, {NULL, NULL}
-    };
-    bx_newclass(L, BX_DIGEST_MT, meta, methods);
-    lua_pushcfunction(L, l_new);
-    lua_setfield(L, -2, "digest");
+    static const luaL_Reg methods[] = {{"update", l_update}, {"finish", l_finish}, {NULL, NULL}};
+    bx_newtype(L, BX_DIGEST_MT, l_close, NULL, methods, "digest", l_new);
     return 0;
 }

@@ -5,12 +5,15 @@
  * loop forever. Fetching is left to the caller, so that the fetch can yield
  * inside a task or an nginx handler.
  */
+#include "pager.h"
+
 #include "core.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define BX_PAGER_MT "batchexport.pager"
 #define CURSOR_MAX 1024
 
 typedef struct bx_pager {
@@ -18,16 +21,18 @@ typedef struct bx_pager {
     char *cursor;           /* the "from" of the next page; NULL before the first */
     size_t cursor_len;      /* a server's bytes: carried with their length, never strlen'd */
     int started, done;
-    int page_ref;           /* the current page's exports array */
-    lua_Integer index, count;
+    lua_Integer index, count; /* in the current page, the user value's "page" */
     uint64_t *seen;         /* hashes of every cursor followed: 8 bytes a page */
     size_t nseen, capseen;
     lua_Integer pages;
+    int closed;
 } bx_pager;
 
 static bx_pager *checkpager(lua_State *L)
 {
-    return luaL_checkudata(L, 1, BX_PAGER_MT);
+    bx_pager *p = luaL_checkudata(L, 1, BX_PAGER_MT);
+    luaL_argcheck(L, !p->closed, 1, "pager is closed");
+    return p;
 }
 
 static uint64_t fnv1a(const char *s, size_t n)
@@ -106,9 +111,10 @@ static int l_new(lua_State *L)
     luaL_argcheck(L, limit >= 1 && limit <= 100, 1, "limit must be from 1 to 100");
     p = bx_newuserdata(L, sizeof *p);
     memset(p, 0, sizeof *p);
-    p->page_ref = LUA_NOREF;
     p->limit = limit;
     luaL_setmetatable(L, BX_PAGER_MT);
+    lua_newtable(L); /* the user value: the current page, kept alive */
+    lua_setuservalue(L, -2);
     if (from && (set_cursor(p, from, n) != 0 || remember(p, fnv1a(from, n)) != 0))
         return luaL_error(L, "out of memory");
     return 1;
@@ -172,10 +178,12 @@ static int l_feed(lua_State *L)
         p->done = 1;
         set_cursor(p, NULL, 0);
     }
-    lua_pop(L, 1);                      /* next_from; the exports array stays on top */
-    luaL_unref(L, LUA_REGISTRYINDEX, p->page_ref);
+    lua_pop(L, 1); /* next_from; the exports array stays on top */
     p->count = (lua_Integer)lua_rawlen(L, -1);
-    p->page_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getuservalue(L, 1);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "page");
+    lua_pop(L, 1);
     p->index = 0;
     p->started = 1;
     p->pages++;
@@ -188,8 +196,9 @@ static int l_feed(lua_State *L)
 static int l_next(lua_State *L)
 {
     bx_pager *p = checkpager(L);
-    if (p->page_ref != LUA_NOREF && p->index < p->count) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, p->page_ref);
+    if (p->index < p->count) {
+        lua_getuservalue(L, 1);
+        lua_getfield(L, -1, "page");
         lua_rawgeti(L, -1, (int)++p->index);
         return 1;
     }
@@ -206,11 +215,13 @@ static int l_done(lua_State *L)
     return 1;
 }
 
-static int l_gc(lua_State *L)
+static int l_close(lua_State *L)
 {
-    bx_pager *p = checkpager(L);
-    luaL_unref(L, LUA_REGISTRYINDEX, p->page_ref);
-    p->page_ref = LUA_NOREF;
+    bx_pager *p = luaL_checkudata(L, 1, BX_PAGER_MT);
+    if (p->closed)
+        return 0;
+    p->closed = 1;
+    p->index = p->count = 0;
     free(p->seen);
     p->seen = NULL;
     p->nseen = p->capseen = 0;
@@ -220,22 +231,16 @@ static int l_gc(lua_State *L)
 
 static int l_tostring(lua_State *L)
 {
-    bx_pager *p = checkpager(L);
-    lua_pushfstring(L, "batchexport.pager (%d pages%s)", (int)p->pages, p->done ? ", done" : "");
+    bx_pager *p = luaL_checkudata(L, 1, BX_PAGER_MT);
+    lua_pushfstring(L, "batchexport.pager (%d pages%s)", (int)p->pages,
+                    p->closed ? ", closed" : p->done ? ", done" : "");
     return 1;
 }
 
 int bx_open_pager(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}
-    };
     static const luaL_Reg methods[] = {
-        {"query", l_query}, {"feed", l_feed}, {"next", l_next}, {"done", l_done},
-        {NULL, NULL}
-    };
-    bx_newclass(L, BX_PAGER_MT, meta, methods);
-    lua_pushcfunction(L, l_new);
-    lua_setfield(L, -2, "pager");
+        {"query", l_query}, {"feed", l_feed}, {"next", l_next}, {"done", l_done}, {NULL, NULL}};
+    bx_newtype(L, BX_PAGER_MT, l_close, l_tostring, methods, "pager", l_new);
     return 0;
 }

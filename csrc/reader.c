@@ -14,14 +14,17 @@
  * that have not arrived yet (the caller waits on the loop and calls again),
  * or nil at the end or on an error (nil, kind, message).
  */
+#include "reader.h"
+
 #include "core.h"
 #include "csvparse.h"
 #include "jsondecode.h"
 #include "jsonsplit.h"
+#include "jsonvalue.h"
+#include "transfer.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
 
 #define BX_READER_MT "batchexport.reader"
@@ -40,8 +43,7 @@ typedef struct bx_reader {
     int z_ready;
     unsigned char *out;     /* inflated bytes ... */
     size_t out_len, out_pos;/* ... and how far the parser got in them */
-    bx_transfer *src;
-    int src_ref;
+    bx_transfer *src;       /* kept alive in the user value's "source" */
     bx_jsonbuild build;     /* JSON: builds records, remembers their layout */
     int decode_error;       /* JSONDECODE_ERR_* behind JSONSPLIT_ERR_DECODE */
     lua_Integer consumed;   /* bytes taken from sources: where a resume starts */
@@ -50,13 +52,13 @@ typedef struct bx_reader {
     int broken;             /* a decode error: every later call repeats it */
     char error[256];
     const char *error_kind;
+    int closed;
 } bx_reader;
 
 static bx_reader *checkreader(lua_State *L)
 {
     bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
-    if (r->format < 0)
-        luaL_argerror(L, 1, "reader is closed");
+    luaL_argcheck(L, !r->closed, 1, "reader is closed");
     return r;
 }
 
@@ -69,7 +71,7 @@ static void set_error(bx_reader *r, const char *kind, const char *msg)
 /* Bytes of the source not consumed yet. */
 static const char *source_bytes(bx_reader *r, size_t *len)
 {
-    if (r->src == NULL || r->src->state == BX_T_CLOSED) {
+    if (r->src == NULL) {
         *len = 0;
         return NULL;
     }
@@ -85,17 +87,16 @@ static void source_take(bx_reader *r, size_t n)
 /* When the source has nothing buffered: over, failed, or still running. */
 static int source_state(bx_reader *r)
 {
-    if (r->src == NULL || r->src->state == BX_T_CLOSED)
+    if (r->src == NULL)
         return SOURCE_FAILED;
-    if (r->src->state == BX_T_RUNNING)
+    switch (bx_transfer_outcome(r->src)) {
+    case BX_TRANSFER_RUNNING:
         return NO_DATA_YET;
-    if (r->src->result == CURLE_OK && !r->src->range_ignored && !r->src->cancelled) {
-        long status = 0;
-        curl_easy_getinfo(r->src->easy, CURLINFO_RESPONSE_CODE, &status);
-        if (status >= 200 && status < 300)
-            return SOURCE_OVER;
+    case BX_TRANSFER_COMPLETE:
+        return SOURCE_OVER;
+    default:
+        return SOURCE_FAILED;
     }
-    return SOURCE_FAILED;
 }
 
 static int decide_compression(bx_reader *r)
@@ -421,9 +422,7 @@ typedef struct iter_state {
 
 static double monotonic_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return bx_clock_ms() / 1e3;
 }
 
 /* Whether the current slice is spent; read the clock only now and then. */
@@ -585,10 +584,10 @@ static int l_attach(lua_State *L)
 {
     bx_reader *r = checkreader(L);
     bx_transfer *t = bx_checktransfer(L, 2);
-    luaL_argcheck(L, t->sink == BX_SINK_STREAM, 2, "needs a transfer with sink = 'stream'");
-    luaL_unref(L, LUA_REGISTRYINDEX, r->src_ref);
+    luaL_argcheck(L, bx_transfer_is_stream(t), 2, "needs a transfer with sink = 'stream'");
+    lua_getuservalue(L, 1);
     lua_pushvalue(L, 2);
-    r->src_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_setfield(L, -2, "source");
     r->src = t;
     return 0;
 }
@@ -610,12 +609,11 @@ static int l_count(lua_State *L)
 static int l_close(lua_State *L)
 {
     bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
-    if (r->format < 0)
+    if (r->closed)
         return 0;
+    r->closed = 1;
     if (r->src)
         bx_transfer_close(r->src);
-    luaL_unref(L, LUA_REGISTRYINDEX, r->src_ref);
-    r->src_ref = LUA_NOREF;
     bx_jsonbuild_free(L, &r->build);
     r->src = NULL;
     jsonsplit_free(r->json);
@@ -627,7 +625,6 @@ static int l_close(lua_State *L)
     r->z_ready = 0;
     free(r->out);
     r->out = NULL;
-    r->format = -1;
     return 0;
 }
 
@@ -635,7 +632,7 @@ static int l_tostring(lua_State *L)
 {
     bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
     lua_pushfstring(L, "batchexport.reader (%d records%s)", (int)r->records,
-                    r->format < 0 ? ", closed" : r->ended ? ", ended" : "");
+                    r->closed ? ", closed" : r->ended ? ", ended" : "");
     return 1;
 }
 
@@ -664,10 +661,12 @@ static int l_new(lua_State *L)
 
     r = bx_newuserdata(L, sizeof *r);
     memset(r, 0, sizeof *r);
-    r->format = -1;                     /* closed until built */
-    r->src_ref = LUA_NOREF;
+    r->closed = 1; /* until built */
     bx_jsonbuild_init(&r->build);
     luaL_setmetatable(L, BX_READER_MT);
+    lua_newtable(L); /* the user value: the source transfer, kept alive */
+    lua_setuservalue(L, -2);
+    r->closed = 0;
     if (format == FORMAT_JSON)
         bx_jsonbuild_keep_layout(L, &r->build);
     r->format = format;
@@ -684,16 +683,11 @@ static int l_new(lua_State *L)
 
 int bx_open_reader(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
-    };
     static const luaL_Reg methods[] = {
-        {"next", l_next}, {"record", l_record}, {"values", l_values}, {"read", l_read}, {"attach", l_attach}, {"consumed", l_consumed},
-        {"count", l_count}, {"close", l_close}, {NULL, NULL}
-    };
-    bx_newclass(L, BX_READER_MT, meta, methods);
-    lua_pushcfunction(L, l_new);
-    lua_setfield(L, -2, "reader");
+        {"next", l_next},         {"record", l_record},     {"values", l_values},
+        {"read", l_read},         {"attach", l_attach},     {"consumed", l_consumed},
+        {"count", l_count},       {NULL, NULL}};
+    bx_newtype(L, BX_READER_MT, l_close, l_tostring, methods, "reader", l_new);
     lua_pushcfunction(L, l_iterator);
     lua_setfield(L, -2, "iterator");
     return 0;

@@ -15,6 +15,8 @@
  * (offthread.c), so that an event loop (an nginx worker) keeps serving while
  * the disk works; commit_result tells when it is over.
  */
+#include "tempfile.h"
+
 #include "core.h"
 #include "fsutil.h"
 #include "offthread.h"
@@ -25,6 +27,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define BX_TEMPFILE_MT "batchexport.tempfile"
 
 #define HEAD_MAX 4096
 
@@ -45,6 +49,7 @@ typedef struct {
     char name[BX_FS_NAME_MAX + 1];
     bx_offthread *thread;   /* a commit under way off the loop, or NULL */
     commit_job job;         /* its state; touched by that thread until joined */
+    int closed;
 } bx_tempfile;
 
 static bx_tempfile *check_tempfile(lua_State *L, int i)
@@ -322,11 +327,16 @@ static int l_commit_result(lua_State *L)
     return n;
 }
 
-/* tf:close(): removes the file unless committed; closes everything. Idempotent. */
+/* tf:close(): removes the file unless committed; closes everything.
+ * Idempotent. A tempfile is never half built: its fields are freed one by
+ * one, so it starts open. */
 static int l_close(lua_State *L)
 {
     bx_tempfile *tf = check_tempfile(L, 1);
     struct stat a, b;
+    if (tf->closed)
+        return 0;
+    tf->closed = 1;
     /* A commit under way owns the descriptors until it ends. */
     if (tf->thread != NULL) {
         bx_offthread_join(tf->thread);
@@ -350,7 +360,7 @@ static int l_close(lua_State *L)
 static int l_tostring(lua_State *L)
 {
     bx_tempfile *tf = check_tempfile(L, 1);
-    if (tf->dir == NULL) {
+    if (tf->closed) {
         lua_pushliteral(L, "batchexport.tempfile (closed)");
         return 1;
     }
@@ -375,17 +385,11 @@ int bx_tempfile_sink_fd(lua_State *L, int i, int append)
 
 int bx_open_tempfile(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
-    };
     static const luaL_Reg methods[] = {
-        {"path", l_path}, {"size", l_size}, {"head", l_head}, {"write", l_write}, {"commit", l_commit},
-        {"commit_start", l_commit_start}, {"commit_result", l_commit_result},
-        {"close", l_close}, {NULL, NULL}
-    };
-    bx_newclass(L, BX_TEMPFILE_MT, meta, methods);
-    lua_pushcfunction(L, l_tempfile);
-    lua_setfield(L, -2, "tempfile");
+        {"path", l_path},     {"size", l_size},     {"head", l_head},
+        {"write", l_write},   {"commit", l_commit}, {"commit_start", l_commit_start},
+        {"commit_result", l_commit_result},         {NULL, NULL}};
+    bx_newtype(L, BX_TEMPFILE_MT, l_close, l_tostring, methods, "tempfile", l_tempfile);
     lua_pushcfunction(L, l_sweep_temps);
     lua_setfield(L, -2, "sweep_temps");
     return 0;

@@ -6,6 +6,8 @@
  * Before these, the command ran `test -t`, `stty`, `umask; mkdir` and
  * `chmod` through the shell.
  */
+#include "terminal.h"
+
 #include "core.h"
 
 #include <errno.h>
