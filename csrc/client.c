@@ -144,7 +144,7 @@ static const char *opt_string(lua_State *L, int t, const char *name)
         /* A NUL would cut the string short where curl reads it. */
         assert_option(L, strlen(s) == n && !has_ctl(s), name);
     }
-    lua_pop(L, 1);      /* the string stays alive: the caller's table holds it */
+    lua_pop(L, 1); /* the string stays alive: the caller's table holds it */
     return s;
 }
 
@@ -170,8 +170,8 @@ static long opt_long(lua_State *L, int t, const char *name, long dflt)
     return (long)v;
 }
 
-static struct curl_slist *secret_header(struct curl_slist *l, const char *fmt,
-                                        const char *a, int *ok)
+static struct curl_slist *secret_header(struct curl_slist *l, const char *fmt, const char *a,
+                                        int *ok)
 {
     size_t n = strlen(fmt) + strlen(a) + 1;
     char *line = malloc(n);
@@ -277,7 +277,7 @@ static int l_new(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     c = bx_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
-    c->closed = 1;                      /* until fully built, __gc has nothing to free */
+    c->closed = 1; /* until fully built, __gc has nothing to free */
     luaL_setmetatable(L, BX_CLIENT_MT);
     /* The loop must outlive the client: keep it in the user value. */
     lua_newtable(L);
@@ -432,7 +432,11 @@ static int l_tostring(lua_State *L)
 int bx_open_client(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"has", l_has}, {"request", l_request}, {"redact", l_redact}, {NULL, NULL}};
+        {"has", l_has},
+        {"request", l_request},
+        {"redact", l_redact},
+        {NULL, NULL},
+    };
     bx_newtype(L, BX_CLIENT_MT, l_close, l_tostring, methods, "client", l_new);
     lua_pushinteger(L, (lua_Integer)MAX_SECONDS);
     lua_setfield(L, -2, "max_seconds");

@@ -16,10 +16,10 @@ typedef struct bx_client bx_client;
 /* What a request reads of its client (request.c); set by core.client and
  * never changed after. The secrets stay in C memory and are wiped. */
 typedef struct bx_client_settings {
-    CURLSH *share;              /* connections, DNS answers, TLS sessions */
-    const char *api_key;        /* the 1.0 key, for set_legacy_url only */
-    const char *base_url;       /* normalized by the Lua layer: no trailing slash */
-    bx_url origin;              /* base_url parsed: the one origin credentials go to */
+    CURLSH *share;        /* connections, DNS answers, TLS sessions */
+    const char *api_key;  /* the 1.0 key, for set_legacy_url only */
+    const char *base_url; /* normalized by the Lua layer: no trailing slash */
+    bx_url origin;        /* base_url parsed: the one origin credentials go to */
     const struct curl_slist *v2_auth, *legacy_auth; /* header lines holding secrets */
     const char *user_agent, *proxy, *ca_file;
     long connect_timeout_ms, timeout_ms, low_speed_limit, low_speed_time;
@@ -35,7 +35,6 @@ int bx_client_track(bx_client *c, bx_transfer *t);
 void bx_client_untrack(bx_client *c, bx_transfer *t);
 /* Wipes every line, then frees the list. */
 void bx_free_secret_headers(struct curl_slist *l);
-
 
 int bx_open_client(lua_State *L);
 

@@ -339,10 +339,18 @@ static void open_lock(lua_State *L)
 int luaopen_batchexport_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
-        {"escape", l_escape}, {"now", l_now}, {"parse_url", l_parse_url},
-        {"is_loopback", l_is_loopback}, {"retry_after", l_retry_after}, {"mkdir", l_mkdir}, {"sync_dir", l_sync_dir}, {"list_dir", l_list_dir},
-        {"file_mode", l_file_mode}, {"realpath", l_realpath}, {"new_file_mode", l_new_file_mode},
-        {NULL, NULL}
+        {"escape", l_escape},
+        {"now", l_now},
+        {"parse_url", l_parse_url},
+        {"is_loopback", l_is_loopback},
+        {"retry_after", l_retry_after},
+        {"mkdir", l_mkdir},
+        {"sync_dir", l_sync_dir},
+        {"list_dir", l_list_dir},
+        {"file_mode", l_file_mode},
+        {"realpath", l_realpath},
+        {"new_file_mode", l_new_file_mode},
+        {NULL, NULL},
     };
     curl_version_info_data *info;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

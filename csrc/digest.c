@@ -28,15 +28,15 @@
 typedef struct {
     bx_sha256 sha;
     lua_Integer size, records;
-    jsonsplit *json;        /* one of json and csv */
+    jsonsplit *json; /* one of json and csv */
     csvparse *csv;
     z_stream z;
     int z_ready;
-    int sniffed;            /* whether the first two bytes decided on gzip */
-    unsigned char first;    /* a lone first byte, kept until the second comes */
+    int sniffed;         /* whether the first two bytes decided on gzip */
+    unsigned char first; /* a lone first byte, kept until the second comes */
     int have_first;
     unsigned char *out;
-    const char *broken;     /* sticky error */
+    const char *broken; /* sticky error */
     int closed;
 } bx_digest;
 
@@ -50,10 +50,14 @@ static bx_digest *check_digest(lua_State *L)
 static const char *split_error(int rc)
 {
     switch (rc) {
-    case JSONSPLIT_ERR_TOO_LARGE: return "a record is larger than max_record";
-    case JSONSPLIT_ERR_TRUNCATED: return "the file ends inside a record";
-    case JSONSPLIT_ERR_NOMEM: return "out of memory";
-    default: return "the file is not JSON records";
+    case JSONSPLIT_ERR_TOO_LARGE:
+        return "a record is larger than max_record";
+    case JSONSPLIT_ERR_TRUNCATED:
+        return "the file ends inside a record";
+    case JSONSPLIT_ERR_NOMEM:
+        return "out of memory";
+    default:
+        return "the file is not JSON records";
     }
 }
 

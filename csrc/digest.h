@@ -10,4 +10,3 @@
 int bx_open_digest(lua_State *L);
 
 #endif
-

@@ -65,8 +65,8 @@ void jsonsplit_free(jsonsplit *s);
  * On JSONSPLIT_NEED_MORE all len bytes were consumed (a partial record may
  * be buffered inside).  On an error *consumed is the number of bytes
  * scanned before the offending byte.  rec and rec_len may not be NULL. */
-int jsonsplit_next(jsonsplit *s, const char *data, size_t len,
-                   size_t *consumed, const char **rec, size_t *rec_len);
+int jsonsplit_next(jsonsplit *s, const char *data, size_t len, size_t *consumed, const char **rec,
+                   size_t *rec_len);
 
 /* A decoder for jsonsplit_decode(): it reads one value starting at
  * value[0] and stops at its last byte. With whole = 0 the value may go on
@@ -74,8 +74,7 @@ int jsonsplit_next(jsonsplit *s, const char *data, size_t len,
  * With whole = 1, [value, value + len) is the whole record. It returns 1
  * with *used = the value's length, 0 (only when !whole), or a negative code
  * of its own with *used = the offset of the offending byte. */
-typedef int (*jsonsplit_decoder)(void *ctx, const char *value, size_t len,
-                                 int whole, size_t *used);
+typedef int (*jsonsplit_decoder)(void *ctx, const char *value, size_t len, int whole, size_t *used);
 
 /* Like jsonsplit_next(), but hands each record to decode() instead of
  * returning its bytes: a record wholly inside data is decoded in place, in

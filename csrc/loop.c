@@ -229,7 +229,11 @@ static int l_new(lua_State *L)
 int bx_open_loop(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"perform", l_perform}, {"poll", l_poll}, {"count", l_count}, {NULL, NULL}};
+        {"perform", l_perform},
+        {"poll", l_poll},
+        {"count", l_count},
+        {NULL, NULL},
+    };
     bx_newtype(L, BX_LOOP_MT, l_close, l_tostring, methods, "loop", l_new);
     return 0;
 }

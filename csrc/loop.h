@@ -16,7 +16,6 @@ bx_loop *bx_checkloop(lua_State *L, int i);
 int bx_loop_attach(bx_loop *loop, bx_transfer *t, CURL *easy);
 void bx_loop_detach(bx_loop *loop, bx_transfer *t, CURL *easy);
 
-
 int bx_open_loop(lua_State *L);
 
 #endif

@@ -18,11 +18,11 @@
 
 typedef struct bx_pager {
     lua_Integer limit;
-    char *cursor;           /* the "from" of the next page; NULL before the first */
-    size_t cursor_len;      /* a server's bytes: carried with their length, never strlen'd */
+    char *cursor;      /* the "from" of the next page; NULL before the first */
+    size_t cursor_len; /* a server's bytes: carried with their length, never strlen'd */
     int started, done;
     lua_Integer index, count; /* in the current page, the user value's "page" */
-    uint64_t *seen;         /* hashes of every cursor followed: 8 bytes a page */
+    uint64_t *seen;           /* hashes of every cursor followed: 8 bytes a page */
     size_t nseen, capseen;
     lua_Integer pages;
     int closed;
@@ -96,7 +96,8 @@ static const char *bad_cursor(const char *s, size_t n)
     for (i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch <= ' ' || ch == 0x7f)
-            return "the list response's next_from holds a control character or a space: not a cursor";
+            return "the list response's next_from holds a control character or a space: not a "
+                   "cursor";
     }
     return NULL;
 }
@@ -171,7 +172,9 @@ static int l_feed(lua_State *L)
             return fail(L, why);
         h = fnv1a(next, n);
         if (seen_before(p, h))
-            return fail(L, "the server returned a cursor it had already given: stopping instead of looping");
+            return fail(
+                L,
+                "the server returned a cursor it had already given: stopping instead of looping");
         if (remember(p, h) != 0 || set_cursor(p, next, n) != 0)
             return luaL_error(L, "out of memory");
     } else {
@@ -233,14 +236,17 @@ static int l_tostring(lua_State *L)
 {
     bx_pager *p = luaL_checkudata(L, 1, BX_PAGER_MT);
     lua_pushfstring(L, "batchexport.pager (%d pages%s)", (int)p->pages,
-                    p->closed ? ", closed" : p->done ? ", done" : "");
+                    p->closed ? ", closed"
+                    : p->done ? ", done"
+                              : "");
     return 1;
 }
 
 int bx_open_pager(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"query", l_query}, {"feed", l_feed}, {"next", l_next}, {"done", l_done}, {NULL, NULL}};
+        {"query", l_query}, {"feed", l_feed}, {"next", l_next}, {"done", l_done}, {NULL, NULL},
+    };
     bx_newtype(L, BX_PAGER_MT, l_close, l_tostring, methods, "pager", l_new);
     return 0;
 }

@@ -10,4 +10,3 @@
 int bx_open_pager(lua_State *L);
 
 #endif
-

@@ -36,20 +36,20 @@ enum { MORE_DATA = 1, NO_DATA_YET = 0, SOURCE_OVER = -1, SOURCE_FAILED = -2, INF
 
 typedef struct bx_reader {
     int format;
-    int compression;        /* AUTO until the first bytes decide */
+    int compression; /* AUTO until the first bytes decide */
     jsonsplit *json;
     csvparse *csv;
     z_stream z;
     int z_ready;
-    unsigned char *out;     /* inflated bytes ... */
-    size_t out_len, out_pos;/* ... and how far the parser got in them */
-    bx_transfer *src;       /* kept alive in the user value's "source" */
-    bx_jsonbuild build;     /* JSON: builds records, remembers their layout */
-    int decode_error;       /* JSONDECODE_ERR_* behind JSONSPLIT_ERR_DECODE */
-    lua_Integer consumed;   /* bytes taken from sources: where a resume starts */
+    unsigned char *out;      /* inflated bytes ... */
+    size_t out_len, out_pos; /* ... and how far the parser got in them */
+    bx_transfer *src;        /* kept alive in the user value's "source" */
+    bx_jsonbuild build;      /* JSON: builds records, remembers their layout */
+    int decode_error;        /* JSONDECODE_ERR_* behind JSONSPLIT_ERR_DECODE */
+    lua_Integer consumed;    /* bytes taken from sources: where a resume starts */
     lua_Integer records;
     int ended;
-    int broken;             /* a decode error: every later call repeats it */
+    int broken; /* a decode error: every later call repeats it */
     char error[256];
     const char *error_kind;
     int closed;
@@ -111,7 +111,8 @@ static int decide_compression(bx_reader *r)
         if (state != SOURCE_OVER)
             return state;
     }
-    r->compression = (len >= 2 && p[0] == 0x1f && p[1] == 0x8b) ? COMPRESSION_GZIP : COMPRESSION_NONE;
+    r->compression =
+        (len >= 2 && p[0] == 0x1f && p[1] == 0x8b) ? COMPRESSION_GZIP : COMPRESSION_NONE;
     return MORE_DATA;
 }
 
@@ -188,7 +189,7 @@ static int push_failure(lua_State *L, bx_reader *r, int rc)
 {
     lua_pushnil(L);
     if (rc != SOURCE_FAILED)
-        r->broken = 1;      /* a resumed source cannot mend bad bytes */
+        r->broken = 1; /* a resumed source cannot mend bad bytes */
     if (rc == SOURCE_FAILED) {
         lua_pushliteral(L, "source");
         lua_pushliteral(L, "the transfer ended before the file did");
@@ -216,13 +217,12 @@ static int parse_error(lua_State *L, bx_reader *r, int code)
     char msg[200];
     if (r->format == FORMAT_JSON)
         snprintf(msg, sizeof msg, "record %llu at byte %llu: %s",
-                 (unsigned long long)r->records + 1,
-                 (unsigned long long)jsonsplit_offset(r->json),
+                 (unsigned long long)r->records + 1, (unsigned long long)jsonsplit_offset(r->json),
                  code == JSONSPLIT_ERR_DECODE ? jsondecode_strerror(r->decode_error)
                                               : jsonsplit_strerror(code));
     else
-        snprintf(msg, sizeof msg, "row %llu: %s",
-                 (unsigned long long)csvparse_rows(r->csv) + 1, csvparse_strerror(code));
+        snprintf(msg, sizeof msg, "row %llu: %s", (unsigned long long)csvparse_rows(r->csv) + 1,
+                 csvparse_strerror(code));
     set_error(r, "decode", msg);
     return push_failure(L, r, INFLATE_FAILED);
 }
@@ -276,14 +276,14 @@ static int next_raw(lua_State *L, bx_reader *r)
         if (r->format == FORMAT_JSON) {
             rc = jsonsplit_next(r->json, p, len, &used, &rec, &rec_len);
             if (rc == JSONSPLIT_RECORD)
-                lua_pushlstring(L, rec, rec_len);   /* before the bytes are released */
+                lua_pushlstring(L, rec, rec_len); /* before the bytes are released */
         } else {
             rc = csvparse_next(r->csv, p, len, &used);
             if (rc == CSVPARSE_ROW)
                 push_row(L, r);
         }
         plain_take(r, used);
-        if (rc == JSONSPLIT_RECORD) {       /* == CSVPARSE_ROW */
+        if (rc == JSONSPLIT_RECORD) { /* == CSVPARSE_ROW */
             r->records++;
             return 1;
         }
@@ -348,7 +348,7 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
         if (rc != MORE_DATA)
             return push_failure(L, r, rc);
         d.pushed = 0;
-        if (values)     /* the record's number goes below its values */
+        if (values) /* the record's number goes below its values */
             lua_pushinteger(L, base + r->records + 1);
         rc = jsonsplit_decode(r->json, p, len, &used, decode_record, &d);
         plain_take(r, used);
@@ -396,28 +396,28 @@ static int l_values(lua_State *L)
  * decoded for a whole slice, so that a Lua wrapper yields and calls the
  * fallback; the clock is read only every SLICE_CHECK records. Upvalues: */
 enum {
-    UP_STATE = 1,       /* iter_state */
-    UP_CURSOR,          /* {reader, base} */
-    UP_FIELDS,          /* a projection, or nil */
-    UP_FALLBACK,        /* function() -> what the iterator returns */
-    UP_TICK,            /* nil, or function() -> keep ticking, called every TICK records */
-    UP_META,            /* the reader metatable, to recognise a reader */
-    UP_READER           /* the reader in state->r, kept alive */
+    UP_STATE = 1, /* iter_state */
+    UP_CURSOR,    /* {reader, base} */
+    UP_FIELDS,    /* a projection, or nil */
+    UP_FALLBACK,  /* function() -> what the iterator returns */
+    UP_TICK,      /* nil, or function() -> keep ticking, called every TICK records */
+    UP_META,      /* the reader metatable, to recognise a reader */
+    UP_READER     /* the reader in state->r, kept alive */
 };
 #define TICK 64
 #define SLICE_CHECK 32
 
 typedef struct iter_state {
-    bx_reader *r;       /* the cursor's reader, or NULL (not a reader) */
+    bx_reader *r; /* the cursor's reader, or NULL (not a reader) */
     const bx_fields *fields;
-    lua_Integer base;   /* records of the parts before this one */
+    lua_Integer base; /* records of the parts before this one */
     int values;
-    int countdown;      /* records until the next tick */
-    int hands_back;     /* a slice was given: never call the fallback */
-    double slice;       /* seconds of work between yields; 0: no limit */
-    double slice_start; /* when the current slice began */
-    int slice_countdown;/* records until the clock is read again */
-    int handed_back;    /* returned false: the Lua side ran the fallback */
+    int countdown;       /* records until the next tick */
+    int hands_back;      /* a slice was given: never call the fallback */
+    double slice;        /* seconds of work between yields; 0: no limit */
+    double slice_start;  /* when the current slice began */
+    int slice_countdown; /* records until the clock is read again */
+    int handed_back;     /* returned false: the Lua side ran the fallback */
 } iter_state;
 
 static double monotonic_now(void)
@@ -479,7 +479,7 @@ static int l_iterate(lua_State *L)
 {
     iter_state *st = lua_touserdata(L, lua_upvalueindex(UP_STATE));
     bx_reader *r = st->r;
-    int top = lua_gettop(L);    /* the generic for's two arguments, unused */
+    int top = lua_gettop(L); /* the generic for's two arguments, unused */
     if (st->handed_back) {
         read_cursor(L, st);
         r = st->r;
@@ -632,7 +632,9 @@ static int l_tostring(lua_State *L)
 {
     bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
     lua_pushfstring(L, "batchexport.reader (%d records%s)", (int)r->records,
-                    r->closed ? ", closed" : r->ended ? ", ended" : "");
+                    r->closed  ? ", closed"
+                    : r->ended ? ", ended"
+                               : "");
     return 1;
 }
 
@@ -684,9 +686,9 @@ static int l_new(lua_State *L)
 int bx_open_reader(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"next", l_next},         {"record", l_record},     {"values", l_values},
-        {"read", l_read},         {"attach", l_attach},     {"consumed", l_consumed},
-        {"count", l_count},       {NULL, NULL}};
+        {"next", l_next},     {"record", l_record},     {"values", l_values}, {"read", l_read},
+        {"attach", l_attach}, {"consumed", l_consumed}, {"count", l_count},   {NULL, NULL},
+    };
     bx_newtype(L, BX_READER_MT, l_close, l_tostring, methods, "reader", l_new);
     lua_pushcfunction(L, l_iterator);
     lua_setfield(L, -2, "iterator");

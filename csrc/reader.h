@@ -9,4 +9,3 @@
 int bx_open_reader(lua_State *L);
 
 #endif
-

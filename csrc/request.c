@@ -25,7 +25,7 @@ enum { AUTH_NONE, AUTH_V2, AUTH_LEGACY };
 /* What every step below works on. */
 typedef struct build {
     lua_State *L;
-    int spec;                       /* the request table's index */
+    int spec; /* the request table's index */
     const bx_client_settings *c;
     CURL *easy;
     bx_request *r;

@@ -17,11 +17,11 @@
 enum { BX_SINK_BUFFER, BX_SINK_FILE, BX_SINK_STREAM };
 
 typedef struct bx_request {
-    int sink;                   /* BX_SINK_* */
-    size_t max_body;            /* buffer sink: the body's cap */
-    size_t ring_cap;            /* stream sink: the size of its buffer */
-    int fd;                     /* file sink: a duplicate of the tempfile's, or -1 */
-    curl_off_t resume_from;     /* file and stream sinks: bytes already had */
+    int sink;               /* BX_SINK_* */
+    size_t max_body;        /* buffer sink: the body's cap */
+    size_t ring_cap;        /* stream sink: the size of its buffer */
+    int fd;                 /* file sink: a duplicate of the tempfile's, or -1 */
+    curl_off_t resume_from; /* file and stream sinks: bytes already had */
     /* The stall guard: fewer than guard_bytes in guard_ms of time not
      * paused by the consumer ends the transfer. 0 ms: no guard. */
     double guard_ms;

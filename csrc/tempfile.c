@@ -35,20 +35,20 @@
 /* A commit: what it works on, and how it went. */
 typedef struct {
     int fd, dirfd;
-    const char *name;       /* the temporary file's name, in dirfd */
-    char *final;            /* the final name, in dirfd (owned) */
-    const char *failed;     /* the step that failed, or NULL */
-    int error;              /* its errno */
-    int renamed;            /* the file is in place (fd closed then) */
+    const char *name;   /* the temporary file's name, in dirfd */
+    char *final;        /* the final name, in dirfd (owned) */
+    const char *failed; /* the step that failed, or NULL */
+    int error;          /* its errno */
+    int renamed;        /* the file is in place (fd closed then) */
 } commit_job;
 
 typedef struct {
-    int fd;                 /* the file, open and locked; -1 once done */
-    int dirfd;              /* its folder, for the *at calls and the folder sync */
-    char *dir;              /* the folder as given, to check commit's target */
+    int fd;    /* the file, open and locked; -1 once done */
+    int dirfd; /* its folder, for the *at calls and the folder sync */
+    char *dir; /* the folder as given, to check commit's target */
     char name[BX_FS_NAME_MAX + 1];
-    bx_offthread *thread;   /* a commit under way off the loop, or NULL */
-    commit_job job;         /* its state; touched by that thread until joined */
+    bx_offthread *thread; /* a commit under way off the loop, or NULL */
+    commit_job job;       /* its state; touched by that thread until joined */
     int closed;
 } bx_tempfile;
 
@@ -348,8 +348,8 @@ static int l_close(lua_State *L)
     tf->job.final = NULL;
     /* Only the file we created: never whatever may have taken its name since. */
     if (tf->fd >= 0 && fstat(tf->fd, &a) == 0 &&
-        fstatat(tf->dirfd, tf->name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
-        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        fstatat(tf->dirfd, tf->name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
         unlinkat(tf->dirfd, tf->name, 0);
     close_fds(tf);
     free(tf->dir);
@@ -386,9 +386,15 @@ int bx_tempfile_sink_fd(lua_State *L, int i, int append)
 int bx_open_tempfile(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"path", l_path},     {"size", l_size},     {"head", l_head},
-        {"write", l_write},   {"commit", l_commit}, {"commit_start", l_commit_start},
-        {"commit_result", l_commit_result},         {NULL, NULL}};
+        {"path", l_path},
+        {"size", l_size},
+        {"head", l_head},
+        {"write", l_write},
+        {"commit", l_commit},
+        {"commit_start", l_commit_start},
+        {"commit_result", l_commit_result},
+        {NULL, NULL},
+    };
     bx_newtype(L, BX_TEMPFILE_MT, l_close, l_tostring, methods, "tempfile", l_tempfile);
     lua_pushcfunction(L, l_sweep_temps);
     lua_setfield(L, -2, "sweep_temps");

@@ -13,4 +13,3 @@ int bx_tempfile_sink_fd(lua_State *L, int i, int append);
 int bx_open_tempfile(lua_State *L);
 
 #endif
-

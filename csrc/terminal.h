@@ -10,4 +10,3 @@
 int bx_open_terminal(lua_State *L);
 
 #endif
-

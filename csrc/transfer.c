@@ -43,7 +43,7 @@ enum { T_DONE, T_RUNNING };
 struct bx_transfer {
     CURL *easy;
     bx_client *client;
-    bx_loop *loop; /* set while attached */
+    bx_loop *loop;  /* set while attached */
     bx_request req; /* what was asked: sink, URL shown, header lines sent */
     int state;      /* T_RUNNING, then T_DONE */
     int closed;
@@ -53,19 +53,19 @@ struct bx_transfer {
     char *ring;  /* stream sink: a ring of ring_cap bytes */
     size_t ring_cap, ring_start, ring_count;
     int body_overflow;
-    int errbody_cut;   /* an error body ended at its cap */
-    int paused;        /* stream sink: consumer is behind */
+    int errbody_cut;    /* an error body ended at its cap */
+    int paused;         /* stream sink: consumer is behind */
     size_t paused_need; /* bytes of the chunk curl holds back */
-    size_t burst;      /* file sink: bytes written this perform */
-    int burst_paused;  /* file sink: held until the next perform */
+    size_t burst;       /* file sink: bytes written this perform */
+    int burst_paused;   /* file sink: held until the next perform */
     int write_errno;
     int cancelled;
-    int range_ignored;  /* asked to resume, got the whole file */
-    curl_off_t received; /* body bytes of this exchange */
-    curl_off_t arrived;  /* header and body bytes, kept or not */
+    int range_ignored;       /* asked to resume, got the whole file */
+    curl_off_t received;     /* body bytes of this exchange */
+    curl_off_t arrived;      /* header and body bytes, kept or not */
     curl_off_t mark_arrived; /* arrived at the guard window's start */
-    double mark_ms;      /* the window's start, bx_clock_ms() */
-    double paused_at_ms; /* when the consumer paused it; 0: not paused */
+    double mark_ms;          /* the window's start, bx_clock_ms() */
+    double paused_at_ms;     /* when the consumer paused it; 0: not paused */
     int stalled;
     strbuf headers; /* "name\0value\0" pairs, names lower-cased */
 };
@@ -196,7 +196,7 @@ static size_t keep_error_body(bx_transfer *t, const char *p, size_t n)
     t->body.limit = saved;
     if (n < room)
         return n;
-    t->errbody_cut = 1;         /* curl ends with a write error: not a failure */
+    t->errbody_cut = 1; /* curl ends with a write error: not a failure */
     return 0;
 }
 
@@ -269,14 +269,15 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
  * checks a Content-Range it can read, but lets one with an asterisk in place
  * of the range through, and the body would then be appended at the wrong
  * place. */
-static int resumed_range_ok(bx_transfer *t, const char *name, size_t name_len,
-                            const char *value, size_t value_len)
+static int resumed_range_ok(bx_transfer *t, const char *name, size_t name_len, const char *value,
+                            size_t value_len)
 {
     bx_content_range r;
     if (t->req.resume_from <= 0 || name_len != 13 || strncasecmp(name, "content-range", 13) != 0 ||
         transfer_status(t) != 206)
         return 1;
-    return bx_parse_content_range(value, value_len, &r) == 0 && r.first == (long long)t->req.resume_from;
+    return bx_parse_content_range(value, value_len, &r) == 0 &&
+           r.first == (long long)t->req.resume_from;
 }
 
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
@@ -312,7 +313,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         return 0;
     }
     if (t->headers.len + name_end + (vend - v) + 2 > t->headers.limit)
-        return n;                                       /* keep the first 64 KiB */
+        return n; /* keep the first 64 KiB */
     for (i = 0; i < name_end; i++) {
         char ch = (char)tolower((unsigned char)buf[i]);
         strbuf_append(&t->headers, &ch, 1);
@@ -431,14 +432,14 @@ void bx_transfer_consume(bx_transfer *t, size_t n)
     t->ring_start = (t->ring_start + n) % t->ring_cap;
     t->ring_count -= n;
     if (t->ring_count == 0)
-        t->ring_start = 0;              /* longer contiguous runs from here */
+        t->ring_start = 0; /* longer contiguous runs from here */
     /* Unpause only once the chunk curl held back fits: each unpause makes
      * curl offer (and copy) that whole chunk again. */
     if (t->paused && t->state == T_RUNNING && t->easy &&
         t->ring_cap - t->ring_count >= t->paused_need) {
         t->paused = 0;
         guard_resume(t);
-        curl_easy_pause(t->easy, CURLPAUSE_CONT);   /* may call on_write at once */
+        curl_easy_pause(t->easy, CURLPAUSE_CONT); /* may call on_write at once */
     }
 }
 
@@ -503,7 +504,6 @@ bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
     }
     return t;
 }
-
 
 /* ---- Lua methods ---- */
 
@@ -686,16 +686,20 @@ static int l_tostring(lua_State *L)
     bx_transfer *t = luaL_checkudata(L, 1, BX_TRANSFER_MT);
     const char *url = t->req.display_url ? t->req.display_url : "?";
     lua_pushfstring(L, "batchexport.transfer (%s, %s)", url,
-                    t->closed ? "closed" : t->state == T_RUNNING ? "running" : "done");
+                    t->closed               ? "closed"
+                    : t->state == T_RUNNING ? "running"
+                                            : "done");
     return 1;
 }
 
 int bx_open_transfer(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"done", l_done},         {"status", l_status},     {"header", l_header},
-        {"result", l_result},     {"progress", l_progress}, {"pending", l_pending},
-        {"cancel", l_close},      {NULL, NULL}};
+        {"done", l_done},         {"status", l_status},
+        {"header", l_header},     {"result", l_result},
+        {"progress", l_progress}, {"pending", l_pending},
+        {"cancel", l_close},      {NULL, NULL},
+    };
     bx_newtype(L, BX_TRANSFER_MT, l_close, l_tostring, methods, NULL, NULL);
     return 0;
 }

@@ -36,7 +36,6 @@ int bx_transfer_end_if_stalled(bx_transfer *t, double now_ms);
 void bx_transfer_release_burst(bx_transfer *t);
 int bx_transfer_burst_held(const bx_transfer *t);
 
-
 int bx_open_transfer(lua_State *L);
 
 #endif
