@@ -38,10 +38,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 typedef struct csvparse csvparse;
 
 enum {
@@ -83,9 +79,5 @@ uint64_t csvparse_offset(const csvparse *p);
 
 /* A static English message for any code above; never NULL. */
 const char *csvparse_strerror(int code);
-
-#ifdef __cplusplus
-}
-#endif
 
 #endif

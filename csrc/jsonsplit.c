@@ -369,6 +369,27 @@ static const unsigned char *start_value(jsonsplit *s, const unsigned char *p)
     }
 }
 
+/* Moves *p to the start of the next value in [*p, end), which starts the
+ * next record: SEEK_FOUND; else what the caller returns, NEED_MORE (the
+ * chunk is spent) or an error, with *consumed set. */
+#define SEEK_FOUND 1
+static int seek_record(jsonsplit *s, const unsigned char *base, const unsigned char **p,
+                       const unsigned char *end, size_t *consumed)
+{
+    int rc = seek_value(s, p, end);
+    if (rc < 0) {
+        *consumed = (size_t)(*p - base);
+        return fail(s, rc, s->offset + *consumed);
+    }
+    if (rc == 0) {
+        *consumed = (size_t)(end - base);
+        s->offset += *consumed;
+        return JSONSPLIT_NEED_MORE;
+    }
+    s->rec_off = s->offset + (uint64_t)(*p - base);
+    return SEEK_FOUND;
+}
+
 int jsonsplit_next(jsonsplit *s, const char *data, size_t len, size_t *consumed, const char **rec,
                    size_t *rec_len)
 {
@@ -386,17 +407,9 @@ int jsonsplit_next(jsonsplit *s, const char *data, size_t len, size_t *consumed,
         return JSONSPLIT_NEED_MORE;
     if (s->in_value)
         return finish_value(s, base, base, base, end, consumed, rec, rec_len);
-    rc = seek_value(s, &p, end);
-    if (rc < 0) {
-        *consumed = (size_t)(p - base);
-        return fail(s, rc, s->offset + *consumed);
-    }
-    if (rc == 0) {
-        *consumed = len;
-        s->offset += len;
-        return JSONSPLIT_NEED_MORE;
-    }
-    s->rec_off = s->offset + (uint64_t)(p - base);
+    rc = seek_record(s, base, &p, end, consumed);
+    if (rc != SEEK_FOUND)
+        return rc;
     return finish_value(s, base, p, start_value(s, p), end, consumed, rec, rec_len);
 }
 
@@ -418,17 +431,9 @@ int jsonsplit_decode(jsonsplit *s, const char *data, size_t len, size_t *consume
     if (s->in_value) {
         rc = finish_value(s, base, base, base, end, consumed, &rec, &rec_len);
     } else {
-        rc = seek_value(s, &p, end);
-        if (rc < 0) {
-            *consumed = (size_t)(p - base);
-            return fail(s, rc, s->offset + *consumed);
-        }
-        if (rc == 0) {
-            *consumed = len;
-            s->offset += len;
-            return JSONSPLIT_NEED_MORE;
-        }
-        s->rec_off = s->offset + (uint64_t)(p - base);
+        rc = seek_record(s, base, &p, end, consumed);
+        if (rc != SEEK_FOUND)
+            return rc;
         /* At most max bytes: a longer record needs more, and the splitter
          * then rejects it at the same byte as any other chunking. */
         avail = (size_t)(end - p) < s->max ? (size_t)(end - p) : s->max;

@@ -34,10 +34,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 typedef struct jsonsplit jsonsplit;
 
 enum {
@@ -103,9 +99,5 @@ size_t jsonsplit_max_record(const jsonsplit *s);
 
 /* A static English message for any code above; never NULL. */
 const char *jsonsplit_strerror(int code);
-
-#ifdef __cplusplus
-}
-#endif
 
 #endif

@@ -250,6 +250,27 @@ static int finish(lua_State *L, bx_reader *r)
     return 1;
 }
 
+/* The next plain bytes (0, *rc MORE_DATA), or the end of the input (0, *rc
+ * SOURCE_OVER); else pushes what the caller returns instead (nil once
+ * ended, the failure, false while none has arrived) and returns its count. */
+static int next_bytes(lua_State *L, bx_reader *r, const char **p, size_t *len, int *rc)
+{
+    if (r->ended) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (r->broken)
+        return push_failure(L, r, INFLATE_FAILED);
+    *rc = plain_bytes(r, p, len);
+    if (*rc == NO_DATA_YET) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (*rc != MORE_DATA && *rc != SOURCE_OVER)
+        return push_failure(L, r, *rc);
+    return 0;
+}
+
 /* The next raw record: pushes it (1 result), false, or nil [, kind, message]. */
 static int next_raw(lua_State *L, bx_reader *r)
 {
@@ -259,20 +280,14 @@ static int next_raw(lua_State *L, bx_reader *r)
     }
     if (r->format == FORMAT_RAW)
         return luaL_error(L, "a raw reader has no records: use read()");
-    if (r->broken)
-        return push_failure(L, r, INFLATE_FAILED);
     while (1) {
         const char *p = NULL, *rec;
         size_t len = 0, used = 0, rec_len;
-        int rc = plain_bytes(r, &p, &len);
-        if (rc == NO_DATA_YET) {
-            lua_pushboolean(L, 0);
-            return 1;
-        }
+        int rc, n = next_bytes(L, r, &p, &len, &rc);
+        if (n > 0)
+            return n;
         if (rc == SOURCE_OVER)
             return finish(L, r);
-        if (rc != MORE_DATA)
-            return push_failure(L, r, rc);
         if (r->format == FORMAT_JSON) {
             rc = jsonsplit_next(r->json, p, len, &used, &rec, &rec_len);
             if (rc == JSONSPLIT_RECORD)
@@ -331,22 +346,11 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
     while (1) {
         const char *p = NULL;
         size_t len = 0, used = 0;
-        int rc;
-        if (r->ended) {
-            lua_pushnil(L);
-            return 1;
-        }
-        if (r->broken)
-            return push_failure(L, r, INFLATE_FAILED);
-        rc = plain_bytes(r, &p, &len);
-        if (rc == NO_DATA_YET) {
-            lua_pushboolean(L, 0);
-            return 1;
-        }
+        int rc, n = next_bytes(L, r, &p, &len, &rc);
+        if (n > 0)
+            return n;
         if (rc == SOURCE_OVER)
             return finish(L, r);
-        if (rc != MORE_DATA)
-            return push_failure(L, r, rc);
         d.pushed = 0;
         if (values) /* the record's number goes below its values */
             lua_pushinteger(L, base + r->records + 1);
@@ -551,26 +555,16 @@ static int l_read(lua_State *L)
     lua_Integer max = luaL_optinteger(L, 2, INFLATE_CHUNK);
     const char *p = NULL;
     size_t len = 0;
-    int rc;
+    int rc, n;
     luaL_argcheck(L, max > 0, 2, "must be positive");
-    if (r->ended) {
-        lua_pushnil(L);
-        return 1;
-    }
-    if (r->broken)
-        return push_failure(L, r, INFLATE_FAILED);
-    rc = plain_bytes(r, &p, &len);
-    if (rc == NO_DATA_YET) {
-        lua_pushboolean(L, 0);
-        return 1;
-    }
+    n = next_bytes(L, r, &p, &len, &rc);
+    if (n > 0)
+        return n;
     if (rc == SOURCE_OVER) {
         r->ended = 1;
         lua_pushnil(L);
         return 1;
     }
-    if (rc != MORE_DATA)
-        return push_failure(L, r, rc);
     if ((size_t)max < len)
         len = (size_t)max;
     lua_pushlstring(L, p, len);
