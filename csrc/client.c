@@ -8,7 +8,6 @@
 #include "client.h"
 
 #include "core.h"
-#include "request.h"
 #include "strbuf.h"
 #include "transfer.h"
 

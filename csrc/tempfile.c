@@ -168,7 +168,9 @@ static bx_tempfile *check_open(lua_State *L, int i)
 
 static int l_path(lua_State *L)
 {
-    push_temp_path(L, check_tempfile(L, 1));
+    bx_tempfile *tf = check_tempfile(L, 1);
+    luaL_argcheck(L, !tf->closed, 1, "tempfile is closed");
+    push_temp_path(L, tf);
     return 1;
 }
 
