@@ -35,6 +35,7 @@ build = {
         "csrc/csvparse.c",
         "csrc/digest.c",
         "csrc/fsutil.c",
+        "csrc/growable.c",
         "csrc/headers.c",
         "csrc/jsondecode.c",
         "csrc/jsonsplit.c",

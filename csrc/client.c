@@ -8,6 +8,7 @@
 #include "client.h"
 
 #include "core.h"
+#include "growable.h"
 #include "strbuf.h"
 #include "transfer.h"
 
@@ -32,21 +33,18 @@
 /* settings holds what requests read; the rest is the client's own. The
  * settings' strings point into the owned copies below. */
 struct bx_client {
+    int closed; /* first: bx_checkopen, bx_closing */
     bx_client_settings settings;
     bx_loop *loop;
     char *rest_key, *project_key, *api_key;
     char *base_url, *user_agent, *proxy, *ca_file;
     struct curl_slist *v2_auth, *legacy_auth;
-    bx_transfer **transfers; /* every open transfer made by this client */
-    size_t ntransfers, cap;
-    int closed;
+    bx_ptrset transfers; /* every open transfer made by this client */
 };
 
 bx_client *bx_checkclient(lua_State *L, int i)
 {
-    bx_client *c = luaL_checkudata(L, i, BX_CLIENT_MT);
-    luaL_argcheck(L, !c->closed, i, "client is closed");
-    return c;
+    return bx_checkopen(L, i, BX_CLIENT_MT, "client");
 }
 
 const bx_client_settings *bx_client_settings_of(const bx_client *c)
@@ -61,27 +59,12 @@ bx_loop *bx_client_loop(const bx_client *c)
 
 int bx_client_track(bx_client *c, bx_transfer *t)
 {
-    if (c->ntransfers == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        bx_transfer **grown = realloc(c->transfers, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        c->transfers = grown;
-        c->cap = cap;
-    }
-    c->transfers[c->ntransfers++] = t;
-    return 0;
+    return bx_ptrset_add(&c->transfers, t);
 }
 
 void bx_client_untrack(bx_client *c, bx_transfer *t)
 {
-    size_t i;
-    for (i = 0; i < c->ntransfers; i++) {
-        if (c->transfers[i] == t) {
-            c->transfers[i] = c->transfers[--c->ntransfers];
-            return;
-        }
-    }
+    bx_ptrset_remove(&c->transfers, t);
 }
 
 static char *dup_or_null(const char *s)
@@ -204,15 +187,10 @@ static int client_build_headers(bx_client *c)
 
 static void client_close(bx_client *c)
 {
-    if (c->closed)
-        return;
-    c->closed = 1;
     /* Transfers point at our share handle: end them before it goes. */
-    while (c->ntransfers > 0)
-        bx_transfer_close(c->transfers[c->ntransfers - 1]);
-    free(c->transfers);
-    c->transfers = NULL;
-    c->cap = 0;
+    while (c->transfers.n > 0)
+        bx_transfer_close(c->transfers.items[c->transfers.n - 1]);
+    bx_ptrset_free(&c->transfers);
     if (c->settings.share)
         curl_share_cleanup(c->settings.share);
     c->settings.share = NULL;
@@ -417,7 +395,9 @@ static int l_redact(lua_State *L)
 
 static int l_close(lua_State *L)
 {
-    client_close(luaL_checkudata(L, 1, BX_CLIENT_MT));
+    bx_client *c = bx_closing(L, BX_CLIENT_MT);
+    if (c != NULL)
+        client_close(c);
     return 0;
 }
 
@@ -431,11 +411,7 @@ static int l_tostring(lua_State *L)
 int bx_open_client(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"has", l_has},
-        {"request", l_request},
-        {"redact", l_redact},
-        {NULL, NULL},
-    };
+        {"has", l_has}, {"request", l_request}, {"redact", l_redact}, {NULL, NULL}};
     bx_newtype(L, BX_CLIENT_MT, l_close, l_tostring, methods, "client", l_new);
     lua_pushinteger(L, (lua_Integer)MAX_SECONDS);
     lua_setfield(L, -2, "max_seconds");

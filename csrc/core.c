@@ -54,6 +54,23 @@ void bx_newtype(lua_State *L, const char *name, lua_CFunction close, lua_CFuncti
     }
 }
 
+void *bx_checkopen(lua_State *L, int i, const char *mt, const char *what)
+{
+    int *closed = luaL_checkudata(L, i, mt);
+    if (*closed)
+        luaL_argerror(L, i, lua_pushfstring(L, "%s is closed", what));
+    return closed;
+}
+
+void *bx_closing(lua_State *L, const char *mt)
+{
+    int *closed = luaL_checkudata(L, 1, mt);
+    if (*closed)
+        return NULL;
+    *closed = 1;
+    return closed;
+}
+
 double bx_clock_ms(void)
 {
     struct timespec ts;
@@ -132,11 +149,8 @@ static int l_parse_url(lua_State *L)
     const char *base = luaL_optstring(L, 2, NULL);
     const char *why;
     bx_url u;
-    if (bx_url_parse(&u, s, n, base, &why) != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, why);
-        return 2;
-    }
+    if (bx_url_parse(&u, s, n, base, &why) != 0)
+        return bx_push_fail(L, why);
     lua_createtable(L, 0, 7);
     set_string(L, "scheme", u.scheme);
     set_string(L, "host", u.host);
@@ -229,12 +243,17 @@ static int l_sync_dir(lua_State *L)
 
 /* Pushes nil, "WHAT PATH: strerror(errno)"; returns 2 (the nil, message
  * failure of the file-system functions here and in terminal.c). */
+int bx_push_fail(lua_State *L, const char *message)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, message);
+    return 2;
+}
+
 int bx_push_errno(lua_State *L, const char *what, const char *path)
 {
     int e = errno;
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s %s: %s", what, path, strerror(e));
-    return 2;
+    return bx_push_fail(L, lua_pushfstring(L, "%s %s: %s", what, path, strerror(e)));
 }
 
 /* core.list_dir(path) -> array of the names in the folder (not . and ..),
@@ -293,17 +312,16 @@ static int l_new_file_mode(lua_State *L)
 #define BX_LOCK_MT "batchexport.lock"
 
 typedef struct bx_lock {
+    int closed; /* first: bx_checkopen, bx_closing */
     int fd;
-    int closed;
 } bx_lock;
 
 /* lock:close(), __gc, __close: lets the lock go. Idempotent. */
 static int l_lock_close(lua_State *L)
 {
-    bx_lock *lock = luaL_checkudata(L, 1, BX_LOCK_MT);
-    if (lock->closed)
+    bx_lock *lock = bx_closing(L, BX_LOCK_MT);
+    if (lock == NULL)
         return 0;
-    lock->closed = 1;
     close(lock->fd);
     lock->fd = -1;
     return 0;

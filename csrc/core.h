@@ -32,10 +32,20 @@ static inline void bx_newclass(lua_State *L, const char *name, const luaL_Reg *m
 void bx_newtype(lua_State *L, const char *name, lua_CFunction close, lua_CFunction tostring,
                 const luaL_Reg *methods, const char *ctor_name, lua_CFunction constructor);
 
+/* Every userdata struct starts with `int closed` (csrc/README.md), so
+ * these two serve every type. bx_checkopen: the object at index i, raising
+ * "<what> is closed" when it is. bx_closing, for a close function: the
+ * object at index 1, now marked closed; NULL if it was already. */
+void *bx_checkopen(lua_State *L, int i, const char *mt, const char *what);
+void *bx_closing(lua_State *L, const char *mt);
+
 /* Milliseconds on a monotonic clock. */
 double bx_clock_ms(void);
 /* RFC 3986 percent-encoding of everything but unreserved bytes. */
 void bx_pushescaped(lua_State *L, const char *s, size_t n);
+/* The failure a caller must handle (csrc/README.md): pushes nil, message;
+ * returns 2. */
+int bx_push_fail(lua_State *L, const char *message);
 /* Pushes nil, "WHAT PATH: strerror(errno)"; returns 2. */
 int bx_push_errno(lua_State *L, const char *what, const char *path);
 

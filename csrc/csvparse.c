@@ -204,6 +204,13 @@ static int add_seg(csvparse *p, const char *a, size_t n)
     return 1;
 }
 
+static int copy_to_buf(csvparse *p, struct field *f)
+{
+    f->off = p->len;
+    f->inbuf = 1;
+    return buf_append(p, f->ptr, f->len);
+}
+
 /* The chunk is about to go away: copy every field still pointing into it.
  * The open field must stay the last thing in buf, since later segments are
  * appended to it, so it is moved behind the others if needed. */
@@ -213,19 +220,12 @@ static int spill(csvparse *p)
     struct field *f;
 
     for (i = 0; i < last; i++) {
-        f = &p->f[i];
-        if (!f->inbuf) {
-            f->off = p->len;
-            f->inbuf = 1;
-            if (!buf_append(p, f->ptr, f->len))
-                return 0;
-        }
+        if (!p->f[i].inbuf && !copy_to_buf(p, &p->f[i]))
+            return 0;
     }
     f = &p->f[last];
     if (!f->inbuf) {
-        f->off = p->len;
-        f->inbuf = 1;
-        if (!buf_append(p, f->ptr, f->len))
+        if (!copy_to_buf(p, f))
             return 0;
     } else if (f->off + f->len != p->len) {
         if (!buf_reserve(p, f->len))

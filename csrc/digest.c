@@ -26,6 +26,7 @@
 #define OUT_CHUNK (64 * 1024)
 
 typedef struct {
+    int closed; /* first: bx_checkopen, bx_closing */
     bx_sha256 sha;
     lua_Integer size, records;
     jsonsplit *json; /* one of json and csv */
@@ -37,14 +38,11 @@ typedef struct {
     int have_first;
     unsigned char *out;
     const char *broken; /* sticky error */
-    int closed;
 } bx_digest;
 
 static bx_digest *check_digest(lua_State *L)
 {
-    bx_digest *d = luaL_checkudata(L, 1, BX_DIGEST_MT);
-    luaL_argcheck(L, !d->closed, 1, "digest is closed");
-    return d;
+    return bx_checkopen(L, 1, BX_DIGEST_MT, "digest");
 }
 
 static const char *split_error(int rc)
@@ -152,9 +150,7 @@ static const char *feed(bx_digest *d, const unsigned char *p, size_t n)
 static int push_failure(lua_State *L, bx_digest *d, const char *why)
 {
     d->broken = why;
-    lua_pushnil(L);
-    lua_pushstring(L, why);
-    return 2;
+    return bx_push_fail(L, why);
 }
 
 /* d:update(bytes) */
@@ -209,10 +205,9 @@ static int l_finish(lua_State *L)
 
 static int l_close(lua_State *L)
 {
-    bx_digest *d = luaL_checkudata(L, 1, BX_DIGEST_MT);
-    if (d->closed)
+    bx_digest *d = bx_closing(L, BX_DIGEST_MT);
+    if (d == NULL)
         return 0;
-    d->closed = 1;
     jsonsplit_free(d->json);
     csvparse_free(d->csv);
     d->json = NULL;

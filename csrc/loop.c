@@ -11,6 +11,7 @@
 #include "loop.h"
 
 #include "core.h"
+#include "growable.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,14 +20,12 @@
 #define BX_LOOP_MT "batchexport.loop"
 #define GUARD_WAKEUP_MS 1000 /* the longest poll while a guard runs */
 
-/* The transfers are kept in an array of pointers, not linked through the
- * transfers: the loop owns its list, the transfer its counters. Order does
- * not matter, so a detach moves the last one into the gap. */
+/* The transfers are kept in a set of pointers, not linked through the
+ * transfers: the loop owns its list, the transfer its counters. */
 struct bx_loop {
+    int closed; /* first: bx_checkopen, bx_closing */
     CURLM *multi;
-    bx_transfer **attached; /* transfers in the multi handle now */
-    size_t nattached, cap;
-    int closed;
+    bx_ptrset attached; /* the transfers in the multi handle now */
 };
 
 /* Ends every stalled transfer with a timeout; returns how many. Run after
@@ -36,10 +35,10 @@ struct bx_loop {
 static int loop_guard(bx_loop *loop)
 {
     double now = bx_clock_ms();
-    size_t i = loop->nattached;
+    size_t i = loop->attached.n;
     int ended = 0;
     while (i-- > 0)
-        ended += bx_transfer_end_if_stalled(loop->attached[i], now);
+        ended += bx_transfer_end_if_stalled(loop->attached.items[i], now);
     return ended;
 }
 
@@ -48,8 +47,8 @@ static int guard_wakeup_ms(bx_loop *loop)
 {
     int ms = GUARD_WAKEUP_MS;
     size_t i;
-    for (i = 0; i < loop->nattached; i++) {
-        double guard = bx_transfer_guard_ms(loop->attached[i]);
+    for (i = 0; i < loop->attached.n; i++) {
+        double guard = bx_transfer_guard_ms(loop->attached.items[i]);
         if (guard > 0 && guard / 4 < ms)
             ms = guard / 4 > 10 ? (int)(guard / 4) : 10;
     }
@@ -58,39 +57,24 @@ static int guard_wakeup_ms(bx_loop *loop)
 
 bx_loop *bx_checkloop(lua_State *L, int i)
 {
-    bx_loop *loop = luaL_checkudata(L, i, BX_LOOP_MT);
-    luaL_argcheck(L, !loop->closed, i, "loop is closed");
-    return loop;
+    return bx_checkopen(L, i, BX_LOOP_MT, "loop");
 }
 
 int bx_loop_attach(bx_loop *loop, bx_transfer *t, CURL *easy)
 {
-    if (loop->closed)
+    if (loop->closed || bx_ptrset_add(&loop->attached, t) != 0)
         return -1;
-    if (loop->nattached == loop->cap) {
-        size_t cap = loop->cap ? loop->cap * 2 : 16;
-        bx_transfer **grown = realloc(loop->attached, cap * sizeof *grown);
-        if (grown == NULL)
-            return -1;
-        loop->attached = grown;
-        loop->cap = cap;
+    if (curl_multi_add_handle(loop->multi, easy) != CURLM_OK) {
+        bx_ptrset_remove(&loop->attached, t);
+        return -1;
     }
-    if (curl_multi_add_handle(loop->multi, easy) != CURLM_OK)
-        return -1;
-    loop->attached[loop->nattached++] = t;
     return 0;
 }
 
 void bx_loop_detach(bx_loop *loop, bx_transfer *t, CURL *easy)
 {
-    size_t i;
-    for (i = 0; i < loop->nattached; i++) {
-        if (loop->attached[i] == t) {
-            curl_multi_remove_handle(loop->multi, easy);
-            loop->attached[i] = loop->attached[--loop->nattached];
-            return;
-        }
-    }
+    curl_multi_remove_handle(loop->multi, easy);
+    bx_ptrset_remove(&loop->attached, t);
 }
 
 /* Hands every finished exchange its result; returns how many finished. */
@@ -115,8 +99,8 @@ static int loop_collect(bx_loop *loop)
 static void loop_release_bursts(bx_loop *loop)
 {
     size_t i;
-    for (i = 0; i < loop->nattached; i++)
-        bx_transfer_release_burst(loop->attached[i]); /* may write at once */
+    for (i = 0; i < loop->attached.n; i++)
+        bx_transfer_release_burst(loop->attached.items[i]); /* may write at once */
 }
 
 /* Whether a file sink waits for the next perform: then a poll must not
@@ -124,8 +108,8 @@ static void loop_release_bursts(bx_loop *loop)
 static int loop_bursts_held(bx_loop *loop)
 {
     size_t i;
-    for (i = 0; i < loop->nattached; i++)
-        if (bx_transfer_burst_held(loop->attached[i]))
+    for (i = 0; i < loop->attached.n; i++)
+        if (bx_transfer_burst_held(loop->attached.items[i]))
             return 1;
     return 0;
 }
@@ -140,7 +124,7 @@ static int loop_perform(lua_State *L, bx_loop *loop)
         return luaL_error(L, "curl_multi_perform: %s", curl_multi_strerror(rc));
     finished = loop_collect(loop);
     finished += loop_guard(loop);
-    lua_pushinteger(L, (lua_Integer)loop->nattached);
+    lua_pushinteger(L, (lua_Integer)loop->attached.n);
     lua_pushinteger(L, finished);
     lua_pushboolean(L, loop_bursts_held(loop));
     return 3;
@@ -169,7 +153,7 @@ static int l_poll(lua_State *L)
         ms = 86400 * 1000;
     else
         ms = (int)ceil(seconds * 1000);
-    if (loop->nattached > 0 && ms > guard_wakeup_ms(loop))
+    if (loop->attached.n > 0 && ms > guard_wakeup_ms(loop))
         ms = guard_wakeup_ms(loop);
     if (loop_bursts_held(loop))
         ms = 0;
@@ -183,7 +167,7 @@ static int l_poll(lua_State *L)
 
 static int l_count(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)bx_checkloop(L, 1)->nattached);
+    lua_pushinteger(L, (lua_Integer)bx_checkloop(L, 1)->attached.n);
     return 1;
 }
 
@@ -191,15 +175,12 @@ static int l_count(lua_State *L)
  * when the state closes, which collects in any order. */
 static int l_close(lua_State *L)
 {
-    bx_loop *loop = luaL_checkudata(L, 1, BX_LOOP_MT);
-    if (loop->closed)
+    bx_loop *loop = bx_closing(L, BX_LOOP_MT);
+    if (loop == NULL)
         return 0;
-    loop->closed = 1;
-    while (loop->nattached > 0)
-        bx_transfer_left_loop(loop->attached[loop->nattached - 1]);
-    free(loop->attached);
-    loop->attached = NULL;
-    loop->cap = 0;
+    while (loop->attached.n > 0)
+        bx_transfer_left_loop(loop->attached.items[loop->attached.n - 1]);
+    bx_ptrset_free(&loop->attached);
     curl_multi_cleanup(loop->multi);
     loop->multi = NULL;
     return 0;
@@ -208,7 +189,7 @@ static int l_close(lua_State *L)
 static int l_tostring(lua_State *L)
 {
     bx_loop *loop = luaL_checkudata(L, 1, BX_LOOP_MT);
-    lua_pushfstring(L, "batchexport.loop (%d transfers%s)", (int)loop->nattached,
+    lua_pushfstring(L, "batchexport.loop (%d transfers%s)", (int)loop->attached.n,
                     loop->closed ? ", closed" : "");
     return 1;
 }
@@ -229,11 +210,7 @@ static int l_new(lua_State *L)
 int bx_open_loop(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"perform", l_perform},
-        {"poll", l_poll},
-        {"count", l_count},
-        {NULL, NULL},
-    };
+        {"perform", l_perform}, {"poll", l_poll}, {"count", l_count}, {NULL, NULL}};
     bx_newtype(L, BX_LOOP_MT, l_close, l_tostring, methods, "loop", l_new);
     return 0;
 }

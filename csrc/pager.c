@@ -8,6 +8,7 @@
 #include "pager.h"
 
 #include "core.h"
+#include "growable.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #define CURSOR_MAX 1024
 
 typedef struct bx_pager {
+    int closed; /* first: bx_checkopen, bx_closing */
     lua_Integer limit;
     char *cursor;      /* the "from" of the next page; NULL before the first */
     size_t cursor_len; /* a server's bytes: carried with their length, never strlen'd */
@@ -25,14 +27,11 @@ typedef struct bx_pager {
     uint64_t *seen;           /* hashes of every cursor followed: 8 bytes a page */
     size_t nseen, capseen;
     lua_Integer pages;
-    int closed;
 } bx_pager;
 
 static bx_pager *checkpager(lua_State *L)
 {
-    bx_pager *p = luaL_checkudata(L, 1, BX_PAGER_MT);
-    luaL_argcheck(L, !p->closed, 1, "pager is closed");
-    return p;
+    return bx_checkopen(L, 1, BX_PAGER_MT, "pager");
 }
 
 static uint64_t fnv1a(const char *s, size_t n)
@@ -56,14 +55,10 @@ static int seen_before(bx_pager *p, uint64_t h)
 
 static int remember(bx_pager *p, uint64_t h)
 {
-    if (p->nseen == p->capseen) {
-        size_t cap = p->capseen ? p->capseen * 2 : 64;
-        uint64_t *s = realloc(p->seen, cap * sizeof *s);
-        if (s == NULL)
-            return -1;
-        p->seen = s;
-        p->capseen = cap;
-    }
+    uint64_t *seen = bx_grow(p->seen, &p->capseen, p->nseen + 1, sizeof *seen, 64);
+    if (seen == NULL)
+        return -1;
+    p->seen = seen;
     p->seen[p->nseen++] = h;
     return 0;
 }
@@ -138,13 +133,6 @@ static int l_query(lua_State *L)
     return 1;
 }
 
-static int fail(lua_State *L, const char *msg)
-{
-    lua_pushnil(L);
-    lua_pushstring(L, msg);
-    return 2;
-}
-
 /* pager:feed(page) -> page, or nil, message when the page cannot be trusted. */
 static int l_feed(lua_State *L)
 {
@@ -153,12 +141,12 @@ static int l_feed(lua_State *L)
     size_t n = 0;
     const char *next = NULL;
     if (p->done)
-        return fail(L, "the listing is already complete");
+        return bx_push_fail(L, "the listing is already complete");
     if (!lua_istable(L, 2))
-        return fail(L, "the list response is not a JSON object");
+        return bx_push_fail(L, "the list response is not a JSON object");
     lua_getfield(L, 2, "exports");
     if (!lua_istable(L, -1))
-        return fail(L, "the list response has no exports array");
+        return bx_push_fail(L, "the list response has no exports array");
     lua_getfield(L, 2, "has_more");
     has_more = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -169,12 +157,11 @@ static int l_feed(lua_State *L)
         uint64_t h;
         const char *why = bad_cursor(next, next ? n : 0);
         if (why)
-            return fail(L, why);
+            return bx_push_fail(L, why);
         h = fnv1a(next, n);
         if (seen_before(p, h))
-            return fail(
-                L,
-                "the server returned a cursor it had already given: stopping instead of looping");
+            return bx_push_fail(L, "the server returned a cursor it had already given: "
+                                   "stopping instead of looping");
         if (remember(p, h) != 0 || set_cursor(p, next, n) != 0)
             return luaL_error(L, "out of memory");
     } else {
@@ -220,10 +207,9 @@ static int l_done(lua_State *L)
 
 static int l_close(lua_State *L)
 {
-    bx_pager *p = luaL_checkudata(L, 1, BX_PAGER_MT);
-    if (p->closed)
+    bx_pager *p = bx_closing(L, BX_PAGER_MT);
+    if (p == NULL)
         return 0;
-    p->closed = 1;
     p->index = p->count = 0;
     free(p->seen);
     p->seen = NULL;
@@ -245,8 +231,7 @@ static int l_tostring(lua_State *L)
 int bx_open_pager(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"query", l_query}, {"feed", l_feed}, {"next", l_next}, {"done", l_done}, {NULL, NULL},
-    };
+        {"query", l_query}, {"feed", l_feed}, {"next", l_next}, {"done", l_done}, {NULL, NULL}};
     bx_newtype(L, BX_PAGER_MT, l_close, l_tostring, methods, "pager", l_new);
     return 0;
 }

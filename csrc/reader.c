@@ -35,6 +35,7 @@ enum { COMPRESSION_AUTO, COMPRESSION_GZIP, COMPRESSION_NONE };
 enum { MORE_DATA = 1, NO_DATA_YET = 0, SOURCE_OVER = -1, SOURCE_FAILED = -2, INFLATE_FAILED = -3 };
 
 typedef struct bx_reader {
+    int closed; /* first: bx_checkopen, bx_closing */
     int format;
     int compression; /* AUTO until the first bytes decide */
     jsonsplit *json;
@@ -52,14 +53,11 @@ typedef struct bx_reader {
     int broken; /* a decode error: every later call repeats it */
     char error[256];
     const char *error_kind;
-    int closed;
 } bx_reader;
 
 static bx_reader *checkreader(lua_State *L)
 {
-    bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
-    luaL_argcheck(L, !r->closed, 1, "reader is closed");
-    return r;
+    return bx_checkopen(L, 1, BX_READER_MT, "reader");
 }
 
 static void set_error(bx_reader *r, const char *kind, const char *msg)
@@ -602,10 +600,9 @@ static int l_count(lua_State *L)
 
 static int l_close(lua_State *L)
 {
-    bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
-    if (r->closed)
+    bx_reader *r = bx_closing(L, BX_READER_MT);
+    if (r == NULL)
         return 0;
-    r->closed = 1;
     if (r->src)
         bx_transfer_close(r->src);
     bx_jsonbuild_free(L, &r->build);

@@ -43,13 +43,13 @@ typedef struct {
 } commit_job;
 
 typedef struct {
-    int fd;    /* the file, open and locked; -1 once done */
-    int dirfd; /* its folder, for the *at calls and the folder sync */
-    char *dir; /* the folder as given, to check commit's target */
+    int closed; /* first: bx_checkopen, bx_closing */
+    int fd;     /* the file, open and locked; -1 once done */
+    int dirfd;  /* its folder, for the *at calls and the folder sync */
+    char *dir;  /* the folder as given, to check commit's target */
     char name[BX_FS_NAME_MAX + 1];
     bx_offthread *thread; /* a commit under way off the loop, or NULL */
     commit_job job;       /* its state; touched by that thread until joined */
-    int closed;
 } bx_tempfile;
 
 static bx_tempfile *check_tempfile(lua_State *L, int i)
@@ -81,11 +81,10 @@ static int push_not_a_file(lua_State *L, int i)
     return 2;
 }
 
+/* bx_push_errno for an errno saved before other calls could change it. */
 static int push_failure(lua_State *L, const char *what, const char *path, int e)
 {
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s %s: %s", what, path, strerror(e));
-    return 2;
+    return bx_push_fail(L, lua_pushfstring(L, "%s %s: %s", what, path, strerror(e)));
 }
 
 static int open_dir(const char *dir)
@@ -168,9 +167,7 @@ static bx_tempfile *check_open(lua_State *L, int i)
 
 static int l_path(lua_State *L)
 {
-    bx_tempfile *tf = check_tempfile(L, 1);
-    luaL_argcheck(L, !tf->closed, 1, "tempfile is closed");
-    push_temp_path(L, tf);
+    push_temp_path(L, bx_checkopen(L, 1, BX_TEMPFILE_MT, "tempfile"));
     return 1;
 }
 
@@ -334,11 +331,10 @@ static int l_commit_result(lua_State *L)
  * one, so it starts open. */
 static int l_close(lua_State *L)
 {
-    bx_tempfile *tf = check_tempfile(L, 1);
+    bx_tempfile *tf = bx_closing(L, BX_TEMPFILE_MT);
     struct stat a, b;
-    if (tf->closed)
+    if (tf == NULL)
         return 0;
-    tf->closed = 1;
     /* A commit under way owns the descriptors until it ends. */
     if (tf->thread != NULL) {
         bx_offthread_join(tf->thread);

@@ -41,12 +41,12 @@ enum { T_DONE, T_RUNNING };
  * says when to look (bx_transfer_end_if_stalled) and how long it may sleep
  * (bx_transfer_guard_ms). */
 struct bx_transfer {
+    int closed; /* first, as in every userdata; closed by bx_transfer_close */
     CURL *easy;
     bx_client *client;
     bx_loop *loop;  /* set while attached */
     bx_request req; /* what was asked: sink, URL shown, header lines sent */
     int state;      /* T_RUNNING, then T_DONE */
-    int closed;
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
     strbuf body; /* buffer sink; error pages of the others */
