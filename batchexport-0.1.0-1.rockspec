@@ -49,6 +49,7 @@ build = {
         "csrc/reader.c",
         "csrc/request.c",
         "csrc/sha256.c",
+        "csrc/splitter.c",
         "csrc/strbuf.c",
         "csrc/tempfile.c",
         "csrc/terminal.c",

@@ -33,7 +33,7 @@
 /* settings holds what requests read; the rest is the client's own. The
  * settings' strings point into the owned copies below. */
 struct bx_client {
-    int closed; /* first: bx_checkopen, bx_closing */
+    int closed; /* first: bx_checkopen, bx_close */
     bx_client_settings settings;
     bx_loop *loop;
     char *rest_key, *project_key, *api_key;
@@ -393,12 +393,16 @@ static int l_redact(lua_State *L)
     return 1;
 }
 
+static void client_release(lua_State *L, void *obj)
+{
+    bx_client *c = obj;
+    (void)L;
+    client_close(c);
+}
+
 static int l_close(lua_State *L)
 {
-    bx_client *c = bx_closing(L, BX_CLIENT_MT);
-    if (c != NULL)
-        client_close(c);
-    return 0;
+    return bx_close(L, BX_CLIENT_MT, client_release);
 }
 
 static int l_tostring(lua_State *L)

@@ -62,13 +62,22 @@ void *bx_checkopen(lua_State *L, int i, const char *mt, const char *what)
     return closed;
 }
 
-void *bx_closing(lua_State *L, const char *mt)
+int bx_close(lua_State *L, const char *mt, void (*release)(lua_State *L, void *obj))
 {
     int *closed = luaL_checkudata(L, 1, mt);
     if (*closed)
-        return NULL;
+        return 0;
     *closed = 1;
-    return closed;
+    release(L, closed);
+    return 0;
+}
+
+int bx_push_summary(lua_State *L, const char *name, lua_Integer count, const char *what,
+                    const char *state)
+{
+    lua_pushfstring(L, "%s (%d %s%s%s)", name, (int)count, what, state ? ", " : "",
+                    state ? state : "");
+    return 1;
 }
 
 double bx_clock_ms(void)
@@ -312,19 +321,22 @@ static int l_new_file_mode(lua_State *L)
 #define BX_LOCK_MT "batchexport.lock"
 
 typedef struct bx_lock {
-    int closed; /* first: bx_checkopen, bx_closing */
+    int closed; /* first: bx_checkopen, bx_close */
     int fd;
 } bx_lock;
+
+static void lock_release(lua_State *L, void *obj)
+{
+    bx_lock *lock = obj;
+    (void)L;
+    close(lock->fd);
+    lock->fd = -1;
+}
 
 /* lock:close(), __gc, __close: lets the lock go. Idempotent. */
 static int l_lock_close(lua_State *L)
 {
-    bx_lock *lock = bx_closing(L, BX_LOCK_MT);
-    if (lock == NULL)
-        return 0;
-    close(lock->fd);
-    lock->fd = -1;
-    return 0;
+    return bx_close(L, BX_LOCK_MT, lock_release);
 }
 
 /* core.lock(path) -> lock | nil, message, busy. One holder at a time; busy

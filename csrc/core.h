@@ -34,10 +34,16 @@ void bx_newtype(lua_State *L, const char *name, lua_CFunction close, lua_CFuncti
 
 /* Every userdata struct starts with `int closed` (csrc/README.md), so
  * these two serve every type. bx_checkopen: the object at index i, raising
- * "<what> is closed" when it is. bx_closing, for a close function: the
- * object at index 1, now marked closed; NULL if it was already. */
+ * "<what> is closed" when it is. bx_close: the body of every close function
+ * (__gc, __close, :close()): marks the object at index 1 closed and lets
+ * release free what it holds, once; returns 0 (no results). */
 void *bx_checkopen(lua_State *L, int i, const char *mt, const char *what);
-void *bx_closing(lua_State *L, const char *mt);
+int bx_close(lua_State *L, const char *mt, void (*release)(lua_State *L, void *obj));
+
+/* A __tostring's text, "NAME (COUNT WHAT)" or "NAME (COUNT WHAT, STATE)"
+ * when state is not NULL; returns 1. */
+int bx_push_summary(lua_State *L, const char *name, lua_Integer count, const char *what,
+                    const char *state);
 
 /* Milliseconds on a monotonic clock. */
 double bx_clock_ms(void);

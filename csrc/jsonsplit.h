@@ -28,8 +28,8 @@
  *
  * Depends only on the C standard library: no Lua, no curl.
  */
-#ifndef BATCHEXPORT_JSONSPLIT_H
-#define BATCHEXPORT_JSONSPLIT_H
+#ifndef BX_JSONSPLIT_H
+#define BX_JSONSPLIT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -23,7 +23,7 @@
 /* The transfers are kept in a set of pointers, not linked through the
  * transfers: the loop owns its list, the transfer its counters. */
 struct bx_loop {
-    int closed; /* first: bx_checkopen, bx_closing */
+    int closed; /* first: bx_checkopen, bx_close */
     CURLM *multi;
     bx_ptrset attached; /* the transfers in the multi handle now */
 };
@@ -171,27 +171,29 @@ static int l_count(lua_State *L)
     return 1;
 }
 
-/* The transfers left are told they are off the loop: they outlive it only
- * when the state closes, which collects in any order. */
-static int l_close(lua_State *L)
+static void loop_release(lua_State *L, void *obj)
 {
-    bx_loop *loop = bx_closing(L, BX_LOOP_MT);
-    if (loop == NULL)
-        return 0;
+    bx_loop *loop = obj;
+    (void)L;
     while (loop->attached.n > 0)
         bx_transfer_left_loop(loop->attached.items[loop->attached.n - 1]);
     bx_ptrset_free(&loop->attached);
     curl_multi_cleanup(loop->multi);
     loop->multi = NULL;
-    return 0;
+}
+
+/* The transfers left are told they are off the loop: they outlive it only
+ * when the state closes, which collects in any order. */
+static int l_close(lua_State *L)
+{
+    return bx_close(L, BX_LOOP_MT, loop_release);
 }
 
 static int l_tostring(lua_State *L)
 {
     bx_loop *loop = luaL_checkudata(L, 1, BX_LOOP_MT);
-    lua_pushfstring(L, "batchexport.loop (%d transfers%s)", (int)loop->attached.n,
-                    loop->closed ? ", closed" : "");
-    return 1;
+    return bx_push_summary(L, BX_LOOP_MT, (lua_Integer)loop->attached.n, "transfers",
+                           loop->closed ? "closed" : NULL);
 }
 
 static int l_new(lua_State *L)

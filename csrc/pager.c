@@ -18,7 +18,7 @@
 #define CURSOR_MAX 1024
 
 typedef struct bx_pager {
-    int closed; /* first: bx_checkopen, bx_closing */
+    int closed; /* first: bx_checkopen, bx_close */
     lua_Integer limit;
     char *cursor;      /* the "from" of the next page; NULL before the first */
     size_t cursor_len; /* a server's bytes: carried with their length, never strlen'd */
@@ -205,27 +205,27 @@ static int l_done(lua_State *L)
     return 1;
 }
 
-static int l_close(lua_State *L)
+static void pager_release(lua_State *L, void *obj)
 {
-    bx_pager *p = bx_closing(L, BX_PAGER_MT);
-    if (p == NULL)
-        return 0;
+    bx_pager *p = obj;
+    (void)L;
     p->index = p->count = 0;
     free(p->seen);
     p->seen = NULL;
     p->nseen = p->capseen = 0;
     set_cursor(p, NULL, 0);
-    return 0;
+}
+
+static int l_close(lua_State *L)
+{
+    return bx_close(L, BX_PAGER_MT, pager_release);
 }
 
 static int l_tostring(lua_State *L)
 {
     bx_pager *p = luaL_checkudata(L, 1, BX_PAGER_MT);
-    lua_pushfstring(L, "batchexport.pager (%d pages%s)", (int)p->pages,
-                    p->closed ? ", closed"
-                    : p->done ? ", done"
-                              : "");
-    return 1;
+    const char *state = p->closed ? "closed" : p->done ? "done" : NULL;
+    return bx_push_summary(L, BX_PAGER_MT, p->pages, "pages", state);
 }
 
 int bx_open_pager(lua_State *L)

@@ -21,6 +21,7 @@
 #include "jsondecode.h"
 #include "jsonsplit.h"
 #include "jsonvalue.h"
+#include "splitter.h"
 #include "transfer.h"
 
 #include <stdlib.h>
@@ -30,19 +31,16 @@
 #define BX_READER_MT "batchexport.reader"
 #define INFLATE_CHUNK (256 * 1024)
 
-enum { FORMAT_JSON, FORMAT_CSV, FORMAT_RAW };
+/* As splitter.h numbers them. */
+enum { FORMAT_JSON = BX_SPLIT_JSON, FORMAT_CSV = BX_SPLIT_CSV, FORMAT_RAW = BX_SPLIT_NONE };
 enum { COMPRESSION_AUTO, COMPRESSION_GZIP, COMPRESSION_NONE };
 enum { MORE_DATA = 1, NO_DATA_YET = 0, SOURCE_OVER = -1, SOURCE_FAILED = -2, INFLATE_FAILED = -3 };
 
 typedef struct bx_reader {
-    int closed; /* first: bx_checkopen, bx_closing */
+    int closed; /* first: bx_checkopen, bx_close */
     int format;
-    int compression; /* AUTO until the first bytes decide */
-    jsonsplit *json;
-    csvparse *csv;
-    z_stream z;
-    int z_ready;
-    unsigned char *out;      /* inflated bytes ... */
+    int compression;         /* AUTO until the first bytes decide */
+    bx_splitter split;       /* the parser, the inflater and its bytes ... */
     size_t out_len, out_pos; /* ... and how far the parser got in them */
     bx_transfer *src;        /* kept alive in the user value's "source" */
     bx_jsonbuild build;      /* JSON: builds records, remembers their layout */
@@ -114,7 +112,7 @@ static int decide_compression(bx_reader *r)
     return MORE_DATA;
 }
 
-/* Inflates what the source has into r->out; returns MORE_DATA when bytes
+/* Inflates what the source has into r->split.out; returns MORE_DATA when bytes
  * came out, else why not. */
 static int inflate_more(bx_reader *r)
 {
@@ -124,28 +122,28 @@ static int inflate_more(bx_reader *r)
         int rc;
         if (len == 0)
             return source_state(r);
-        if (!r->z_ready) {
-            memset(&r->z, 0, sizeof r->z);
-            if (inflateInit2(&r->z, 15 + 16) != Z_OK) {
+        if (!r->split.z_ready) {
+            memset(&r->split.z, 0, sizeof r->split.z);
+            if (inflateInit2(&r->split.z, 15 + 16) != Z_OK) {
                 set_error(r, "decode", "cannot start gzip decompression");
                 return INFLATE_FAILED;
             }
-            r->z_ready = 1;
+            r->split.z_ready = 1;
         }
-        r->z.next_in = (Bytef *)in;
-        r->z.avail_in = (uInt)(len > 1u << 30 ? 1u << 30 : len);
-        r->z.next_out = r->out;
-        r->z.avail_out = INFLATE_CHUNK;
-        rc = inflate(&r->z, Z_NO_FLUSH);
-        source_take(r, (size_t)(r->z.next_in - (Bytef *)in));
+        r->split.z.next_in = (Bytef *)in;
+        r->split.z.avail_in = (uInt)(len > 1u << 30 ? 1u << 30 : len);
+        r->split.z.next_out = r->split.out;
+        r->split.z.avail_out = INFLATE_CHUNK;
+        rc = inflate(&r->split.z, Z_NO_FLUSH);
+        source_take(r, (size_t)(r->split.z.next_in - (Bytef *)in));
         r->out_pos = 0;
-        r->out_len = INFLATE_CHUNK - r->z.avail_out;
+        r->out_len = INFLATE_CHUNK - r->split.z.avail_out;
         if (rc == Z_STREAM_END) {
             /* Concatenated gzip members are one file (as gzip -d sees it). */
-            inflateEnd(&r->z);
-            r->z_ready = 0;
+            inflateEnd(&r->split.z);
+            r->split.z_ready = 0;
         } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            set_error(r, "decode", r->z.msg ? r->z.msg : "corrupt gzip data");
+            set_error(r, "decode", r->split.z.msg ? r->split.z.msg : "corrupt gzip data");
             return INFLATE_FAILED;
         }
         if (r->out_len > 0)
@@ -164,13 +162,13 @@ static int plain_bytes(bx_reader *r, const char **p, size_t *len)
         return *len > 0 ? MORE_DATA : source_state(r);
     }
     if (r->out_pos == r->out_len && (rc = inflate_more(r)) != MORE_DATA) {
-        if (rc == SOURCE_OVER && r->z_ready) {
+        if (rc == SOURCE_OVER && r->split.z_ready) {
             set_error(r, "decode", "the gzip stream ends early (truncated file)");
             return INFLATE_FAILED;
         }
         return rc;
     }
-    *p = (const char *)r->out + r->out_pos;
+    *p = (const char *)r->split.out + r->out_pos;
     *len = r->out_len - r->out_pos;
     return MORE_DATA;
 }
@@ -200,11 +198,11 @@ static int push_failure(lua_State *L, bx_reader *r, int rc)
 
 static void push_row(lua_State *L, bx_reader *r)
 {
-    size_t i, n = csvparse_fields(r->csv);
+    size_t i, n = csvparse_fields(r->split.csv);
     lua_createtable(L, (int)n, 0);
     for (i = 0; i < n; i++) {
         size_t len;
-        const char *f = csvparse_field(r->csv, i, &len);
+        const char *f = csvparse_field(r->split.csv, i, &len);
         lua_pushlstring(L, f, len);
         lua_rawseti(L, -2, (int)i + 1);
     }
@@ -215,12 +213,13 @@ static int parse_error(lua_State *L, bx_reader *r, int code)
     char msg[200];
     if (r->format == FORMAT_JSON)
         snprintf(msg, sizeof msg, "record %llu at byte %llu: %s",
-                 (unsigned long long)r->records + 1, (unsigned long long)jsonsplit_offset(r->json),
+                 (unsigned long long)r->records + 1,
+                 (unsigned long long)jsonsplit_offset(r->split.json),
                  code == JSONSPLIT_ERR_DECODE ? jsondecode_strerror(r->decode_error)
                                               : jsonsplit_strerror(code));
     else
-        snprintf(msg, sizeof msg, "row %llu: %s", (unsigned long long)csvparse_rows(r->csv) + 1,
-                 csvparse_strerror(code));
+        snprintf(msg, sizeof msg, "row %llu: %s",
+                 (unsigned long long)csvparse_rows(r->split.csv) + 1, csvparse_strerror(code));
     set_error(r, "decode", msg);
     return push_failure(L, r, INFLATE_FAILED);
 }
@@ -230,11 +229,11 @@ static int finish(lua_State *L, bx_reader *r)
 {
     int rc;
     if (r->format == FORMAT_JSON) {
-        rc = jsonsplit_finish(r->json);
+        rc = jsonsplit_finish(r->split.json);
         if (rc != JSONSPLIT_END)
             return parse_error(L, r, rc);
     } else {
-        rc = csvparse_finish(r->csv);
+        rc = csvparse_finish(r->split.csv);
         if (rc == CSVPARSE_ROW) {
             r->records++;
             push_row(L, r);
@@ -287,11 +286,11 @@ static int next_raw(lua_State *L, bx_reader *r)
         if (rc == SOURCE_OVER)
             return finish(L, r);
         if (r->format == FORMAT_JSON) {
-            rc = jsonsplit_next(r->json, p, len, &used, &rec, &rec_len);
+            rc = jsonsplit_next(r->split.json, p, len, &used, &rec, &rec_len);
             if (rc == JSONSPLIT_RECORD)
                 lua_pushlstring(L, rec, rec_len); /* before the bytes are released */
         } else {
-            rc = csvparse_next(r->csv, p, len, &used);
+            rc = csvparse_next(r->split.csv, p, len, &used);
             if (rc == CSVPARSE_ROW)
                 push_row(L, r);
         }
@@ -352,7 +351,7 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
         d.pushed = 0;
         if (values) /* the record's number goes below its values */
             lua_pushinteger(L, base + r->records + 1);
-        rc = jsonsplit_decode(r->json, p, len, &used, decode_record, &d);
+        rc = jsonsplit_decode(r->split.json, p, len, &used, decode_record, &d);
         plain_take(r, used);
         if (rc != JSONSPLIT_RECORD && values)
             lua_pop(L, 1);
@@ -598,35 +597,26 @@ static int l_count(lua_State *L)
     return 1;
 }
 
-static int l_close(lua_State *L)
+static void reader_release(lua_State *L, void *obj)
 {
-    bx_reader *r = bx_closing(L, BX_READER_MT);
-    if (r == NULL)
-        return 0;
+    bx_reader *r = obj;
     if (r->src)
         bx_transfer_close(r->src);
     bx_jsonbuild_free(L, &r->build);
     r->src = NULL;
-    jsonsplit_free(r->json);
-    csvparse_free(r->csv);
-    r->json = NULL;
-    r->csv = NULL;
-    if (r->z_ready)
-        inflateEnd(&r->z);
-    r->z_ready = 0;
-    free(r->out);
-    r->out = NULL;
-    return 0;
+    bx_splitter_free(&r->split);
+}
+
+static int l_close(lua_State *L)
+{
+    return bx_close(L, BX_READER_MT, reader_release);
 }
 
 static int l_tostring(lua_State *L)
 {
     bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
-    lua_pushfstring(L, "batchexport.reader (%d records%s)", (int)r->records,
-                    r->closed  ? ", closed"
-                    : r->ended ? ", ended"
-                               : "");
-    return 1;
+    const char *state = r->closed ? "closed" : r->ended ? "ended" : NULL;
+    return bx_push_summary(L, BX_READER_MT, r->records, "records", state);
 }
 
 /* core.reader{format = "json"|"csv"|"raw", compression = "auto"|"gzip"|"none",
@@ -664,12 +654,7 @@ static int l_new(lua_State *L)
         bx_jsonbuild_keep_layout(L, &r->build);
     r->format = format;
     r->compression = compression;
-    r->out = malloc(INFLATE_CHUNK);
-    if (format == FORMAT_JSON)
-        r->json = jsonsplit_new((size_t)max);
-    else if (format == FORMAT_CSV)
-        r->csv = csvparse_new(sep[0], (size_t)max);
-    if (r->out == NULL || (format == FORMAT_JSON && !r->json) || (format == FORMAT_CSV && !r->csv))
+    if (bx_splitter_init(&r->split, format, sep[0], (size_t)max, INFLATE_CHUNK) != 0)
         return luaL_error(L, "out of memory");
     return 1;
 }

@@ -43,7 +43,7 @@ typedef struct {
 } commit_job;
 
 typedef struct {
-    int closed; /* first: bx_checkopen, bx_closing */
+    int closed; /* first: bx_checkopen, bx_close */
     int fd;     /* the file, open and locked; -1 once done */
     int dirfd;  /* its folder, for the *at calls and the folder sync */
     char *dir;  /* the folder as given, to check commit's target */
@@ -326,15 +326,11 @@ static int l_commit_result(lua_State *L)
     return n;
 }
 
-/* tf:close(): removes the file unless committed; closes everything.
- * Idempotent. A tempfile is never half built: its fields are freed one by
- * one, so it starts open. */
-static int l_close(lua_State *L)
+static void tempfile_release(lua_State *L, void *obj)
 {
-    bx_tempfile *tf = bx_closing(L, BX_TEMPFILE_MT);
+    bx_tempfile *tf = obj;
     struct stat a, b;
-    if (tf == NULL)
-        return 0;
+    (void)L;
     /* A commit under way owns the descriptors until it ends. */
     if (tf->thread != NULL) {
         bx_offthread_join(tf->thread);
@@ -352,7 +348,14 @@ static int l_close(lua_State *L)
     close_fds(tf);
     free(tf->dir);
     tf->dir = NULL;
-    return 0;
+}
+
+/* tf:close(): removes the file unless committed; closes everything.
+ * Idempotent. A tempfile is never half built: its fields are freed one by
+ * one, so it starts open. */
+static int l_close(lua_State *L)
+{
+    return bx_close(L, BX_TEMPFILE_MT, tempfile_release);
 }
 
 static int l_tostring(lua_State *L)
