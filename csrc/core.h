@@ -1,6 +1,6 @@
 /*
  * core.h: what every Lua-facing C file of the core shares, and nothing more:
- * the type registration helpers, a clock and two pushers. Each userdata's
+ * the type helpers, a clock and the pushers of common results. Each userdata's
  * struct is private to its .c; its header (loop.h, client.h, transfer.h,
  * pager.h, tempfile.h, reader.h, digest.h, jsonvalue.h) says what other
  * files may ask of it, and declares the bx_open_* that core.c calls.
