@@ -4,9 +4,10 @@
  * scheduler calls perform() between its tasks, and nginx steps it between
  * ngx.sleep()s. Nothing here blocks except poll(), and only for as long as asked.
  *
- * The loop also runs every transfer's stall guard (libcurl's low-speed check
- * cannot tell a stalled server from a stream its consumer holds paused), so
- * poll() wakes at least once a second while transfers are in flight.
+ * The loop also tells each transfer's stall guard when to look (transfer.c
+ * keeps the guard: libcurl's low-speed check cannot tell a stalled server
+ * from a stream its consumer holds paused), so poll() wakes at least once a
+ * second while transfers are in flight.
  */
 #include "loop.h"
 
