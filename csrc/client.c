@@ -5,7 +5,12 @@
  * curl share handle so that connections, DNS answers and TLS sessions are
  * reused from one call to the next.
  */
+#include "client.h"
+
 #include "core.h"
+#include "growable.h"
+#include "strbuf.h"
+#include "transfer.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -23,12 +28,43 @@
  * text by nothing. client.lua refuses shorter keys (core.min_secret). */
 #define MIN_PIECE 4
 
+#define BX_CLIENT_MT "batchexport.client"
+
+/* settings holds what requests read; the rest is the client's own. The
+ * settings' strings point into the owned copies below. */
+struct bx_client {
+    int closed; /* first: bx_checkopen, bx_close */
+    bx_client_settings settings;
+    bx_loop *loop;
+    char *rest_key, *project_key, *api_key;
+    char *base_url, *user_agent, *proxy, *ca_file;
+    struct curl_slist *v2_auth, *legacy_auth;
+    bx_ptrset transfers; /* every open transfer made by this client */
+};
+
 bx_client *bx_checkclient(lua_State *L, int i)
 {
-    bx_client *c = luaL_checkudata(L, i, BX_CLIENT_MT);
-    if (c->closed)
-        luaL_argerror(L, i, "client is closed");
-    return c;
+    return bx_checkopen(L, i, BX_CLIENT_MT, "client");
+}
+
+const bx_client_settings *bx_client_settings_of(const bx_client *c)
+{
+    return &c->settings;
+}
+
+bx_loop *bx_client_loop(const bx_client *c)
+{
+    return c->loop;
+}
+
+int bx_client_track(bx_client *c, bx_transfer *t)
+{
+    return bx_ptrset_add(&c->transfers, t);
+}
+
+void bx_client_untrack(bx_client *c, bx_transfer *t)
+{
+    bx_ptrset_remove(&c->transfers, t);
 }
 
 static char *dup_or_null(const char *s)
@@ -90,7 +126,7 @@ static const char *opt_string(lua_State *L, int t, const char *name)
         /* A NUL would cut the string short where curl reads it. */
         assert_option(L, strlen(s) == n && !has_ctl(s), name);
     }
-    lua_pop(L, 1);      /* the string stays alive: the caller's table holds it */
+    lua_pop(L, 1); /* the string stays alive: the caller's table holds it */
     return s;
 }
 
@@ -116,8 +152,8 @@ static long opt_long(lua_State *L, int t, const char *name, long dflt)
     return (long)v;
 }
 
-static struct curl_slist *secret_header(struct curl_slist *l, const char *fmt,
-                                        const char *a, int *ok)
+static struct curl_slist *secret_header(struct curl_slist *l, const char *fmt, const char *a,
+                                        int *ok)
 {
     size_t n = strlen(fmt) + strlen(a) + 1;
     char *line = malloc(n);
@@ -151,15 +187,13 @@ static int client_build_headers(bx_client *c)
 
 static void client_close(bx_client *c)
 {
-    if (c->closed)
-        return;
-    c->closed = 1;
     /* Transfers point at our share handle: end them before it goes. */
-    while (c->transfers)
-        bx_transfer_close(c->transfers);
-    if (c->share)
-        curl_share_cleanup(c->share);
-    c->share = NULL;
+    while (c->transfers.n > 0)
+        bx_transfer_close(c->transfers.items[c->transfers.n - 1]);
+    bx_ptrset_free(&c->transfers);
+    if (c->settings.share)
+        curl_share_cleanup(c->settings.share);
+    c->settings.share = NULL;
     free_secret(&c->rest_key);
     free_secret(&c->project_key);
     free_secret(&c->api_key);
@@ -171,7 +205,8 @@ static void client_close(bx_client *c)
     free(c->ca_file);
     free(c->base_url);
     c->user_agent = c->proxy = c->ca_file = c->base_url = NULL;
-    bx_url_free(&c->origin);
+    bx_url_free(&c->settings.origin);
+    memset(&c->settings, 0, sizeof c->settings);
 }
 
 /* The origin every credential is bound to: base_url's scheme, host and port.
@@ -182,13 +217,33 @@ static void client_set_origin(lua_State *L, bx_client *c, const char *base_url)
     const char *why;
     if (base_url == NULL)
         luaL_error(L, "option base_url: required");
-    if (bx_url_parse(&c->origin, base_url, strlen(base_url), NULL, &why) != 0)
+    if (bx_url_parse(&c->settings.origin, base_url, strlen(base_url), NULL, &why) != 0)
         luaL_error(L, "option base_url: %s", why);
-    if (c->origin.has_user || c->origin.query || c->origin.fragment)
+    if (c->settings.origin.has_user || c->settings.origin.query || c->settings.origin.fragment)
         luaL_error(L, "option base_url: no user-info, query or fragment");
     c->base_url = dup_or_null(base_url);
     if (c->base_url == NULL)
         luaL_error(L, "out of memory");
+}
+
+/* The numbers and switches of the options table (argument 2), and the
+ * strings the settings show, owned by the client. */
+static void set_settings(lua_State *L, bx_client *c)
+{
+    bx_client_settings *set = &c->settings;
+    set->api_key = c->api_key;
+    set->base_url = c->base_url;
+    set->user_agent = c->user_agent;
+    set->proxy = c->proxy;
+    set->ca_file = c->ca_file;
+    set->connect_timeout_ms = opt_ms(L, 2, "connect_timeout", 10);
+    set->timeout_ms = opt_ms(L, 2, "timeout", 0);
+    set->low_speed_limit = opt_long(L, 2, "low_speed_limit", 1);
+    set->low_speed_time = opt_long(L, 2, "low_speed_time", 60);
+    set->max_body = (size_t)opt_long(L, 2, "max_body", 16L * 1024 * 1024);
+    lua_getfield(L, 2, "ssl_verify");
+    set->ssl_verify = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+    lua_pop(L, 1);
 }
 
 /* core.client(loop, options) */
@@ -199,7 +254,7 @@ static int l_new(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     c = bx_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
-    c->closed = 1;                      /* until fully built, __gc has nothing to free */
+    c->closed = 1; /* until fully built, __gc has nothing to free */
     luaL_setmetatable(L, BX_CLIENT_MT);
     /* The loop must outlive the client: keep it in the user value. */
     lua_newtable(L);
@@ -208,7 +263,7 @@ static int l_new(lua_State *L)
     lua_setuservalue(L, -2);
 
     c->closed = 0;
-    c->loop = lua_touserdata(L, 1);
+    c->loop = bx_checkloop(L, 1);
     c->rest_key = dup_or_null(opt_string(L, 2, "rest_key"));
     c->project_key = dup_or_null(opt_string(L, 2, "project_key"));
     c->api_key = dup_or_null(opt_string(L, 2, "api_key"));
@@ -216,23 +271,17 @@ static int l_new(lua_State *L)
     c->proxy = dup_or_null(opt_string(L, 2, "proxy"));
     c->ca_file = dup_or_null(opt_string(L, 2, "ca_file"));
     client_set_origin(L, c, opt_string(L, 2, "base_url"));
-    c->connect_timeout_ms = opt_ms(L, 2, "connect_timeout", 10);
-    c->timeout_ms = opt_ms(L, 2, "timeout", 0);
-    c->low_speed_limit = opt_long(L, 2, "low_speed_limit", 1);
-    c->low_speed_time = opt_long(L, 2, "low_speed_time", 60);
-    c->max_body = (size_t)opt_long(L, 2, "max_body", 16L * 1024 * 1024);
-    lua_getfield(L, 2, "ssl_verify");
-    c->ssl_verify = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-
+    set_settings(L, c);
     if (client_build_headers(c) != 0)
         return luaL_error(L, "out of memory");
-    c->share = curl_share_init();
-    if (c->share == NULL)
+    c->settings.v2_auth = c->v2_auth;
+    c->settings.legacy_auth = c->legacy_auth;
+    c->settings.share = curl_share_init();
+    if (c->settings.share == NULL)
         return luaL_error(L, "curl_share_init failed");
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(c->settings.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(c->settings.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->settings.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     return 1;
 }
 
@@ -344,10 +393,16 @@ static int l_redact(lua_State *L)
     return 1;
 }
 
+static void client_release(lua_State *L, void *obj)
+{
+    bx_client *c = obj;
+    (void)L;
+    client_close(c);
+}
+
 static int l_close(lua_State *L)
 {
-    client_close(luaL_checkudata(L, 1, BX_CLIENT_MT));
-    return 0;
+    return bx_close(L, BX_CLIENT_MT, client_release);
 }
 
 static int l_tostring(lua_State *L)
@@ -359,15 +414,9 @@ static int l_tostring(lua_State *L)
 
 int bx_open_client(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
-    };
     static const luaL_Reg methods[] = {
-        {"has", l_has}, {"request", l_request}, {"redact", l_redact}, {"close", l_close}, {NULL, NULL}
-    };
-    bx_newclass(L, BX_CLIENT_MT, meta, methods);
-    lua_pushcfunction(L, l_new);
-    lua_setfield(L, -2, "client");
+        {"has", l_has}, {"request", l_request}, {"redact", l_redact}, {NULL, NULL}};
+    bx_newtype(L, BX_CLIENT_MT, l_close, l_tostring, methods, "client", l_new);
     lua_pushinteger(L, (lua_Integer)MAX_SECONDS);
     lua_setfield(L, -2, "max_seconds");
     lua_pushinteger(L, (lua_Integer)MAX_LONG_OPTION);

@@ -9,10 +9,6 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#ifndef LUA_OK
-#define LUA_OK 0
-#endif
-
 #if LUA_VERSION_NUM < 502
 
 #define lua_rawlen(L, i) lua_objlen((L), (i))
@@ -70,25 +66,5 @@ static inline void luaL_setmetatable(lua_State *L, const char *tname)
 #else
 #define bx_newuserdata(L, sz) lua_newuserdata((L), (sz))
 #endif
-
-#if LUA_VERSION_NUM >= 503
-#define bx_isinteger(L, i) lua_isinteger((L), (i))
-#else
-#define bx_isinteger(L, i) 0
-#endif
-
-/* Registers a metatable with methods reachable through __index. */
-static inline void bx_newclass(lua_State *L, const char *name,
-                               const luaL_Reg *meta, const luaL_Reg *methods)
-{
-    luaL_newmetatable(L, name);
-    luaL_setfuncs(L, meta, 0);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushliteral(L, "batchexport");
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
-}
 
 #endif

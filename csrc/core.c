@@ -7,8 +7,18 @@
  * to ls, stat or readlink).
  */
 #include "core.h"
+
+#include "client.h"
+#include "digest.h"
 #include "fsutil.h"
 #include "headers.h"
+#include "jsonvalue.h"
+#include "loop.h"
+#include "pager.h"
+#include "reader.h"
+#include "tempfile.h"
+#include "terminal.h"
+#include "transfer.h"
 #include "url.h"
 
 #include <dirent.h>
@@ -21,6 +31,61 @@
 #include <unistd.h>
 
 #define BX_CORE_VERSION "0.1.0"
+
+void bx_newtype(lua_State *L, const char *name, lua_CFunction close, lua_CFunction tostring,
+                const luaL_Reg *methods, const char *ctor_name, lua_CFunction constructor)
+{
+    luaL_Reg meta[] = {{"__gc", NULL}, {"__close", NULL}, {NULL, NULL}, {NULL, NULL}};
+    meta[0].func = meta[1].func = close;
+    if (tostring != NULL) {
+        meta[2].name = "__tostring";
+        meta[2].func = tostring;
+    }
+    bx_newclass(L, name, meta, methods);
+    /* The one close, also a method: reached through __index. */
+    luaL_getmetatable(L, name);
+    lua_getfield(L, -1, "__index");
+    lua_pushcfunction(L, close);
+    lua_setfield(L, -2, "close");
+    lua_pop(L, 2);
+    if (ctor_name != NULL) {
+        lua_pushcfunction(L, constructor);
+        lua_setfield(L, -2, ctor_name);
+    }
+}
+
+void *bx_checkopen(lua_State *L, int i, const char *mt, const char *what)
+{
+    int *closed = luaL_checkudata(L, i, mt);
+    if (*closed)
+        luaL_argerror(L, i, lua_pushfstring(L, "%s is closed", what));
+    return closed;
+}
+
+int bx_close(lua_State *L, const char *mt, void (*release)(lua_State *L, void *obj))
+{
+    int *closed = luaL_checkudata(L, 1, mt);
+    if (*closed)
+        return 0;
+    *closed = 1;
+    release(L, closed);
+    return 0;
+}
+
+int bx_push_summary(lua_State *L, const char *name, lua_Integer count, const char *what,
+                    const char *state)
+{
+    lua_pushfstring(L, "%s (%d %s%s%s)", name, (int)count, what, state ? ", " : "",
+                    state ? state : "");
+    return 1;
+}
+
+double bx_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 void bx_pushescaped(lua_State *L, const char *s, size_t n)
 {
@@ -54,9 +119,7 @@ static int l_escape(lua_State *L)
 /* core.now(): seconds on a monotonic clock, for timers that must not jump */
 static int l_now(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    lua_pushnumber(L, (lua_Number)(bx_clock_ms() / 1e3));
     return 1;
 }
 
@@ -95,11 +158,8 @@ static int l_parse_url(lua_State *L)
     const char *base = luaL_optstring(L, 2, NULL);
     const char *why;
     bx_url u;
-    if (bx_url_parse(&u, s, n, base, &why) != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, why);
-        return 2;
-    }
+    if (bx_url_parse(&u, s, n, base, &why) != 0)
+        return bx_push_fail(L, why);
     lua_createtable(L, 0, 7);
     set_string(L, "scheme", u.scheme);
     set_string(L, "host", u.host);
@@ -192,12 +252,17 @@ static int l_sync_dir(lua_State *L)
 
 /* Pushes nil, "WHAT PATH: strerror(errno)"; returns 2 (the nil, message
  * failure of the file-system functions here and in terminal.c). */
+int bx_push_fail(lua_State *L, const char *message)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, message);
+    return 2;
+}
+
 int bx_push_errno(lua_State *L, const char *what, const char *path)
 {
     int e = errno;
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s %s: %s", what, path, strerror(e));
-    return 2;
+    return bx_push_fail(L, lua_pushfstring(L, "%s %s: %s", what, path, strerror(e)));
 }
 
 /* core.list_dir(path) -> array of the names in the folder (not . and ..),
@@ -255,14 +320,23 @@ static int l_new_file_mode(lua_State *L)
 
 #define BX_LOCK_MT "batchexport.lock"
 
+typedef struct bx_lock {
+    int closed; /* first: bx_checkopen, bx_close */
+    int fd;
+} bx_lock;
+
+static void lock_release(lua_State *L, void *obj)
+{
+    bx_lock *lock = obj;
+    (void)L;
+    close(lock->fd);
+    lock->fd = -1;
+}
+
 /* lock:close(), __gc, __close: lets the lock go. Idempotent. */
 static int l_lock_close(lua_State *L)
 {
-    int *fd = luaL_checkudata(L, 1, BX_LOCK_MT);
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-    return 0;
+    return bx_close(L, BX_LOCK_MT, lock_release);
 }
 
 /* core.lock(path) -> lock | nil, message, busy. One holder at a time; busy
@@ -271,37 +345,42 @@ static int l_lock_close(lua_State *L)
 static int l_lock(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    int *fd = lua_newuserdata(L, sizeof *fd);
-    *fd = -1;
+    bx_lock *lock = bx_newuserdata(L, sizeof *lock);
+    lock->fd = -1;
+    lock->closed = 1; /* until it holds the lock */
     luaL_setmetatable(L, BX_LOCK_MT);
-    *fd = bx_fs_lock_file(path);
-    if (*fd < 0) {
+    lock->fd = bx_fs_lock_file(path);
+    if (lock->fd < 0) {
         int busy = errno == EWOULDBLOCK || errno == EAGAIN;
         bx_push_errno(L, busy ? "another process holds the lock" : "cannot lock", path);
         lua_pushboolean(L, busy);
         return 3;
     }
+    lock->closed = 0;
     return 1;
 }
 
 static void open_lock(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_lock_close}, {"__close", l_lock_close}, {NULL, NULL}
-    };
-    static const luaL_Reg methods[] = {{"close", l_lock_close}, {NULL, NULL}};
-    bx_newclass(L, BX_LOCK_MT, meta, methods);
-    lua_pushcfunction(L, l_lock);
-    lua_setfield(L, -2, "lock");
+    static const luaL_Reg methods[] = {{NULL, NULL}};
+    bx_newtype(L, BX_LOCK_MT, l_lock_close, NULL, methods, "lock", l_lock);
 }
 
 int luaopen_batchexport_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
-        {"escape", l_escape}, {"now", l_now}, {"parse_url", l_parse_url},
-        {"is_loopback", l_is_loopback}, {"retry_after", l_retry_after}, {"mkdir", l_mkdir}, {"sync_dir", l_sync_dir}, {"list_dir", l_list_dir},
-        {"file_mode", l_file_mode}, {"realpath", l_realpath}, {"new_file_mode", l_new_file_mode},
-        {NULL, NULL}
+        {"escape", l_escape},
+        {"now", l_now},
+        {"parse_url", l_parse_url},
+        {"is_loopback", l_is_loopback},
+        {"retry_after", l_retry_after},
+        {"mkdir", l_mkdir},
+        {"sync_dir", l_sync_dir},
+        {"list_dir", l_list_dir},
+        {"file_mode", l_file_mode},
+        {"realpath", l_realpath},
+        {"new_file_mode", l_new_file_mode},
+        {NULL, NULL},
     };
     curl_version_info_data *info;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -316,7 +395,6 @@ int luaopen_batchexport_core(lua_State *L)
     bx_open_tempfile(L);
     bx_open_jsonvalue(L);
     bx_open_reader(L);
-    bx_open_parsers(L);
     bx_open_terminal(L);
     bx_open_digest(L);
     open_lock(L);

@@ -23,8 +23,8 @@ enum {
 };
 
 struct field {
-    const char *ptr;        /* into the caller's chunk, when !inbuf */
-    size_t off, len;        /* off: into buf, when inbuf */
+    const char *ptr; /* into the caller's chunk, when !inbuf */
+    size_t off, len; /* off: into buf, when inbuf */
     int inbuf;
 };
 
@@ -33,14 +33,14 @@ struct csvparse {
     size_t len, cap, max;
     struct field *f;
     size_t nf, fcap;
-    size_t row_raw;         /* bytes of the current row in earlier chunks */
+    size_t row_raw; /* bytes of the current row in earlier chunks */
     uint64_t rows, offset;
     int err;
     int state;
-    int buffered;           /* the current row started in an earlier chunk */
-    int returned;           /* a row was handed out; reset on next call */
+    int buffered; /* the current row started in an earlier chunk */
+    int returned; /* a row was handed out; reset on next call */
     int finished;
-    unsigned char stop[256];/* separator and LF end an unquoted run */
+    unsigned char stop[256]; /* separator and LF end an unquoted run */
 };
 
 csvparse *csvparse_new(char separator, size_t max_row)
@@ -71,9 +71,18 @@ void csvparse_free(csvparse *p)
     free(p);
 }
 
-size_t csvparse_fields(const csvparse *p) { return p->nf; }
-uint64_t csvparse_rows(const csvparse *p) { return p->rows; }
-uint64_t csvparse_offset(const csvparse *p) { return p->offset; }
+size_t csvparse_fields(const csvparse *p)
+{
+    return p->nf;
+}
+uint64_t csvparse_rows(const csvparse *p)
+{
+    return p->rows;
+}
+uint64_t csvparse_offset(const csvparse *p)
+{
+    return p->offset;
+}
 
 const char *csvparse_field(const csvparse *p, size_t i, size_t *len)
 {
@@ -95,13 +104,20 @@ const char *csvparse_field(const csvparse *p, size_t i, size_t *len)
 const char *csvparse_strerror(int code)
 {
     switch (code) {
-    case CSVPARSE_ROW: return "row";
-    case CSVPARSE_NEED_MORE: return "need more input";
-    case CSVPARSE_END: return "end of input";
-    case CSVPARSE_ERR_TOO_LARGE: return "row exceeds the size limit";
-    case CSVPARSE_ERR_QUOTE: return "malformed or unterminated quoted field";
-    case CSVPARSE_ERR_NOMEM: return "out of memory";
-    default: return "unknown csvparse error";
+    case CSVPARSE_ROW:
+        return "row";
+    case CSVPARSE_NEED_MORE:
+        return "need more input";
+    case CSVPARSE_END:
+        return "end of input";
+    case CSVPARSE_ERR_TOO_LARGE:
+        return "row exceeds the size limit";
+    case CSVPARSE_ERR_QUOTE:
+        return "malformed or unterminated quoted field";
+    case CSVPARSE_ERR_NOMEM:
+        return "out of memory";
+    default:
+        return "unknown csvparse error";
     }
 }
 
@@ -188,6 +204,13 @@ static int add_seg(csvparse *p, const char *a, size_t n)
     return 1;
 }
 
+static int copy_to_buf(csvparse *p, struct field *f)
+{
+    f->off = p->len;
+    f->inbuf = 1;
+    return buf_append(p, f->ptr, f->len);
+}
+
 /* The chunk is about to go away: copy every field still pointing into it.
  * The open field must stay the last thing in buf, since later segments are
  * appended to it, so it is moved behind the others if needed. */
@@ -197,19 +220,12 @@ static int spill(csvparse *p)
     struct field *f;
 
     for (i = 0; i < last; i++) {
-        f = &p->f[i];
-        if (!f->inbuf) {
-            f->off = p->len;
-            f->inbuf = 1;
-            if (!buf_append(p, f->ptr, f->len))
-                return 0;
-        }
+        if (!p->f[i].inbuf && !copy_to_buf(p, &p->f[i]))
+            return 0;
     }
     f = &p->f[last];
     if (!f->inbuf) {
-        f->off = p->len;
-        f->inbuf = 1;
-        if (!buf_append(p, f->ptr, f->len))
+        if (!copy_to_buf(p, f))
             return 0;
     } else if (f->off + f->len != p->len) {
         if (!buf_reserve(p, f->len))
@@ -256,8 +272,7 @@ static const char *window(const csvparse *p, const char *row, const char *end)
     return (size_t)(end - row) > room ? row + room + 1 : end;
 }
 
-static int row_ready(csvparse *p, const char *data, const char *s,
-                     size_t *consumed)
+static int row_ready(csvparse *p, const char *data, const char *s, size_t *consumed)
 {
     p->state = F_START;
     p->rows++;
@@ -269,17 +284,15 @@ static int row_ready(csvparse *p, const char *data, const char *s,
 
 /* The scan reached lim: either the row is too large, or the chunk ended
  * and the partial row must be saved.  seg: pending segment start or NULL. */
-static int out_of_data(csvparse *p, const char *data, const char *row,
-                       const char *seg, const char *lim, const char *end,
-                       size_t *consumed)
+static int out_of_data(csvparse *p, const char *data, const char *row, const char *seg,
+                       const char *lim, const char *end, size_t *consumed)
 {
     if (lim < end || (size_t)(end - row) > p->max - p->row_raw) {
         *consumed = (size_t)(lim - data);
         return fail(p, CSVPARSE_ERR_TOO_LARGE,
                     p->offset + (uint64_t)(row - data) + (p->max - p->row_raw));
     }
-    if ((seg && !add_seg(p, seg, (size_t)(end - seg))) ||
-        (p->nf > 0 && !spill(p))) {
+    if ((seg && !add_seg(p, seg, (size_t)(end - seg))) || (p->nf > 0 && !spill(p))) {
         *consumed = (size_t)(row - data);
         return fail(p, CSVPARSE_ERR_NOMEM, p->offset + *consumed);
     }

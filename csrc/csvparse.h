@@ -32,26 +32,18 @@
  *
  * Errors are sticky.  Depends only on the C standard library.
  */
-#ifndef BATCHEXPORT_CSVPARSE_H
-#define BATCHEXPORT_CSVPARSE_H
+#ifndef BX_CSVPARSE_H
+#define BX_CSVPARSE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 typedef struct csvparse csvparse;
 
-enum {
-    CSVPARSE_ROW = 1,
-    CSVPARSE_NEED_MORE = 0,
-    CSVPARSE_END = 2,
-    CSVPARSE_ERR_TOO_LARGE = -1,
-    CSVPARSE_ERR_QUOTE = -2,
-    CSVPARSE_ERR_NOMEM = -4
-};
+/* The outcomes have jsonsplit's values (JSONSPLIT_RECORD is CSVPARSE_ROW):
+ * the reader handles both parsers alike. Errors are negative. */
+enum { CSVPARSE_NEED_MORE = 0, CSVPARSE_ROW = 1, CSVPARSE_END = 2 };
+enum { CSVPARSE_ERR_TOO_LARGE = -1, CSVPARSE_ERR_QUOTE = -2, CSVPARSE_ERR_NOMEM = -4 };
 
 /* Used by csvparse_new(sep, 0). */
 #define CSVPARSE_DEFAULT_MAX_ROW ((size_t)64 * 1024 * 1024)
@@ -83,9 +75,5 @@ uint64_t csvparse_offset(const csvparse *p);
 
 /* A static English message for any code above; never NULL. */
 const char *csvparse_strerror(int code);
-
-#ifdef __cplusplus
-}
-#endif
 
 #endif

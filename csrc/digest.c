@@ -11,10 +11,13 @@
  *   d:finish() -> sha256 hex, size, records | nil, message (truncated)
  *   d:close()
  */
+#include "digest.h"
+
 #include "core.h"
 #include "csvparse.h"
 #include "jsonsplit.h"
 #include "sha256.h"
+#include "splitter.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,34 +27,32 @@
 #define OUT_CHUNK (64 * 1024)
 
 typedef struct {
+    int closed; /* first: bx_checkopen, bx_close */
     bx_sha256 sha;
     lua_Integer size, records;
-    jsonsplit *json;        /* one of json and csv */
-    csvparse *csv;
-    z_stream z;
-    int z_ready;
-    int sniffed;            /* whether the first two bytes decided on gzip */
-    unsigned char first;    /* a lone first byte, kept until the second comes */
+    bx_splitter split;   /* JSON or CSV; its inflater and output */
+    int sniffed;         /* whether the first two bytes decided on gzip */
+    unsigned char first; /* a lone first byte, kept until the second comes */
     int have_first;
-    unsigned char *out;
-    const char *broken;     /* sticky error */
+    const char *broken; /* sticky error */
 } bx_digest;
 
 static bx_digest *check_digest(lua_State *L)
 {
-    bx_digest *d = luaL_checkudata(L, 1, BX_DIGEST_MT);
-    if (d->json == NULL && d->csv == NULL)
-        luaL_argerror(L, 1, "digest is closed");
-    return d;
+    return bx_checkopen(L, 1, BX_DIGEST_MT, "digest");
 }
 
 static const char *split_error(int rc)
 {
     switch (rc) {
-    case JSONSPLIT_ERR_TOO_LARGE: return "a record is larger than max_record";
-    case JSONSPLIT_ERR_TRUNCATED: return "the file ends inside a record";
-    case JSONSPLIT_ERR_NOMEM: return "out of memory";
-    default: return "the file is not JSON records";
+    case JSONSPLIT_ERR_TOO_LARGE:
+        return "a record is larger than max_record";
+    case JSONSPLIT_ERR_TRUNCATED:
+        return "the file ends inside a record";
+    case JSONSPLIT_ERR_NOMEM:
+        return "out of memory";
+    default:
+        return "the file is not JSON records";
     }
 }
 
@@ -59,7 +60,7 @@ static const char *count_rows(bx_digest *d, const char *p, size_t n)
 {
     while (n > 0) {
         size_t used = 0;
-        int rc = csvparse_next(d->csv, p, n, &used);
+        int rc = csvparse_next(d->split.csv, p, n, &used);
         if (rc < 0)
             return csvparse_strerror(rc);
         p += used;
@@ -73,12 +74,12 @@ static const char *count_rows(bx_digest *d, const char *p, size_t n)
 /* Counts the records (JSON) or rows (CSV) in plain bytes. */
 static const char *count(bx_digest *d, const char *p, size_t n)
 {
-    if (d->csv)
+    if (d->split.csv)
         return count_rows(d, p, n);
     while (n > 0) {
         size_t used = 0, len;
         const char *rec;
-        int rc = jsonsplit_next(d->json, p, n, &used, &rec, &len);
+        int rc = jsonsplit_next(d->split.json, p, n, &used, &rec, &len);
         if (rc < 0)
             return split_error(rc);
         if (rc == JSONSPLIT_RECORD)
@@ -94,22 +95,22 @@ static const char *count(bx_digest *d, const char *p, size_t n)
 /* Inflates gzip bytes (members one after another, as gzip allows) and counts. */
 static const char *inflate_count(bx_digest *d, const unsigned char *p, size_t n)
 {
-    d->z.next_in = (unsigned char *)p;
-    d->z.avail_in = (uInt)n;
-    while (d->z.avail_in > 0) {
+    d->split.z.next_in = (unsigned char *)p;
+    d->split.z.avail_in = (uInt)n;
+    while (d->split.z.avail_in > 0) {
         const char *why;
         int rc;
-        d->z.next_out = d->out;
-        d->z.avail_out = OUT_CHUNK;
-        rc = inflate(&d->z, Z_NO_FLUSH);
+        d->split.z.next_out = d->split.out;
+        d->split.z.avail_out = OUT_CHUNK;
+        rc = inflate(&d->split.z, Z_NO_FLUSH);
         if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
             return "the file is not valid gzip";
-        why = count(d, (const char *)d->out, OUT_CHUNK - d->z.avail_out);
+        why = count(d, (const char *)d->split.out, OUT_CHUNK - d->split.z.avail_out);
         if (why)
             return why;
-        if (rc == Z_STREAM_END && inflateReset(&d->z) != Z_OK)
+        if (rc == Z_STREAM_END && inflateReset(&d->split.z) != Z_OK)
             return "the file is not valid gzip";
-        if (rc == Z_BUF_ERROR && d->z.avail_out == OUT_CHUNK)
+        if (rc == Z_BUF_ERROR && d->split.z.avail_out == OUT_CHUNK)
             break;
     }
     return NULL;
@@ -127,10 +128,10 @@ static const char *feed(bx_digest *d, const unsigned char *p, size_t n)
         }
         d->sniffed = 1;
         if ((d->have_first ? d->first : p[0]) == 0x1f && (d->have_first ? p[0] : p[1]) == 0x8b) {
-            memset(&d->z, 0, sizeof d->z);
-            if (inflateInit2(&d->z, 16 + MAX_WBITS) != Z_OK)
+            memset(&d->split.z, 0, sizeof d->split.z);
+            if (inflateInit2(&d->split.z, 16 + MAX_WBITS) != Z_OK)
                 return "out of memory";
-            d->z_ready = 1;
+            d->split.z_ready = 1;
         }
         if (d->have_first) {
             const char *why = feed(d, &d->first, 1);
@@ -138,7 +139,7 @@ static const char *feed(bx_digest *d, const unsigned char *p, size_t n)
                 return why;
         }
     }
-    if (d->z_ready)
+    if (d->split.z_ready)
         return inflate_count(d, p, n);
     return count(d, (const char *)p, n);
 }
@@ -146,9 +147,7 @@ static const char *feed(bx_digest *d, const unsigned char *p, size_t n)
 static int push_failure(lua_State *L, bx_digest *d, const char *why)
 {
     d->broken = why;
-    lua_pushnil(L);
-    lua_pushstring(L, why);
-    return 2;
+    return bx_push_fail(L, why);
 }
 
 /* d:update(bytes) */
@@ -183,14 +182,15 @@ static int l_finish(lua_State *L)
         if (why)
             return push_failure(L, d, why);
     }
-    if (d->csv) {
-        while ((rc = csvparse_finish(d->csv)) == CSVPARSE_ROW)
+    if (d->split.csv) {
+        while ((rc = csvparse_finish(d->split.csv)) == CSVPARSE_ROW)
             ;
         if (rc != CSVPARSE_END)
             return push_failure(L, d, csvparse_strerror(rc));
         /* The header is not a record. */
-        d->records = csvparse_rows(d->csv) > 0 ? (lua_Integer)csvparse_rows(d->csv) - 1 : 0;
-    } else if ((rc = jsonsplit_finish(d->json)) != JSONSPLIT_END) {
+        d->records =
+            csvparse_rows(d->split.csv) > 0 ? (lua_Integer)csvparse_rows(d->split.csv) - 1 : 0;
+    } else if ((rc = jsonsplit_finish(d->split.json)) != JSONSPLIT_END) {
         return push_failure(L, d, split_error(rc));
     }
     bx_sha256_final(&d->sha, sum);
@@ -201,19 +201,16 @@ static int l_finish(lua_State *L)
     return 3;
 }
 
+static void digest_release(lua_State *L, void *obj)
+{
+    bx_digest *d = obj;
+    (void)L;
+    bx_splitter_free(&d->split);
+}
+
 static int l_close(lua_State *L)
 {
-    bx_digest *d = luaL_checkudata(L, 1, BX_DIGEST_MT);
-    jsonsplit_free(d->json);
-    csvparse_free(d->csv);
-    d->json = NULL;
-    d->csv = NULL;
-    if (d->z_ready)
-        inflateEnd(&d->z);
-    d->z_ready = 0;
-    free(d->out);
-    d->out = NULL;
-    return 0;
+    return bx_close(L, BX_DIGEST_MT, digest_release);
 }
 
 /* core.digest([max_record [, format]]) */
@@ -227,27 +224,17 @@ static int l_new(lua_State *L)
     d = lua_newuserdata(L, sizeof *d);
     memset(d, 0, sizeof *d);
     luaL_setmetatable(L, BX_DIGEST_MT);
+    d->closed = 0; /* close frees field by field, whatever was taken */
     bx_sha256_init(&d->sha);
-    d->out = malloc(OUT_CHUNK);
-    if (csv)
-        d->csv = csvparse_new(';', (size_t)max);
-    else
-        d->json = jsonsplit_new((size_t)max);
-    if (d->out == NULL || (d->json == NULL && d->csv == NULL))
+    if (bx_splitter_init(&d->split, csv ? BX_SPLIT_CSV : BX_SPLIT_JSON, ';', (size_t)max,
+                         OUT_CHUNK) != 0)
         return luaL_error(L, "out of memory");
     return 1;
 }
 
 int bx_open_digest(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_close}, {"__close", l_close}, {NULL, NULL}
-    };
-    static const luaL_Reg methods[] = {
-        {"update", l_update}, {"finish", l_finish}, {"close", l_close}, {NULL, NULL}
-    };
-    bx_newclass(L, BX_DIGEST_MT, meta, methods);
-    lua_pushcfunction(L, l_new);
-    lua_setfield(L, -2, "digest");
+    static const luaL_Reg methods[] = {{"update", l_update}, {"finish", l_finish}, {NULL, NULL}};
+    bx_newtype(L, BX_DIGEST_MT, l_close, NULL, methods, "digest", l_new);
     return 0;
 }

@@ -2,7 +2,7 @@
  * fsutil.c: exclusive temporary files, their sweep, modes and syncs for the
  * atomic save (see fsutil.h). POSIX 2008 plus flock(2) and getrandom(2).
  */
-#define _DEFAULT_SOURCE             /* flock(2), beside the Makefile's POSIX level */
+#define _DEFAULT_SOURCE /* flock(2), beside the Makefile's POSIX level */
 #include "fsutil.h"
 
 #include <dirent.h>
@@ -53,7 +53,7 @@ int bx_fs_random(void *buf, size_t n)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return errno == ENOSYS ? read_urandom(p, n) : -1;   /* kernels before 3.17 */
+            return errno == ENOSYS ? read_urandom(p, n) : -1; /* kernels before 3.17 */
         p += r;
         n -= (size_t)r;
     }
@@ -72,7 +72,7 @@ int bx_fs_create_exclusive(int dirfd, const char *name, int flags, mode_t mode)
 static size_t base_len(const char *base)
 {
     size_t n = strlen(base);
-    return n < BASE_MAX ? n : BASE_MAX;     /* the name must fit, however long base is */
+    return n < BASE_MAX ? n : BASE_MAX; /* the name must fit, however long base is */
 }
 
 int bx_fs_is_temp_of(const char *name, const char *base)
@@ -98,7 +98,8 @@ static int temp_name(const char *base, char *out, size_t cap)
     }
     if (bx_fs_random(r, sizeof r) != 0)
         return -1;
-    snprintf(out, cap, ".%.*s.%02x%02x%02x%02x" SUFFIX, (int)base_len(base), base, r[0], r[1], r[2], r[3]);
+    snprintf(out, cap, ".%.*s.%02x%02x%02x%02x" SUFFIX, (int)base_len(base), base, r[0], r[1], r[2],
+             r[3]);
     return 0;
 }
 
@@ -143,7 +144,7 @@ int bx_fs_create_temp(int dirfd, const char *base, char *name_out, size_t cap)
             return -1;
         fd = bx_fs_create_exclusive(dirfd, name_out, O_RDWR | O_APPEND, 0600);
         if (fd < 0 && errno == EEXIST)
-            continue;                   /* someone's file or link: another name */
+            continue; /* someone's file or link: another name */
         if (fd < 0)
             return -1;
         if (lock(fd, LOCK_EX) == 0 && still_named(dirfd, name_out, fd))

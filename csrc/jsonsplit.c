@@ -18,39 +18,35 @@ enum { W_FIRST, W_VALUE, W_AFTER };
 enum { V_NESTED, V_LITERAL };
 
 struct jsonsplit {
-    char *buf;              /* bytes of a record that straddles chunks */
+    char *buf; /* bytes of a record that straddles chunks */
     size_t len, cap, max;
-    size_t depth;           /* bracket depth inside the current value */
+    size_t depth; /* bracket depth inside the current value */
     uint64_t records;
-    uint64_t offset;        /* stream bytes consumed */
-    uint64_t rec_off;       /* stream offset of the current value's start */
+    uint64_t offset;  /* stream bytes consumed */
+    uint64_t rec_off; /* stream offset of the current value's start */
     int err;
     unsigned char mode, where, kind, bom;
     unsigned char in_value; /* a value started in an earlier chunk */
     unsigned char in_string, escape;
 };
 
-static const unsigned char k_bom[3] = { 0xEF, 0xBB, 0xBF };
+static const unsigned char k_bom[3] = {0xEF, 0xBB, 0xBF};
 
-static const unsigned char k_ws[256] = {
-    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1
-};
+static const unsigned char k_ws[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
 
 /* Bytes that matter inside a string. */
-static const unsigned char k_str_stop[256] = { ['"'] = 1, ['\\'] = 1 };
+static const unsigned char k_str_stop[256] = {['"'] = 1, ['\\'] = 1};
 
 /* Bytes that matter between strings inside an object or array. */
 static const unsigned char k_nest_stop[256] = {
-    ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1
-};
+    ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1};
 
 /* For bare literals (numbers, true, false, null) in array mode: 1 ends the
  * literal without being part of it, 2 cannot appear in one.  Rejecting the
  * structural bytes keeps "[1{" from silently gluing values together. */
 static const unsigned char k_lit_stop[256] = {
-    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [','] = 1, [']'] = 1,
-    ['{'] = 2, ['}'] = 2, ['['] = 2, ['"'] = 2
-};
+    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [','] = 1,
+    [']'] = 1, ['{'] = 2,  ['}'] = 2,  ['['] = 2,  ['"'] = 2};
 
 jsonsplit *jsonsplit_new(size_t max_record)
 {
@@ -75,22 +71,40 @@ void jsonsplit_free(jsonsplit *s)
     free(s);
 }
 
-uint64_t jsonsplit_records(const jsonsplit *s) { return s->records; }
-uint64_t jsonsplit_offset(const jsonsplit *s) { return s->offset; }
-size_t jsonsplit_max_record(const jsonsplit *s) { return s->max; }
+uint64_t jsonsplit_records(const jsonsplit *s)
+{
+    return s->records;
+}
+uint64_t jsonsplit_offset(const jsonsplit *s)
+{
+    return s->offset;
+}
+size_t jsonsplit_max_record(const jsonsplit *s)
+{
+    return s->max;
+}
 
 const char *jsonsplit_strerror(int code)
 {
     switch (code) {
-    case JSONSPLIT_RECORD: return "record";
-    case JSONSPLIT_NEED_MORE: return "need more input";
-    case JSONSPLIT_END: return "end of stream";
-    case JSONSPLIT_ERR_TOO_LARGE: return "record exceeds the size limit";
-    case JSONSPLIT_ERR_SYNTAX: return "unexpected byte between JSON records";
-    case JSONSPLIT_ERR_TRUNCATED: return "JSON stream truncated inside a record or array";
-    case JSONSPLIT_ERR_NOMEM: return "out of memory";
-    case JSONSPLIT_ERR_DECODE: return "the record is not valid JSON";
-    default: return "unknown jsonsplit error";
+    case JSONSPLIT_RECORD:
+        return "record";
+    case JSONSPLIT_NEED_MORE:
+        return "need more input";
+    case JSONSPLIT_END:
+        return "end of stream";
+    case JSONSPLIT_ERR_TOO_LARGE:
+        return "record exceeds the size limit";
+    case JSONSPLIT_ERR_SYNTAX:
+        return "unexpected byte between JSON records";
+    case JSONSPLIT_ERR_TRUNCATED:
+        return "JSON stream truncated inside a record or array";
+    case JSONSPLIT_ERR_NOMEM:
+        return "out of memory";
+    case JSONSPLIT_ERR_DECODE:
+        return "the record is not valid JSON";
+    default:
+        return "unknown jsonsplit error";
     }
 }
 
@@ -192,8 +206,7 @@ done:
 
 /* Scans a bare literal.  Returns the delimiter that ends it (not part of
  * the record), NULL at lim, or sets *bad to the offending byte. */
-static const unsigned char *scan_literal(const unsigned char *p,
-                                         const unsigned char *lim,
+static const unsigned char *scan_literal(const unsigned char *p, const unsigned char *lim,
                                          const unsigned char **bad)
 {
     while (p < lim && !k_lit_stop[*p])
@@ -210,8 +223,7 @@ static const unsigned char *scan_literal(const unsigned char *p,
 /* Skips BOM, whitespace and separators up to the first byte of the next
  * value.  Returns 1 with *pp at a value, 0 when the chunk ran out, or an
  * error code with *pp at the offending byte. */
-static int seek_value(jsonsplit *s, const unsigned char **pp,
-                      const unsigned char *end)
+static int seek_value(jsonsplit *s, const unsigned char **pp, const unsigned char *end)
 {
     const unsigned char *p = *pp;
 
@@ -278,8 +290,7 @@ static const unsigned char *window(const jsonsplit *s, const unsigned char *p,
     return (size_t)(end - p) > room ? p + room + 1 : end;
 }
 
-static const unsigned char *scan(jsonsplit *s, const unsigned char *p,
-                                 const unsigned char *lim,
+static const unsigned char *scan(jsonsplit *s, const unsigned char *p, const unsigned char *lim,
                                  const unsigned char **bad)
 {
     if (s->kind == V_LITERAL)
@@ -289,9 +300,8 @@ static const unsigned char *scan(jsonsplit *s, const unsigned char *p,
 
 /* Scans the value starting (or resuming) at p; `from` is where its bytes
  * in this chunk begin.  Emits it zero-copy when nothing is buffered. */
-static int finish_value(jsonsplit *s, const unsigned char *base,
-                        const unsigned char *from, const unsigned char *p,
-                        const unsigned char *end, size_t *consumed,
+static int finish_value(jsonsplit *s, const unsigned char *base, const unsigned char *from,
+                        const unsigned char *p, const unsigned char *end, size_t *consumed,
                         const char **rec, size_t *rec_len)
 {
     const unsigned char *lim = window(s, from, end);
@@ -359,8 +369,29 @@ static const unsigned char *start_value(jsonsplit *s, const unsigned char *p)
     }
 }
 
-int jsonsplit_next(jsonsplit *s, const char *data, size_t len,
-                   size_t *consumed, const char **rec, size_t *rec_len)
+/* Moves *p to the start of the next value in [*p, end), which starts the
+ * next record: SEEK_FOUND; else what the caller returns, NEED_MORE (the
+ * chunk is spent) or an error, with *consumed set. */
+#define SEEK_FOUND 1
+static int seek_record(jsonsplit *s, const unsigned char *base, const unsigned char **p,
+                       const unsigned char *end, size_t *consumed)
+{
+    int rc = seek_value(s, p, end);
+    if (rc < 0) {
+        *consumed = (size_t)(*p - base);
+        return fail(s, rc, s->offset + *consumed);
+    }
+    if (rc == 0) {
+        *consumed = (size_t)(end - base);
+        s->offset += *consumed;
+        return JSONSPLIT_NEED_MORE;
+    }
+    s->rec_off = s->offset + (uint64_t)(*p - base);
+    return SEEK_FOUND;
+}
+
+int jsonsplit_next(jsonsplit *s, const char *data, size_t len, size_t *consumed, const char **rec,
+                   size_t *rec_len)
 {
     const unsigned char *base = (const unsigned char *)data;
     const unsigned char *end = base + len;
@@ -376,19 +407,10 @@ int jsonsplit_next(jsonsplit *s, const char *data, size_t len,
         return JSONSPLIT_NEED_MORE;
     if (s->in_value)
         return finish_value(s, base, base, base, end, consumed, rec, rec_len);
-    rc = seek_value(s, &p, end);
-    if (rc < 0) {
-        *consumed = (size_t)(p - base);
-        return fail(s, rc, s->offset + *consumed);
-    }
-    if (rc == 0) {
-        *consumed = len;
-        s->offset += len;
-        return JSONSPLIT_NEED_MORE;
-    }
-    s->rec_off = s->offset + (uint64_t)(p - base);
-    return finish_value(s, base, p, start_value(s, p), end, consumed, rec,
-                        rec_len);
+    rc = seek_record(s, base, &p, end, consumed);
+    if (rc != SEEK_FOUND)
+        return rc;
+    return finish_value(s, base, p, start_value(s, p), end, consumed, rec, rec_len);
 }
 
 int jsonsplit_decode(jsonsplit *s, const char *data, size_t len, size_t *consumed,
@@ -409,17 +431,9 @@ int jsonsplit_decode(jsonsplit *s, const char *data, size_t len, size_t *consume
     if (s->in_value) {
         rc = finish_value(s, base, base, base, end, consumed, &rec, &rec_len);
     } else {
-        rc = seek_value(s, &p, end);
-        if (rc < 0) {
-            *consumed = (size_t)(p - base);
-            return fail(s, rc, s->offset + *consumed);
-        }
-        if (rc == 0) {
-            *consumed = len;
-            s->offset += len;
-            return JSONSPLIT_NEED_MORE;
-        }
-        s->rec_off = s->offset + (uint64_t)(p - base);
+        rc = seek_record(s, base, &p, end, consumed);
+        if (rc != SEEK_FOUND)
+            return rc;
         /* At most max bytes: a longer record needs more, and the splitter
          * then rejects it at the same byte as any other chunking. */
         avail = (size_t)(end - p) < s->max ? (size_t)(end - p) : s->max;

@@ -28,15 +28,11 @@
  *
  * Depends only on the C standard library: no Lua, no curl.
  */
-#ifndef BATCHEXPORT_JSONSPLIT_H
-#define BATCHEXPORT_JSONSPLIT_H
+#ifndef BX_JSONSPLIT_H
+#define BX_JSONSPLIT_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#ifdef __cplusplus
-extern "C" {
-#endif
 
 typedef struct jsonsplit jsonsplit;
 
@@ -65,8 +61,8 @@ void jsonsplit_free(jsonsplit *s);
  * On JSONSPLIT_NEED_MORE all len bytes were consumed (a partial record may
  * be buffered inside).  On an error *consumed is the number of bytes
  * scanned before the offending byte.  rec and rec_len may not be NULL. */
-int jsonsplit_next(jsonsplit *s, const char *data, size_t len,
-                   size_t *consumed, const char **rec, size_t *rec_len);
+int jsonsplit_next(jsonsplit *s, const char *data, size_t len, size_t *consumed, const char **rec,
+                   size_t *rec_len);
 
 /* A decoder for jsonsplit_decode(): it reads one value starting at
  * value[0] and stops at its last byte. With whole = 0 the value may go on
@@ -74,8 +70,7 @@ int jsonsplit_next(jsonsplit *s, const char *data, size_t len,
  * With whole = 1, [value, value + len) is the whole record. It returns 1
  * with *used = the value's length, 0 (only when !whole), or a negative code
  * of its own with *used = the offset of the offending byte. */
-typedef int (*jsonsplit_decoder)(void *ctx, const char *value, size_t len,
-                                 int whole, size_t *used);
+typedef int (*jsonsplit_decoder)(void *ctx, const char *value, size_t len, int whole, size_t *used);
 
 /* Like jsonsplit_next(), but hands each record to decode() instead of
  * returning its bytes: a record wholly inside data is decoded in place, in
@@ -104,9 +99,5 @@ size_t jsonsplit_max_record(const jsonsplit *s);
 
 /* A static English message for any code above; never NULL. */
 const char *jsonsplit_strerror(int code);
-
-#ifdef __cplusplus
-}
-#endif
 
 #endif

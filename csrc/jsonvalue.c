@@ -15,6 +15,7 @@
  * rest of a record is checked (jsondecode_skip) but builds nothing.
  */
 #include "core.h"
+#include "jsonvalue.h"
 #include "jsondecode.h"
 
 #include <math.h>

@@ -5,29 +5,33 @@
  * loop forever. Fetching is left to the caller, so that the fetch can yield
  * inside a task or an nginx handler.
  */
+#include "pager.h"
+
 #include "core.h"
+#include "growable.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define BX_PAGER_MT "batchexport.pager"
 #define CURSOR_MAX 1024
 
 typedef struct bx_pager {
+    int closed; /* first: bx_checkopen, bx_close */
     lua_Integer limit;
-    char *cursor;           /* the "from" of the next page; NULL before the first */
-    size_t cursor_len;      /* a server's bytes: carried with their length, never strlen'd */
+    char *cursor;      /* the "from" of the next page; NULL before the first */
+    size_t cursor_len; /* a server's bytes: carried with their length, never strlen'd */
     int started, done;
-    int page_ref;           /* the current page's exports array */
-    lua_Integer index, count;
-    uint64_t *seen;         /* hashes of every cursor followed: 8 bytes a page */
+    lua_Integer index, count; /* in the current page, the user value's "page" */
+    uint64_t *seen;           /* hashes of every cursor followed: 8 bytes a page */
     size_t nseen, capseen;
     lua_Integer pages;
 } bx_pager;
 
 static bx_pager *checkpager(lua_State *L)
 {
-    return luaL_checkudata(L, 1, BX_PAGER_MT);
+    return bx_checkopen(L, 1, BX_PAGER_MT, "pager");
 }
 
 static uint64_t fnv1a(const char *s, size_t n)
@@ -51,14 +55,10 @@ static int seen_before(bx_pager *p, uint64_t h)
 
 static int remember(bx_pager *p, uint64_t h)
 {
-    if (p->nseen == p->capseen) {
-        size_t cap = p->capseen ? p->capseen * 2 : 64;
-        uint64_t *s = realloc(p->seen, cap * sizeof *s);
-        if (s == NULL)
-            return -1;
-        p->seen = s;
-        p->capseen = cap;
-    }
+    uint64_t *seen = bx_grow(p->seen, &p->capseen, p->nseen + 1, sizeof *seen, 64);
+    if (seen == NULL)
+        return -1;
+    p->seen = seen;
     p->seen[p->nseen++] = h;
     return 0;
 }
@@ -91,7 +91,8 @@ static const char *bad_cursor(const char *s, size_t n)
     for (i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch <= ' ' || ch == 0x7f)
-            return "the list response's next_from holds a control character or a space: not a cursor";
+            return "the list response's next_from holds a control character or a space: not a "
+                   "cursor";
     }
     return NULL;
 }
@@ -106,9 +107,10 @@ static int l_new(lua_State *L)
     luaL_argcheck(L, limit >= 1 && limit <= 100, 1, "limit must be from 1 to 100");
     p = bx_newuserdata(L, sizeof *p);
     memset(p, 0, sizeof *p);
-    p->page_ref = LUA_NOREF;
     p->limit = limit;
     luaL_setmetatable(L, BX_PAGER_MT);
+    lua_newtable(L); /* the user value: the current page, kept alive */
+    lua_setuservalue(L, -2);
     if (from && (set_cursor(p, from, n) != 0 || remember(p, fnv1a(from, n)) != 0))
         return luaL_error(L, "out of memory");
     return 1;
@@ -131,13 +133,6 @@ static int l_query(lua_State *L)
     return 1;
 }
 
-static int fail(lua_State *L, const char *msg)
-{
-    lua_pushnil(L);
-    lua_pushstring(L, msg);
-    return 2;
-}
-
 /* pager:feed(page) -> page, or nil, message when the page cannot be trusted. */
 static int l_feed(lua_State *L)
 {
@@ -146,12 +141,12 @@ static int l_feed(lua_State *L)
     size_t n = 0;
     const char *next = NULL;
     if (p->done)
-        return fail(L, "the listing is already complete");
+        return bx_push_fail(L, "the listing is already complete");
     if (!lua_istable(L, 2))
-        return fail(L, "the list response is not a JSON object");
+        return bx_push_fail(L, "the list response is not a JSON object");
     lua_getfield(L, 2, "exports");
     if (!lua_istable(L, -1))
-        return fail(L, "the list response has no exports array");
+        return bx_push_fail(L, "the list response has no exports array");
     lua_getfield(L, 2, "has_more");
     has_more = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -162,20 +157,23 @@ static int l_feed(lua_State *L)
         uint64_t h;
         const char *why = bad_cursor(next, next ? n : 0);
         if (why)
-            return fail(L, why);
+            return bx_push_fail(L, why);
         h = fnv1a(next, n);
         if (seen_before(p, h))
-            return fail(L, "the server returned a cursor it had already given: stopping instead of looping");
+            return bx_push_fail(L, "the server returned a cursor it had already given: "
+                                   "stopping instead of looping");
         if (remember(p, h) != 0 || set_cursor(p, next, n) != 0)
             return luaL_error(L, "out of memory");
     } else {
         p->done = 1;
         set_cursor(p, NULL, 0);
     }
-    lua_pop(L, 1);                      /* next_from; the exports array stays on top */
-    luaL_unref(L, LUA_REGISTRYINDEX, p->page_ref);
+    lua_pop(L, 1); /* next_from; the exports array stays on top */
     p->count = (lua_Integer)lua_rawlen(L, -1);
-    p->page_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getuservalue(L, 1);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "page");
+    lua_pop(L, 1);
     p->index = 0;
     p->started = 1;
     p->pages++;
@@ -188,8 +186,9 @@ static int l_feed(lua_State *L)
 static int l_next(lua_State *L)
 {
     bx_pager *p = checkpager(L);
-    if (p->page_ref != LUA_NOREF && p->index < p->count) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, p->page_ref);
+    if (p->index < p->count) {
+        lua_getuservalue(L, 1);
+        lua_getfield(L, -1, "page");
         lua_rawgeti(L, -1, (int)++p->index);
         return 1;
     }
@@ -206,36 +205,33 @@ static int l_done(lua_State *L)
     return 1;
 }
 
-static int l_gc(lua_State *L)
+static void pager_release(lua_State *L, void *obj)
 {
-    bx_pager *p = checkpager(L);
-    luaL_unref(L, LUA_REGISTRYINDEX, p->page_ref);
-    p->page_ref = LUA_NOREF;
+    bx_pager *p = obj;
+    (void)L;
+    p->index = p->count = 0;
     free(p->seen);
     p->seen = NULL;
     p->nseen = p->capseen = 0;
     set_cursor(p, NULL, 0);
-    return 0;
+}
+
+static int l_close(lua_State *L)
+{
+    return bx_close(L, BX_PAGER_MT, pager_release);
 }
 
 static int l_tostring(lua_State *L)
 {
-    bx_pager *p = checkpager(L);
-    lua_pushfstring(L, "batchexport.pager (%d pages%s)", (int)p->pages, p->done ? ", done" : "");
-    return 1;
+    bx_pager *p = luaL_checkudata(L, 1, BX_PAGER_MT);
+    const char *state = p->closed ? "closed" : p->done ? "done" : NULL;
+    return bx_push_summary(L, BX_PAGER_MT, p->pages, "pages", state);
 }
 
 int bx_open_pager(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}
-    };
     static const luaL_Reg methods[] = {
-        {"query", l_query}, {"feed", l_feed}, {"next", l_next}, {"done", l_done},
-        {NULL, NULL}
-    };
-    bx_newclass(L, BX_PAGER_MT, meta, methods);
-    lua_pushcfunction(L, l_new);
-    lua_setfield(L, -2, "pager");
+        {"query", l_query}, {"feed", l_feed}, {"next", l_next}, {"done", l_done}, {NULL, NULL}};
+    bx_newtype(L, BX_PAGER_MT, l_close, l_tostring, methods, "pager", l_new);
     return 0;
 }

@@ -14,50 +14,48 @@
  * that have not arrived yet (the caller waits on the loop and calls again),
  * or nil at the end or on an error (nil, kind, message).
  */
+#include "reader.h"
+
 #include "core.h"
 #include "csvparse.h"
 #include "jsondecode.h"
 #include "jsonsplit.h"
+#include "jsonvalue.h"
+#include "splitter.h"
+#include "transfer.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
 
 #define BX_READER_MT "batchexport.reader"
 #define INFLATE_CHUNK (256 * 1024)
 
-enum { FORMAT_JSON, FORMAT_CSV, FORMAT_RAW };
+/* As splitter.h numbers them. */
+enum { FORMAT_JSON = BX_SPLIT_JSON, FORMAT_CSV = BX_SPLIT_CSV, FORMAT_RAW = BX_SPLIT_NONE };
 enum { COMPRESSION_AUTO, COMPRESSION_GZIP, COMPRESSION_NONE };
 enum { MORE_DATA = 1, NO_DATA_YET = 0, SOURCE_OVER = -1, SOURCE_FAILED = -2, INFLATE_FAILED = -3 };
 
 typedef struct bx_reader {
+    int closed; /* first: bx_checkopen, bx_close */
     int format;
-    int compression;        /* AUTO until the first bytes decide */
-    jsonsplit *json;
-    csvparse *csv;
-    z_stream z;
-    int z_ready;
-    unsigned char *out;     /* inflated bytes ... */
-    size_t out_len, out_pos;/* ... and how far the parser got in them */
-    bx_transfer *src;
-    int src_ref;
-    bx_jsonbuild build;     /* JSON: builds records, remembers their layout */
-    int decode_error;       /* JSONDECODE_ERR_* behind JSONSPLIT_ERR_DECODE */
-    lua_Integer consumed;   /* bytes taken from sources: where a resume starts */
+    int compression;         /* AUTO until the first bytes decide */
+    bx_splitter split;       /* the parser, the inflater and its bytes ... */
+    size_t out_len, out_pos; /* ... and how far the parser got in them */
+    bx_transfer *src;        /* kept alive in the user value's "source" */
+    bx_jsonbuild build;      /* JSON: builds records, remembers their layout */
+    int decode_error;        /* JSONDECODE_ERR_* behind JSONSPLIT_ERR_DECODE */
+    lua_Integer consumed;    /* bytes taken from sources: where a resume starts */
     lua_Integer records;
     int ended;
-    int broken;             /* a decode error: every later call repeats it */
+    int broken; /* a decode error: every later call repeats it */
     char error[256];
     const char *error_kind;
 } bx_reader;
 
 static bx_reader *checkreader(lua_State *L)
 {
-    bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
-    if (r->format < 0)
-        luaL_argerror(L, 1, "reader is closed");
-    return r;
+    return bx_checkopen(L, 1, BX_READER_MT, "reader");
 }
 
 static void set_error(bx_reader *r, const char *kind, const char *msg)
@@ -69,7 +67,7 @@ static void set_error(bx_reader *r, const char *kind, const char *msg)
 /* Bytes of the source not consumed yet. */
 static const char *source_bytes(bx_reader *r, size_t *len)
 {
-    if (r->src == NULL || r->src->state == BX_T_CLOSED) {
+    if (r->src == NULL) {
         *len = 0;
         return NULL;
     }
@@ -85,17 +83,16 @@ static void source_take(bx_reader *r, size_t n)
 /* When the source has nothing buffered: over, failed, or still running. */
 static int source_state(bx_reader *r)
 {
-    if (r->src == NULL || r->src->state == BX_T_CLOSED)
+    if (r->src == NULL)
         return SOURCE_FAILED;
-    if (r->src->state == BX_T_RUNNING)
+    switch (bx_transfer_outcome(r->src)) {
+    case BX_TRANSFER_RUNNING:
         return NO_DATA_YET;
-    if (r->src->result == CURLE_OK && !r->src->range_ignored && !r->src->cancelled) {
-        long status = 0;
-        curl_easy_getinfo(r->src->easy, CURLINFO_RESPONSE_CODE, &status);
-        if (status >= 200 && status < 300)
-            return SOURCE_OVER;
+    case BX_TRANSFER_COMPLETE:
+        return SOURCE_OVER;
+    default:
+        return SOURCE_FAILED;
     }
-    return SOURCE_FAILED;
 }
 
 static int decide_compression(bx_reader *r)
@@ -110,11 +107,12 @@ static int decide_compression(bx_reader *r)
         if (state != SOURCE_OVER)
             return state;
     }
-    r->compression = (len >= 2 && p[0] == 0x1f && p[1] == 0x8b) ? COMPRESSION_GZIP : COMPRESSION_NONE;
+    r->compression =
+        (len >= 2 && p[0] == 0x1f && p[1] == 0x8b) ? COMPRESSION_GZIP : COMPRESSION_NONE;
     return MORE_DATA;
 }
 
-/* Inflates what the source has into r->out; returns MORE_DATA when bytes
+/* Inflates what the source has into r->split.out; returns MORE_DATA when bytes
  * came out, else why not. */
 static int inflate_more(bx_reader *r)
 {
@@ -124,28 +122,28 @@ static int inflate_more(bx_reader *r)
         int rc;
         if (len == 0)
             return source_state(r);
-        if (!r->z_ready) {
-            memset(&r->z, 0, sizeof r->z);
-            if (inflateInit2(&r->z, 15 + 16) != Z_OK) {
+        if (!r->split.z_ready) {
+            memset(&r->split.z, 0, sizeof r->split.z);
+            if (inflateInit2(&r->split.z, 15 + 16) != Z_OK) {
                 set_error(r, "decode", "cannot start gzip decompression");
                 return INFLATE_FAILED;
             }
-            r->z_ready = 1;
+            r->split.z_ready = 1;
         }
-        r->z.next_in = (Bytef *)in;
-        r->z.avail_in = (uInt)(len > 1u << 30 ? 1u << 30 : len);
-        r->z.next_out = r->out;
-        r->z.avail_out = INFLATE_CHUNK;
-        rc = inflate(&r->z, Z_NO_FLUSH);
-        source_take(r, (size_t)(r->z.next_in - (Bytef *)in));
+        r->split.z.next_in = (Bytef *)in;
+        r->split.z.avail_in = (uInt)(len > 1u << 30 ? 1u << 30 : len);
+        r->split.z.next_out = r->split.out;
+        r->split.z.avail_out = INFLATE_CHUNK;
+        rc = inflate(&r->split.z, Z_NO_FLUSH);
+        source_take(r, (size_t)(r->split.z.next_in - (Bytef *)in));
         r->out_pos = 0;
-        r->out_len = INFLATE_CHUNK - r->z.avail_out;
+        r->out_len = INFLATE_CHUNK - r->split.z.avail_out;
         if (rc == Z_STREAM_END) {
             /* Concatenated gzip members are one file (as gzip -d sees it). */
-            inflateEnd(&r->z);
-            r->z_ready = 0;
+            inflateEnd(&r->split.z);
+            r->split.z_ready = 0;
         } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            set_error(r, "decode", r->z.msg ? r->z.msg : "corrupt gzip data");
+            set_error(r, "decode", r->split.z.msg ? r->split.z.msg : "corrupt gzip data");
             return INFLATE_FAILED;
         }
         if (r->out_len > 0)
@@ -164,13 +162,13 @@ static int plain_bytes(bx_reader *r, const char **p, size_t *len)
         return *len > 0 ? MORE_DATA : source_state(r);
     }
     if (r->out_pos == r->out_len && (rc = inflate_more(r)) != MORE_DATA) {
-        if (rc == SOURCE_OVER && r->z_ready) {
+        if (rc == SOURCE_OVER && r->split.z_ready) {
             set_error(r, "decode", "the gzip stream ends early (truncated file)");
             return INFLATE_FAILED;
         }
         return rc;
     }
-    *p = (const char *)r->out + r->out_pos;
+    *p = (const char *)r->split.out + r->out_pos;
     *len = r->out_len - r->out_pos;
     return MORE_DATA;
 }
@@ -187,7 +185,7 @@ static int push_failure(lua_State *L, bx_reader *r, int rc)
 {
     lua_pushnil(L);
     if (rc != SOURCE_FAILED)
-        r->broken = 1;      /* a resumed source cannot mend bad bytes */
+        r->broken = 1; /* a resumed source cannot mend bad bytes */
     if (rc == SOURCE_FAILED) {
         lua_pushliteral(L, "source");
         lua_pushliteral(L, "the transfer ended before the file did");
@@ -200,11 +198,11 @@ static int push_failure(lua_State *L, bx_reader *r, int rc)
 
 static void push_row(lua_State *L, bx_reader *r)
 {
-    size_t i, n = csvparse_fields(r->csv);
+    size_t i, n = csvparse_fields(r->split.csv);
     lua_createtable(L, (int)n, 0);
     for (i = 0; i < n; i++) {
         size_t len;
-        const char *f = csvparse_field(r->csv, i, &len);
+        const char *f = csvparse_field(r->split.csv, i, &len);
         lua_pushlstring(L, f, len);
         lua_rawseti(L, -2, (int)i + 1);
     }
@@ -216,12 +214,12 @@ static int parse_error(lua_State *L, bx_reader *r, int code)
     if (r->format == FORMAT_JSON)
         snprintf(msg, sizeof msg, "record %llu at byte %llu: %s",
                  (unsigned long long)r->records + 1,
-                 (unsigned long long)jsonsplit_offset(r->json),
+                 (unsigned long long)jsonsplit_offset(r->split.json),
                  code == JSONSPLIT_ERR_DECODE ? jsondecode_strerror(r->decode_error)
                                               : jsonsplit_strerror(code));
     else
         snprintf(msg, sizeof msg, "row %llu: %s",
-                 (unsigned long long)csvparse_rows(r->csv) + 1, csvparse_strerror(code));
+                 (unsigned long long)csvparse_rows(r->split.csv) + 1, csvparse_strerror(code));
     set_error(r, "decode", msg);
     return push_failure(L, r, INFLATE_FAILED);
 }
@@ -231,11 +229,11 @@ static int finish(lua_State *L, bx_reader *r)
 {
     int rc;
     if (r->format == FORMAT_JSON) {
-        rc = jsonsplit_finish(r->json);
+        rc = jsonsplit_finish(r->split.json);
         if (rc != JSONSPLIT_END)
             return parse_error(L, r, rc);
     } else {
-        rc = csvparse_finish(r->csv);
+        rc = csvparse_finish(r->split.csv);
         if (rc == CSVPARSE_ROW) {
             r->records++;
             push_row(L, r);
@@ -249,6 +247,27 @@ static int finish(lua_State *L, bx_reader *r)
     return 1;
 }
 
+/* The next plain bytes (0, *rc MORE_DATA), or the end of the input (0, *rc
+ * SOURCE_OVER); else pushes what the caller returns instead (nil once
+ * ended, the failure, false while none has arrived) and returns its count. */
+static int next_bytes(lua_State *L, bx_reader *r, const char **p, size_t *len, int *rc)
+{
+    if (r->ended) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (r->broken)
+        return push_failure(L, r, INFLATE_FAILED);
+    *rc = plain_bytes(r, p, len);
+    if (*rc == NO_DATA_YET) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (*rc != MORE_DATA && *rc != SOURCE_OVER)
+        return push_failure(L, r, *rc);
+    return 0;
+}
+
 /* The next raw record: pushes it (1 result), false, or nil [, kind, message]. */
 static int next_raw(lua_State *L, bx_reader *r)
 {
@@ -258,31 +277,25 @@ static int next_raw(lua_State *L, bx_reader *r)
     }
     if (r->format == FORMAT_RAW)
         return luaL_error(L, "a raw reader has no records: use read()");
-    if (r->broken)
-        return push_failure(L, r, INFLATE_FAILED);
     while (1) {
         const char *p = NULL, *rec;
         size_t len = 0, used = 0, rec_len;
-        int rc = plain_bytes(r, &p, &len);
-        if (rc == NO_DATA_YET) {
-            lua_pushboolean(L, 0);
-            return 1;
-        }
+        int rc, n = next_bytes(L, r, &p, &len, &rc);
+        if (n > 0)
+            return n;
         if (rc == SOURCE_OVER)
             return finish(L, r);
-        if (rc != MORE_DATA)
-            return push_failure(L, r, rc);
         if (r->format == FORMAT_JSON) {
-            rc = jsonsplit_next(r->json, p, len, &used, &rec, &rec_len);
+            rc = jsonsplit_next(r->split.json, p, len, &used, &rec, &rec_len);
             if (rc == JSONSPLIT_RECORD)
-                lua_pushlstring(L, rec, rec_len);   /* before the bytes are released */
+                lua_pushlstring(L, rec, rec_len); /* before the bytes are released */
         } else {
-            rc = csvparse_next(r->csv, p, len, &used);
+            rc = csvparse_next(r->split.csv, p, len, &used);
             if (rc == CSVPARSE_ROW)
                 push_row(L, r);
         }
         plain_take(r, used);
-        if (rc == JSONSPLIT_RECORD) {       /* == CSVPARSE_ROW */
+        if (rc == JSONSPLIT_RECORD) { /* == CSVPARSE_ROW */
             r->records++;
             return 1;
         }
@@ -330,26 +343,15 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
     while (1) {
         const char *p = NULL;
         size_t len = 0, used = 0;
-        int rc;
-        if (r->ended) {
-            lua_pushnil(L);
-            return 1;
-        }
-        if (r->broken)
-            return push_failure(L, r, INFLATE_FAILED);
-        rc = plain_bytes(r, &p, &len);
-        if (rc == NO_DATA_YET) {
-            lua_pushboolean(L, 0);
-            return 1;
-        }
+        int rc, n = next_bytes(L, r, &p, &len, &rc);
+        if (n > 0)
+            return n;
         if (rc == SOURCE_OVER)
             return finish(L, r);
-        if (rc != MORE_DATA)
-            return push_failure(L, r, rc);
         d.pushed = 0;
-        if (values)     /* the record's number goes below its values */
+        if (values) /* the record's number goes below its values */
             lua_pushinteger(L, base + r->records + 1);
-        rc = jsonsplit_decode(r->json, p, len, &used, decode_record, &d);
+        rc = jsonsplit_decode(r->split.json, p, len, &used, decode_record, &d);
         plain_take(r, used);
         if (rc != JSONSPLIT_RECORD && values)
             lua_pop(L, 1);
@@ -395,35 +397,33 @@ static int l_values(lua_State *L)
  * decoded for a whole slice, so that a Lua wrapper yields and calls the
  * fallback; the clock is read only every SLICE_CHECK records. Upvalues: */
 enum {
-    UP_STATE = 1,       /* iter_state */
-    UP_CURSOR,          /* {reader, base} */
-    UP_FIELDS,          /* a projection, or nil */
-    UP_FALLBACK,        /* function() -> what the iterator returns */
-    UP_TICK,            /* nil, or function() -> keep ticking, called every TICK records */
-    UP_META,            /* the reader metatable, to recognise a reader */
-    UP_READER           /* the reader in state->r, kept alive */
+    UP_STATE = 1, /* iter_state */
+    UP_CURSOR,    /* {reader, base} */
+    UP_FIELDS,    /* a projection, or nil */
+    UP_FALLBACK,  /* function() -> what the iterator returns */
+    UP_TICK,      /* nil, or function() -> keep ticking, called every TICK records */
+    UP_META,      /* the reader metatable, to recognise a reader */
+    UP_READER     /* the reader in state->r, kept alive */
 };
 #define TICK 64
 #define SLICE_CHECK 32
 
 typedef struct iter_state {
-    bx_reader *r;       /* the cursor's reader, or NULL (not a reader) */
+    bx_reader *r; /* the cursor's reader, or NULL (not a reader) */
     const bx_fields *fields;
-    lua_Integer base;   /* records of the parts before this one */
+    lua_Integer base; /* records of the parts before this one */
     int values;
-    int countdown;      /* records until the next tick */
-    int hands_back;     /* a slice was given: never call the fallback */
-    double slice;       /* seconds of work between yields; 0: no limit */
-    double slice_start; /* when the current slice began */
-    int slice_countdown;/* records until the clock is read again */
-    int handed_back;    /* returned false: the Lua side ran the fallback */
+    int countdown;       /* records until the next tick */
+    int hands_back;      /* a slice was given: never call the fallback */
+    double slice;        /* seconds of work between yields; 0: no limit */
+    double slice_start;  /* when the current slice began */
+    int slice_countdown; /* records until the clock is read again */
+    int handed_back;     /* returned false: the Lua side ran the fallback */
 } iter_state;
 
 static double monotonic_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return bx_clock_ms() / 1e3;
 }
 
 /* Whether the current slice is spent; read the clock only now and then. */
@@ -480,7 +480,7 @@ static int l_iterate(lua_State *L)
 {
     iter_state *st = lua_touserdata(L, lua_upvalueindex(UP_STATE));
     bx_reader *r = st->r;
-    int top = lua_gettop(L);    /* the generic for's two arguments, unused */
+    int top = lua_gettop(L); /* the generic for's two arguments, unused */
     if (st->handed_back) {
         read_cursor(L, st);
         r = st->r;
@@ -552,26 +552,16 @@ static int l_read(lua_State *L)
     lua_Integer max = luaL_optinteger(L, 2, INFLATE_CHUNK);
     const char *p = NULL;
     size_t len = 0;
-    int rc;
+    int rc, n;
     luaL_argcheck(L, max > 0, 2, "must be positive");
-    if (r->ended) {
-        lua_pushnil(L);
-        return 1;
-    }
-    if (r->broken)
-        return push_failure(L, r, INFLATE_FAILED);
-    rc = plain_bytes(r, &p, &len);
-    if (rc == NO_DATA_YET) {
-        lua_pushboolean(L, 0);
-        return 1;
-    }
+    n = next_bytes(L, r, &p, &len, &rc);
+    if (n > 0)
+        return n;
     if (rc == SOURCE_OVER) {
         r->ended = 1;
         lua_pushnil(L);
         return 1;
     }
-    if (rc != MORE_DATA)
-        return push_failure(L, r, rc);
     if ((size_t)max < len)
         len = (size_t)max;
     lua_pushlstring(L, p, len);
@@ -585,10 +575,10 @@ static int l_attach(lua_State *L)
 {
     bx_reader *r = checkreader(L);
     bx_transfer *t = bx_checktransfer(L, 2);
-    luaL_argcheck(L, t->sink == BX_SINK_STREAM, 2, "needs a transfer with sink = 'stream'");
-    luaL_unref(L, LUA_REGISTRYINDEX, r->src_ref);
+    luaL_argcheck(L, bx_transfer_is_stream(t), 2, "needs a transfer with sink = 'stream'");
+    lua_getuservalue(L, 1);
     lua_pushvalue(L, 2);
-    r->src_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_setfield(L, -2, "source");
     r->src = t;
     return 0;
 }
@@ -607,42 +597,26 @@ static int l_count(lua_State *L)
     return 1;
 }
 
-static int l_gzip(lua_State *L)
+static void reader_release(lua_State *L, void *obj)
 {
-    lua_pushboolean(L, checkreader(L)->compression == COMPRESSION_GZIP);
-    return 1;
+    bx_reader *r = obj;
+    if (r->src)
+        bx_transfer_close(r->src);
+    bx_jsonbuild_free(L, &r->build);
+    r->src = NULL;
+    bx_splitter_free(&r->split);
 }
 
 static int l_close(lua_State *L)
 {
-    bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
-    if (r->format < 0)
-        return 0;
-    if (r->src)
-        bx_transfer_close(r->src);
-    luaL_unref(L, LUA_REGISTRYINDEX, r->src_ref);
-    r->src_ref = LUA_NOREF;
-    bx_jsonbuild_free(L, &r->build);
-    r->src = NULL;
-    jsonsplit_free(r->json);
-    csvparse_free(r->csv);
-    r->json = NULL;
-    r->csv = NULL;
-    if (r->z_ready)
-        inflateEnd(&r->z);
-    r->z_ready = 0;
-    free(r->out);
-    r->out = NULL;
-    r->format = -1;
-    return 0;
+    return bx_close(L, BX_READER_MT, reader_release);
 }
 
 static int l_tostring(lua_State *L)
 {
     bx_reader *r = luaL_checkudata(L, 1, BX_READER_MT);
-    lua_pushfstring(L, "batchexport.reader (%d records%s)", (int)r->records,
-                    r->format < 0 ? ", closed" : r->ended ? ", ended" : "");
-    return 1;
+    const char *state = r->closed ? "closed" : r->ended ? "ended" : NULL;
+    return bx_push_summary(L, BX_READER_MT, r->records, "records", state);
 }
 
 /* core.reader{format = "json"|"csv"|"raw", compression = "auto"|"gzip"|"none",
@@ -670,36 +644,28 @@ static int l_new(lua_State *L)
 
     r = bx_newuserdata(L, sizeof *r);
     memset(r, 0, sizeof *r);
-    r->format = -1;                     /* closed until built */
-    r->src_ref = LUA_NOREF;
+    r->closed = 1; /* until built */
     bx_jsonbuild_init(&r->build);
     luaL_setmetatable(L, BX_READER_MT);
+    lua_newtable(L); /* the user value: the source transfer, kept alive */
+    lua_setuservalue(L, -2);
+    r->closed = 0;
     if (format == FORMAT_JSON)
         bx_jsonbuild_keep_layout(L, &r->build);
     r->format = format;
     r->compression = compression;
-    r->out = malloc(INFLATE_CHUNK);
-    if (format == FORMAT_JSON)
-        r->json = jsonsplit_new((size_t)max);
-    else if (format == FORMAT_CSV)
-        r->csv = csvparse_new(sep[0], (size_t)max);
-    if (r->out == NULL || (format == FORMAT_JSON && !r->json) || (format == FORMAT_CSV && !r->csv))
+    if (bx_splitter_init(&r->split, format, sep[0], (size_t)max, INFLATE_CHUNK) != 0)
         return luaL_error(L, "out of memory");
     return 1;
 }
 
 int bx_open_reader(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
-    };
     static const luaL_Reg methods[] = {
-        {"next", l_next}, {"record", l_record}, {"values", l_values}, {"read", l_read}, {"attach", l_attach}, {"consumed", l_consumed},
-        {"count", l_count}, {"gzip", l_gzip}, {"close", l_close}, {NULL, NULL}
+        {"next", l_next},     {"record", l_record},     {"values", l_values}, {"read", l_read},
+        {"attach", l_attach}, {"consumed", l_consumed}, {"count", l_count},   {NULL, NULL},
     };
-    bx_newclass(L, BX_READER_MT, meta, methods);
-    lua_pushcfunction(L, l_new);
-    lua_setfield(L, -2, "reader");
+    bx_newtype(L, BX_READER_MT, l_close, l_tostring, methods, "reader", l_new);
     lua_pushcfunction(L, l_iterator);
     lua_setfield(L, -2, "iterator");
     return 0;

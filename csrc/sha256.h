@@ -12,9 +12,9 @@
 
 typedef struct {
     uint32_t h[8];
-    uint64_t bytes;             /* message length so far */
+    uint64_t bytes; /* message length so far */
     unsigned char block[64];
-    size_t used;                /* bytes waiting in block */
+    size_t used; /* bytes waiting in block */
 } bx_sha256;
 
 void bx_sha256_init(bx_sha256 *s);

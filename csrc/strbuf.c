@@ -25,7 +25,7 @@ static int strbuf_grow(strbuf *b, size_t need)
     while (cap < need)
         cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
     if (cap > b->limit + 1)
-        cap = b->limit + 1;           /* + 1: room for a terminating NUL */
+        cap = b->limit + 1; /* + 1: room for a terminating NUL */
     p = realloc(b->data, cap);
     if (p == NULL)
         return -1;

@@ -12,7 +12,7 @@ typedef struct strbuf {
     char *data;
     size_t len;
     size_t cap;
-    size_t limit;   /* len never exceeds this */
+    size_t limit; /* len never exceeds this */
 } strbuf;
 
 void strbuf_init(strbuf *b, size_t limit);

@@ -15,6 +15,8 @@
  * (offthread.c), so that an event loop (an nginx worker) keeps serving while
  * the disk works; commit_result tells when it is over.
  */
+#include "tempfile.h"
+
 #include "core.h"
 #include "fsutil.h"
 #include "offthread.h"
@@ -26,25 +28,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define BX_TEMPFILE_MT "batchexport.tempfile"
+
 #define HEAD_MAX 4096
 
 /* A commit: what it works on, and how it went. */
 typedef struct {
     int fd, dirfd;
-    const char *name;       /* the temporary file's name, in dirfd */
-    char *final;            /* the final name, in dirfd (owned) */
-    const char *failed;     /* the step that failed, or NULL */
-    int error;              /* its errno */
-    int renamed;            /* the file is in place (fd closed then) */
+    const char *name;   /* the temporary file's name, in dirfd */
+    char *final;        /* the final name, in dirfd (owned) */
+    const char *failed; /* the step that failed, or NULL */
+    int error;          /* its errno */
+    int renamed;        /* the file is in place (fd closed then) */
 } commit_job;
 
 typedef struct {
-    int fd;                 /* the file, open and locked; -1 once done */
-    int dirfd;              /* its folder, for the *at calls and the folder sync */
-    char *dir;              /* the folder as given, to check commit's target */
+    int closed; /* first: bx_checkopen, bx_close */
+    int fd;     /* the file, open and locked; -1 once done */
+    int dirfd;  /* its folder, for the *at calls and the folder sync */
+    char *dir;  /* the folder as given, to check commit's target */
     char name[BX_FS_NAME_MAX + 1];
-    bx_offthread *thread;   /* a commit under way off the loop, or NULL */
-    commit_job job;         /* its state; touched by that thread until joined */
+    bx_offthread *thread; /* a commit under way off the loop, or NULL */
+    commit_job job;       /* its state; touched by that thread until joined */
 } bx_tempfile;
 
 static bx_tempfile *check_tempfile(lua_State *L, int i)
@@ -76,11 +81,10 @@ static int push_not_a_file(lua_State *L, int i)
     return 2;
 }
 
+/* bx_push_errno for an errno saved before other calls could change it. */
 static int push_failure(lua_State *L, const char *what, const char *path, int e)
 {
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s %s: %s", what, path, strerror(e));
-    return 2;
+    return bx_push_fail(L, lua_pushfstring(L, "%s %s: %s", what, path, strerror(e)));
 }
 
 static int open_dir(const char *dir)
@@ -163,7 +167,7 @@ static bx_tempfile *check_open(lua_State *L, int i)
 
 static int l_path(lua_State *L)
 {
-    push_temp_path(L, check_tempfile(L, 1));
+    push_temp_path(L, bx_checkopen(L, 1, BX_TEMPFILE_MT, "tempfile"));
     return 1;
 }
 
@@ -322,11 +326,11 @@ static int l_commit_result(lua_State *L)
     return n;
 }
 
-/* tf:close(): removes the file unless committed; closes everything. Idempotent. */
-static int l_close(lua_State *L)
+static void tempfile_release(lua_State *L, void *obj)
 {
-    bx_tempfile *tf = check_tempfile(L, 1);
+    bx_tempfile *tf = obj;
     struct stat a, b;
+    (void)L;
     /* A commit under way owns the descriptors until it ends. */
     if (tf->thread != NULL) {
         bx_offthread_join(tf->thread);
@@ -338,19 +342,26 @@ static int l_close(lua_State *L)
     tf->job.final = NULL;
     /* Only the file we created: never whatever may have taken its name since. */
     if (tf->fd >= 0 && fstat(tf->fd, &a) == 0 &&
-        fstatat(tf->dirfd, tf->name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
-        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        fstatat(tf->dirfd, tf->name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
         unlinkat(tf->dirfd, tf->name, 0);
     close_fds(tf);
     free(tf->dir);
     tf->dir = NULL;
-    return 0;
+}
+
+/* tf:close(): removes the file unless committed; closes everything.
+ * Idempotent. A tempfile is never half built: its fields are freed one by
+ * one, so it starts open. */
+static int l_close(lua_State *L)
+{
+    return bx_close(L, BX_TEMPFILE_MT, tempfile_release);
 }
 
 static int l_tostring(lua_State *L)
 {
     bx_tempfile *tf = check_tempfile(L, 1);
-    if (tf->dir == NULL) {
+    if (tf->closed) {
         lua_pushliteral(L, "batchexport.tempfile (closed)");
         return 1;
     }
@@ -375,17 +386,17 @@ int bx_tempfile_sink_fd(lua_State *L, int i, int append)
 
 int bx_open_tempfile(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
-    };
     static const luaL_Reg methods[] = {
-        {"path", l_path}, {"size", l_size}, {"head", l_head}, {"write", l_write}, {"commit", l_commit},
-        {"commit_start", l_commit_start}, {"commit_result", l_commit_result},
-        {"close", l_close}, {NULL, NULL}
+        {"path", l_path},
+        {"size", l_size},
+        {"head", l_head},
+        {"write", l_write},
+        {"commit", l_commit},
+        {"commit_start", l_commit_start},
+        {"commit_result", l_commit_result},
+        {NULL, NULL},
     };
-    bx_newclass(L, BX_TEMPFILE_MT, meta, methods);
-    lua_pushcfunction(L, l_tempfile);
-    lua_setfield(L, -2, "tempfile");
+    bx_newtype(L, BX_TEMPFILE_MT, l_close, l_tostring, methods, "tempfile", l_tempfile);
     lua_pushcfunction(L, l_sweep_temps);
     lua_setfield(L, -2, "sweep_temps");
     return 0;

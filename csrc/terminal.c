@@ -6,6 +6,8 @@
  * Before these, the command ran `test -t`, `stty`, `umask; mkdir` and
  * `chmod` through the shell.
  */
+#include "terminal.h"
+
 #include "core.h"
 
 #include <errno.h>
@@ -105,8 +107,12 @@ static int l_private_file(lua_State *L)
 int bx_open_terminal(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
-        {"isatty", l_isatty}, {"terminal_columns", l_terminal_columns}, {"set_echo", l_set_echo},
-        {"private_dir", l_private_dir}, {"private_file", l_private_file}, {NULL, NULL}
+        {"isatty", l_isatty},
+        {"terminal_columns", l_terminal_columns},
+        {"set_echo", l_set_echo},
+        {"private_dir", l_private_dir},
+        {"private_file", l_private_file},
+        {NULL, NULL},
     };
     luaL_setfuncs(L, funcs, 0);
     return 0;

@@ -1,15 +1,19 @@
 /*
- * transfer.c: one HTTP exchange on the loop. The response body goes to one of
- * three sinks: a capped buffer (API calls), a file descriptor (downloads,
- * written from curl's callback with no Lua in between), or a bounded stream
- * buffer that pauses the transfer while the consumer is behind (readers).
- * Redirects are never followed here: the caller decides what may be sent to
- * the next origin. Credentials are attached here only, and only to a request
- * for base_url's origin (check_origin); the legacy key goes only into the URL
- * built here from base_url (set_legacy_url).
+ * transfer.c: one HTTP exchange on the loop, built by request.c. The response
+ * body goes to one of three sinks: a capped buffer (API calls), a file
+ * descriptor (downloads, written from curl's callback with no Lua in
+ * between), or a bounded stream buffer that pauses the transfer while the
+ * consumer is behind (readers). Also its stall guard, its outcome and its
+ * Lua methods.
  */
+#include "transfer.h"
+
+#include "client.h"
 #include "core.h"
 #include "headers.h"
+#include "loop.h"
+#include "request.h"
+#include "strbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -18,24 +22,132 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdio.h>
 #include <unistd.h>
 
+#define BX_TRANSFER_MT "batchexport.transfer"
 #define HEADERS_LIMIT (64 * 1024)
 #define ERRBODY_LIMIT (64 * 1024)
-#define STREAM_BUFFER_DEFAULT (1024 * 1024)
-#define CURL_CHUNK (256 * 1024)                 /* curl's receive buffer for files */
 /* What a file sink writes in one perform at most: curl would otherwise go on
  * reading a fast socket (100 buffers a call), holding its caller, an event
  * loop, for tens of milliseconds. The loop lets it go on at its next
  * perform (loop.c). */
-#define FILE_BURST (2 * CURL_CHUNK)
+#define FILE_BURST (2 * BX_CURL_CHUNK)
+
+enum { T_DONE, T_RUNNING };
+
+/* The stall guard lives here, not in loop.c: its counters are the
+ * transfer's (bytes arrived, pauses of the consumer), and the loop only
+ * says when to look (bx_transfer_end_if_stalled) and how long it may sleep
+ * (bx_transfer_guard_ms). */
+struct bx_transfer {
+    int closed; /* first, as in every userdata; closed by bx_transfer_close */
+    CURL *easy;
+    bx_client *client;
+    bx_loop *loop;  /* set while attached */
+    bx_request req; /* what was asked: sink, URL shown, header lines sent */
+    int state;      /* T_RUNNING, then T_DONE */
+    CURLcode result;
+    char errbuf[CURL_ERROR_SIZE];
+    strbuf body; /* buffer sink; error pages of the others */
+    char *ring;  /* stream sink: a ring of ring_cap bytes */
+    size_t ring_cap, ring_start, ring_count;
+    int body_overflow;
+    int errbody_cut;    /* an error body ended at its cap */
+    int paused;         /* stream sink: consumer is behind */
+    size_t paused_need; /* bytes of the chunk curl holds back */
+    size_t burst;       /* file sink: bytes written this perform */
+    int burst_paused;   /* file sink: held until the next perform */
+    int write_errno;
+    int cancelled;
+    int range_ignored;       /* asked to resume, got the whole file */
+    curl_off_t received;     /* body bytes of this exchange */
+    curl_off_t arrived;      /* header and body bytes, kept or not */
+    curl_off_t mark_arrived; /* arrived at the guard window's start */
+    double mark_ms;          /* the window's start, bx_clock_ms() */
+    double paused_at_ms;     /* when the consumer paused it; 0: not paused */
+    int stalled;
+    strbuf headers; /* "name\0value\0" pairs, names lower-cased */
+};
 
 bx_transfer *bx_checktransfer(lua_State *L, int i)
 {
     return luaL_checkudata(L, i, BX_TRANSFER_MT);
 }
 
-static long transfer_status(bx_transfer *t)
+/* ---- the stall guard ---- */
+
+/* The guard's clock stops while the consumer holds a stream paused. */
+static void guard_pause(bx_transfer *t)
+{
+    if (t->paused_at_ms == 0)
+        t->paused_at_ms = bx_clock_ms();
+}
+
+static void guard_resume(bx_transfer *t)
+{
+    if (t->paused_at_ms != 0) {
+        t->mark_ms += bx_clock_ms() - t->paused_at_ms;
+        t->paused_at_ms = 0;
+    }
+}
+
+static void guard_start(bx_transfer *t)
+{
+    t->mark_ms = bx_clock_ms();
+    t->mark_arrived = t->arrived;
+    t->paused_at_ms = 0;
+}
+
+/* Whether the transfer went guard_ms of time it was not paused by its
+ * consumer without guard_bytes arriving. Each window that saw enough bytes
+ * starts the next one. */
+static int guard_tripped(bx_transfer *t, double now)
+{
+    if (t->req.guard_ms <= 0 || t->paused_at_ms != 0)
+        return 0;
+    if (t->arrived - t->mark_arrived >= t->req.guard_bytes) {
+        t->mark_ms = now;
+        t->mark_arrived = t->arrived;
+        return 0;
+    }
+    return now - t->mark_ms >= t->req.guard_ms;
+}
+
+double bx_transfer_guard_ms(const bx_transfer *t)
+{
+    return t->req.guard_ms;
+}
+
+int bx_transfer_end_if_stalled(bx_transfer *t, double now_ms)
+{
+    if (!guard_tripped(t, now_ms))
+        return 0;
+    t->stalled = 1;
+    bx_transfer_finish(t, CURLE_OPERATION_TIMEDOUT);
+    snprintf(t->errbuf, sizeof t->errbuf,
+             "the server sent less than %ld bytes in %ld s (low_speed_limit, low_speed_time)",
+             (long)t->req.guard_bytes, (long)(t->req.guard_ms / 1000));
+    return 1;
+}
+
+void bx_transfer_release_burst(bx_transfer *t)
+{
+    t->burst = 0;
+    if (t->burst_paused && t->easy) {
+        t->burst_paused = 0;
+        curl_easy_pause(t->easy, CURLPAUSE_CONT); /* may write at once */
+    }
+}
+
+int bx_transfer_burst_held(const bx_transfer *t)
+{
+    return t->burst_paused;
+}
+
+/* ---- the sinks ---- */
+
+static long transfer_status(const bx_transfer *t)
 {
     long status = 0;
     if (t->easy)
@@ -84,7 +196,7 @@ static size_t keep_error_body(bx_transfer *t, const char *p, size_t n)
     t->body.limit = saved;
     if (n < room)
         return n;
-    t->errbody_cut = 1;         /* curl ends with a write error: not a failure */
+    t->errbody_cut = 1; /* curl ends with a write error: not a failure */
     return 0;
 }
 
@@ -98,7 +210,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
      * once that is kept, end the transfer rather than drain the rest. */
     if (!is_success(transfer_status(t)))
         return keep_error_body(t, ptr, n);
-    switch (t->sink) {
+    switch (t->req.sink) {
     case BX_SINK_BUFFER:
         if (strbuf_append(&t->body, ptr, n) != 0) {
             t->body_overflow = 1;
@@ -106,14 +218,14 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
         }
         break;
     case BX_SINK_STREAM:
-        if (t->resume_from > 0 && transfer_status(t) != 206) {
+        if (t->req.resume_from > 0 && transfer_status(t) != 206) {
             t->range_ignored = 1;
             return 0;
         }
         if (n > t->ring_cap - t->ring_count) {
             t->paused = 1;
             t->paused_need = n;
-            bx_guard_pause(t);
+            guard_pause(t);
             return CURL_WRITEFUNC_PAUSE;
         }
         ring_put(t, ptr, n);
@@ -123,21 +235,21 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
          * than the decoding on a fast link (an mmap of the chunk's size,
          * its pages faulted in, then unmapped). The refusal above remains
          * for a chunk larger than announced. */
-        if (t->ring_cap - t->ring_count < CURL_CHUNK) {
+        if (t->ring_cap - t->ring_count < BX_CURL_CHUNK) {
             t->paused = 1;
-            t->paused_need = CURL_CHUNK;
-            bx_guard_pause(t);
+            t->paused_need = BX_CURL_CHUNK;
+            guard_pause(t);
             curl_easy_pause(t->easy, CURLPAUSE_RECV);
         }
         break;
     case BX_SINK_FILE:
-        if (t->resume_from > 0 && transfer_status(t) != 206) {
+        if (t->req.resume_from > 0 && transfer_status(t) != 206) {
             /* Appending a whole file to the part we have would corrupt it. */
             t->range_ignored = 1;
             return 0;
         }
         t->burst += n;
-        if (write_all(t->fd, ptr, n) != 0) {
+        if (write_all(t->req.fd, ptr, n) != 0) {
             t->write_errno = errno;
             return 0;
         }
@@ -157,14 +269,15 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
  * checks a Content-Range it can read, but lets one with an asterisk in place
  * of the range through, and the body would then be appended at the wrong
  * place. */
-static int resumed_range_ok(bx_transfer *t, const char *name, size_t name_len,
-                            const char *value, size_t value_len)
+static int resumed_range_ok(bx_transfer *t, const char *name, size_t name_len, const char *value,
+                            size_t value_len)
 {
     bx_content_range r;
-    if (t->resume_from <= 0 || name_len != 13 || strncasecmp(name, "content-range", 13) != 0 ||
+    if (t->req.resume_from <= 0 || name_len != 13 || strncasecmp(name, "content-range", 13) != 0 ||
         transfer_status(t) != 206)
         return 1;
-    return bx_parse_content_range(value, value_len, &r) == 0 && r.first == (long long)t->resume_from;
+    return bx_parse_content_range(value, value_len, &r) == 0 &&
+           r.first == (long long)t->req.resume_from;
 }
 
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
@@ -175,7 +288,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
         /* A new response (after 100 Continue, say): forget the last one's headers. */
         strbuf_reset(&t->headers);
-        if (t->sink == BX_SINK_FILE || t->sink == BX_SINK_STREAM) {
+        if (t->req.sink == BX_SINK_FILE || t->req.sink == BX_SINK_STREAM) {
             strbuf_reset(&t->body);
             t->ring_start = t->ring_count = 0;
         }
@@ -200,7 +313,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         return 0;
     }
     if (t->headers.len + name_end + (vend - v) + 2 > t->headers.limit)
-        return n;                                       /* keep the first 64 KiB */
+        return n; /* keep the first 64 KiB */
     for (i = 0; i < name_end; i++) {
         char ch = (char)tolower((unsigned char)buf[i]);
         strbuf_append(&t->headers, &ch, 1);
@@ -223,37 +336,37 @@ static const char *find_header(bx_transfer *t, const char *name)
     return NULL;
 }
 
-static void unlink_from_client(bx_transfer *t)
+/* Leaves the loop, if on one. */
+static void detach(bx_transfer *t)
 {
-    bx_client *c = t->client;
-    if (c == NULL)
+    if (t->loop == NULL)
         return;
-    if (t->client_prev)
-        t->client_prev->client_next = t->client_next;
-    else
-        c->transfers = t->client_next;
-    if (t->client_next)
-        t->client_next->client_prev = t->client_prev;
-    t->client = NULL;
+    bx_loop_detach(t->loop, t, t->easy);
+    t->loop = NULL;
+}
+
+void bx_transfer_left_loop(bx_transfer *t)
+{
+    detach(t);
 }
 
 /* The sink's descriptor is a duplicate of a tempfile's: the sync, once the
  * whole file is there, is tempfile:commit()'s. */
 static void close_file(bx_transfer *t)
 {
-    if (t->fd < 0)
+    if (t->req.fd < 0)
         return;
-    if (close(t->fd) != 0 && t->write_errno == 0)
+    if (close(t->req.fd) != 0 && t->write_errno == 0)
         t->write_errno = errno;
-    t->fd = -1;
+    t->req.fd = -1;
 }
 
 void bx_transfer_finish(bx_transfer *t, CURLcode result)
 {
-    if (t->state != BX_T_RUNNING)
+    if (t->state != T_RUNNING)
         return;
     t->result = result;
-    t->state = BX_T_DONE;
+    t->state = T_DONE;
     /* curl answers CURLE_RANGE_ERROR to any reply to a Range request that is
      * not a 206: a 200 means the server cannot resume; an error status is
      * reported as that status. */
@@ -263,42 +376,47 @@ void bx_transfer_finish(bx_transfer *t, CURLcode result)
         else
             t->result = CURLE_OK;
     }
-    bx_loop_detach(t);
+    detach(t);
     close_file(t);
 }
 
 void bx_transfer_close(bx_transfer *t)
 {
-    if (t->state == BX_T_CLOSED)
+    if (t->closed)
         return;
-    if (t->state == BX_T_RUNNING) {
+    if (t->state == T_RUNNING) {
         t->cancelled = 1;
         t->result = CURLE_ABORTED_BY_CALLBACK;
     }
-    bx_loop_detach(t);
+    t->state = T_DONE;
+    t->closed = 1;
+    detach(t);
     close_file(t);
     if (t->easy) {
         curl_easy_cleanup(t->easy);
         t->easy = NULL;
     }
-    unlink_from_client(t);
-    bx_free_secret_headers(t->req_headers);
-    t->req_headers = NULL;
+    if (t->client)
+        bx_client_untrack(t->client, t);
+    t->client = NULL;
+    bx_request_free(&t->req);
     strbuf_free(&t->body);
     strbuf_free(&t->headers);
     free(t->ring);
     t->ring = NULL;
     t->ring_cap = t->ring_start = t->ring_count = 0;
-    free(t->display_url);
-    t->display_url = NULL;
-    t->state = BX_T_CLOSED;
 }
 
-const char *bx_transfer_peek(bx_transfer *t, size_t *len)
+int bx_transfer_is_stream(const bx_transfer *t)
+{
+    return t->req.sink == BX_SINK_STREAM;
+}
+
+const char *bx_transfer_peek(const bx_transfer *t, size_t *len)
 {
     size_t run;
     /* An error page is never content. */
-    if (t->sink != BX_SINK_STREAM || t->ring == NULL || !is_success(transfer_status(t))) {
+    if (t->req.sink != BX_SINK_STREAM || t->ring == NULL || !is_success(transfer_status(t))) {
         *len = 0;
         return NULL;
     }
@@ -314,330 +432,45 @@ void bx_transfer_consume(bx_transfer *t, size_t n)
     t->ring_start = (t->ring_start + n) % t->ring_cap;
     t->ring_count -= n;
     if (t->ring_count == 0)
-        t->ring_start = 0;              /* longer contiguous runs from here */
+        t->ring_start = 0; /* longer contiguous runs from here */
     /* Unpause only once the chunk curl held back fits: each unpause makes
      * curl offer (and copy) that whole chunk again. */
-    if (t->paused && t->state == BX_T_RUNNING && t->easy &&
+    if (t->paused && t->state == T_RUNNING && t->easy &&
         t->ring_cap - t->ring_count >= t->paused_need) {
         t->paused = 0;
-        bx_guard_resume(t);
-        curl_easy_pause(t->easy, CURLPAUSE_CONT);   /* may call on_write at once */
+        guard_resume(t);
+        curl_easy_pause(t->easy, CURLPAUSE_CONT); /* may call on_write at once */
     }
 }
 
-/* ---- building a transfer from a Lua request table ---- */
-
-static const char *spec_string(lua_State *L, int spec, const char *key, const char *dflt)
+/* What points into the transfer: curl's callbacks, its error buffer, and
+ * the handle's way back to it (CURLINFO_PRIVATE, for the loop). */
+static void set_callbacks(bx_transfer *t)
 {
-    const char *s;
-    lua_getfield(L, spec, key);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return dflt;
-    }
-    if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_error(L, "request.%s: expected a string", key);
-    s = lua_tostring(L, -1);
-    lua_pop(L, 1);          /* kept alive by the spec table */
-    return s;
-}
-
-static lua_Integer spec_integer(lua_State *L, int spec, const char *key, lua_Integer dflt)
-{
-    lua_Integer v;
-    lua_getfield(L, spec, key);
-    v = luaL_optinteger(L, -1, dflt);
-    lua_pop(L, 1);
-    return v;
-}
-
-static int spec_bool(lua_State *L, int spec, const char *key, int dflt)
-{
-    int v;
-    lua_getfield(L, spec, key);
-    v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-static int unsafe_in_url_or_header(const char *s, size_t n, int allow_space)
-{
-    size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '\r' || ch == '\n' || ch == '\0' || (!allow_space && ch <= ' '))
-            return 1;
-    }
-    return 0;
-}
-
-/* Joins parts into a new string (malloc'd), or NULL when memory is short. */
-static char *join3(const char *a, const char *b, const char *c)
-{
-    size_t na = strlen(a), nb = strlen(b), nc = strlen(c);
-    char *s = malloc(na + nb + nc + 1);
-    if (s) {
-        memcpy(s, a, na);
-        memcpy(s + na, b, nb);
-        memcpy(s + na + nb, c, nc + 1);
-    }
-    return s;
-}
-
-/* The 1.0 URL the client builds itself, base_url/1.0/<api key>/path: the
- * only way the key enters a URL. No text a server sent is a template. The
- * key goes to curl only; the copy kept for messages shows ***. */
-static void set_legacy_url(lua_State *L, bx_transfer *t, const char *path)
-{
-    bx_client *c = t->client;
-    char *secret, *url = NULL;
-    size_t n;
-    if (c->api_key == NULL)
-        luaL_error(L, "request.legacy_path needs an api_key, and the client has none");
-    if (unsafe_in_url_or_header(path, strlen(path), 0))
-        luaL_error(L, "request.legacy_path: expected a path without spaces or control characters");
-    t->display_url = join3(c->base_url, "/1.0/***/", path);
-    secret = curl_easy_escape(t->easy, c->api_key, 0);
-    if (t->display_url && secret) {
-        n = strlen(c->base_url) + strlen(secret) + strlen(path) + sizeof "/1.0//";
-        url = malloc(n);
-        if (url)
-            snprintf(url, n, "%s/1.0/%s/%s", c->base_url, secret, path);
-    }
-    if (secret) {
-        bx_wipe(secret, strlen(secret));
-        curl_free(secret);
-    }
-    if (url == NULL)
-        luaL_error(L, "out of memory");
-    curl_easy_setopt(t->easy, CURLOPT_URL, url);
-    bx_wipe(url, strlen(url));
-    free(url);
-}
-
-/* request.url is used as it is; request.legacy_path asks for the URL above. */
-static void set_url(lua_State *L, bx_transfer *t, const char *url, const char *legacy_path)
-{
-    if ((url == NULL) == (legacy_path == NULL))
-        luaL_error(L, "request: give exactly one of url and legacy_path");
-    if (legacy_path) {
-        set_legacy_url(L, t, legacy_path);
-        return;
-    }
-    t->display_url = join3(url, "", "");
-    if (t->display_url == NULL)
-        luaL_error(L, "out of memory");
-    curl_easy_setopt(t->easy, CURLOPT_URL, url);
-}
-
-/* The one check before any credential is attached: the request must go to
- * base_url's origin. The URL checked is the one shown (the key in a legacy
- * path is ***), which has the same origin as the one sent. */
-static void check_origin(lua_State *L, bx_transfer *t)
-{
-    bx_url u;
-    const char *why;
-    int same;
-    if (bx_url_parse(&u, t->display_url, strlen(t->display_url), NULL, &why) != 0)
-        luaL_error(L, "request.url: %s", why);
-    same = !u.has_user && bx_url_same_origin(&u, &t->client->origin);
-    bx_url_free(&u);
-    if (!same)
-        luaL_error(L, "request.url: credentials go only to base_url's origin (%s://%s:%d),"
-                   " and this URL is on another origin", t->client->origin.scheme,
-                   t->client->origin.host, (int)t->client->origin.port);
-}
-
-static void add_header(lua_State *L, bx_transfer *t, const char *line)
-{
-    struct curl_slist *l = curl_slist_append(t->req_headers, line);
-    if (l == NULL)
-        luaL_error(L, "out of memory");
-    t->req_headers = l;
-}
-
-static void add_auth(lua_State *L, bx_transfer *t, struct curl_slist *auth, const char *which)
-{
-    if (auth == NULL)
-        luaL_error(L, "request.auth = %s, and the client has no key for it", which);
-    for (; auth; auth = auth->next)
-        add_header(L, t, auth->data);
-}
-
-enum { AUTH_NONE, AUTH_V2, AUTH_LEGACY };
-
-static int spec_auth(lua_State *L, int spec)
-{
-    static const char *const auths[] = {"none", "v2", "legacy", NULL};
-    int auth;
-    lua_getfield(L, spec, "auth");
-    auth = luaL_checkoption(L, -1, "none", auths);
-    lua_pop(L, 1);
-    return auth;
-}
-
-static void set_headers(lua_State *L, bx_transfer *t, int spec, int auth)
-{
-    const char *ctype = spec_string(L, spec, "content_type", NULL);
-    int i, n;
-    if (auth == AUTH_V2)
-        add_auth(L, t, t->client->v2_auth, "v2");
-    else if (auth == AUTH_LEGACY)
-        add_auth(L, t, t->client->legacy_auth, "legacy");
-    lua_getfield(L, spec, "headers");
-    n = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
-    for (i = 1; i <= n; i++) {
-        size_t len;
-        const char *h;
-        lua_rawgeti(L, -1, i);
-        h = lua_tolstring(L, -1, &len);
-        if (h == NULL || unsafe_in_url_or_header(h, len, 1) || strchr(h, ':') == NULL)
-            luaL_error(L, "request.headers[%d]: expected a 'Name: value' line without CR or LF", i);
-        add_header(L, t, h);
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    if (ctype) {
-        char line[256];
-        if (unsafe_in_url_or_header(ctype, strlen(ctype), 1) || strlen(ctype) > 200)
-            luaL_error(L, "request.content_type: invalid");
-        snprintf(line, sizeof line, "Content-Type: %s", ctype);
-        add_header(L, t, line);
-    }
-    /* Expect: 100-continue costs a round trip for nothing here. */
-    add_header(L, t, "Expect:");
-    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->req_headers);
-}
-
-static void set_sink(lua_State *L, bx_transfer *t, int spec)
-{
-    static const char *const sinks[] = {"buffer", "file", "stream", NULL};
-    lua_getfield(L, spec, "sink");
-    t->sink = luaL_checkoption(L, -1, "buffer", sinks);
-    lua_pop(L, 1);
-    if (t->sink == BX_SINK_BUFFER) {
-        lua_Integer cap = spec_integer(L, spec, "max_body", (lua_Integer)t->client->max_body);
-        t->body.limit = cap > 0 ? (size_t)cap : t->client->max_body;
-        if (spec_bool(L, spec, "accept_encoding", 1))
-            curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
-        return;
-    }
-    curl_easy_setopt(t->easy, CURLOPT_BUFFERSIZE, (long)CURL_CHUNK);
-    if (t->sink == BX_SINK_STREAM) {
-        lua_Integer cap = spec_integer(L, spec, "buffer_size", STREAM_BUFFER_DEFAULT);
-        /* At least two of curl's chunks, so a held-back chunk always fits
-         * once the consumer has caught up. */
-        t->ring_cap = cap >= 2 * CURL_CHUNK ? (size_t)cap : 2 * CURL_CHUNK;
-        t->ring = malloc(t->ring_cap);
-        if (t->ring == NULL)
-            luaL_error(L, "out of memory");
-        t->body.limit = ERRBODY_LIMIT;
-    } else {
-        /* Never a path: a name can be swapped for a link between checks. */
-        int append = spec_bool(L, spec, "append", 0);
-        t->body.limit = ERRBODY_LIMIT;
-        lua_getfield(L, spec, "file");
-        t->fd = bx_tempfile_sink_fd(L, lua_gettop(L), append);
-        lua_pop(L, 1);
-    }
-}
-
-static void set_method(lua_State *L, bx_transfer *t, int spec)
-{
-    const char *method = spec_string(L, spec, "method", "GET");
-    size_t len = 0;
-    const char *body;
-    lua_getfield(L, spec, "body");
-    body = lua_tolstring(L, -1, &len);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(t->easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(t->easy, CURLOPT_COPYPOSTFIELDS, body ? body : "");
-    } else if (strcmp(method, "GET") != 0) {
-        luaL_error(L, "request.method: GET or POST expected, got %s", method);
-    } else if (body) {
-        luaL_error(L, "request.body: a GET has no body");
-    }
-    lua_pop(L, 1);
-}
-
-static void set_common(bx_transfer *t, lua_Integer timeout_ms)
-{
-    bx_client *c = t->client;
     CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)t);
-    curl_easy_setopt(e, CURLOPT_SHARE, c->share);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    /* The loop's own stall guard, not curl's low-speed check: it must stop
-     * its clock while a stream's consumer holds the transfer paused. */
-    t->guard_ms = (double)c->low_speed_time * 1000;
-    t->guard_bytes = (curl_off_t)c->low_speed_limit * c->low_speed_time;
-    if (t->guard_bytes < 1)
-        t->guard_bytes = 1;
-    if (c->user_agent)
-        curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
-    if (c->proxy)
-        curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
-    if (c->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->ssl_verify ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->ssl_verify ? 2L : 0L);
-}
-
-/* The client's timeout, cut to the time left before the call's deadline
- * (request.deadline_ms) when that is shorter. */
-static lua_Integer transfer_timeout_ms(lua_State *L, bx_client *c, int spec)
-{
-    lua_Integer timeout = spec_integer(L, spec, "timeout_ms", c->timeout_ms);
-    lua_Integer left = spec_integer(L, spec, "deadline_ms", 0);
-    if (left > LONG_MAX)
-        left = LONG_MAX;
-    if (left > 0 && (timeout <= 0 || left < timeout))
-        timeout = left;
-    return timeout;
 }
 
 bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
 {
     bx_client *c = bx_checkclient(L, client_idx);
     bx_transfer *t;
-    const char *url, *legacy_path;
-    size_t url_len;
-    lua_Integer resume;
-    int auth;
-
     client_idx = lua_absindex(L, client_idx);
     spec = lua_absindex(L, spec);
-    lua_getfield(L, spec, "url");
-    url = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &url_len) : NULL;
-    if (!lua_isnil(L, -1) && (url == NULL || unsafe_in_url_or_header(url, url_len, 0)))
-        luaL_error(L, "request.url: expected a URL without spaces or control characters");
-    lua_pop(L, 1);          /* kept alive by the spec table */
-    legacy_path = spec_string(L, spec, "legacy_path", NULL);
-    auth = spec_auth(L, spec);
 
     t = bx_newuserdata(L, sizeof *t);
     memset(t, 0, sizeof *t);
-    t->fd = -1;
-    t->state = BX_T_CLOSED;             /* nothing to free until the handle exists */
+    t->closed = 1; /* nothing to free until the handle exists */
+    bx_request_init(&t->req);
     strbuf_init(&t->body, 0);
     strbuf_init(&t->headers, HEADERS_LIMIT);
     luaL_setmetatable(L, BX_TRANSFER_MT);
-    lua_newtable(L);                    /* keeps the client (and so the loop) alive */
+    lua_newtable(L); /* keeps the client (and so the loop) alive */
     lua_pushvalue(L, client_idx);
     lua_setfield(L, -2, "client");
     lua_setuservalue(L, -2);
@@ -645,27 +478,30 @@ bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
     t->easy = curl_easy_init();
     if (t->easy == NULL)
         luaL_error(L, "curl_easy_init failed");
-    t->state = BX_T_RUNNING;
+    t->closed = 0;
+    t->state = T_RUNNING;
+    if (bx_client_track(c, t) != 0)
+        luaL_error(L, "out of memory");
     t->client = c;
-    t->client_next = c->transfers;
-    if (c->transfers)
-        c->transfers->client_prev = t;
-    c->transfers = t;
-
-    set_common(t, transfer_timeout_ms(L, c, spec));
-    set_url(L, t, url, legacy_path);
-    if (auth != AUTH_NONE || legacy_path)
-        check_origin(L, t);
-    set_headers(L, t, spec, auth);
-    set_method(L, t, spec);
-    set_sink(L, t, spec);
-    resume = spec_integer(L, spec, "resume_from", 0);
-    if (resume > 0) {
-        t->resume_from = (curl_off_t)resume;
-        curl_easy_setopt(t->easy, CURLOPT_RESUME_FROM_LARGE, t->resume_from);
+    set_callbacks(t);
+    bx_request_build(L, c, spec, t->easy, &t->req);
+    if (t->req.sink == BX_SINK_BUFFER) {
+        t->body.limit = t->req.max_body;
+    } else {
+        t->body.limit = ERRBODY_LIMIT;
     }
-    if (bx_loop_attach(c->loop, t) != 0)
+    if (t->req.sink == BX_SINK_STREAM) {
+        t->ring_cap = t->req.ring_cap;
+        t->ring = malloc(t->ring_cap);
+        if (t->ring == NULL)
+            luaL_error(L, "out of memory");
+    }
+    guard_start(t);
+    t->loop = bx_client_loop(c);
+    if (bx_loop_attach(t->loop, t, t->easy) != 0) {
+        t->loop = NULL;
         luaL_error(L, "cannot add the transfer to the loop");
+    }
     return t;
 }
 
@@ -673,7 +509,7 @@ bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
 
 static int l_done(lua_State *L)
 {
-    lua_pushboolean(L, bx_checktransfer(L, 1)->state != BX_T_RUNNING);
+    lua_pushboolean(L, bx_checktransfer(L, 1)->state != T_RUNNING);
     return 1;
 }
 
@@ -762,7 +598,7 @@ static void push_error(lua_State *L, bx_transfer *t)
 
 /* Whether the exchange failed, as opposed to ending with an HTTP status
  * (an error status whose body was cut at its cap included). */
-static int transfer_failed(bx_transfer *t)
+static int transfer_failed(const bx_transfer *t)
 {
     if (t->write_errno || t->cancelled || t->range_ignored || t->stalled)
         return 1;
@@ -771,20 +607,31 @@ static int transfer_failed(bx_transfer *t)
     return t->result != CURLE_OK;
 }
 
+int bx_transfer_outcome(const bx_transfer *t)
+{
+    if (t->closed)
+        return BX_TRANSFER_FAILED;
+    if (t->state == T_RUNNING)
+        return BX_TRANSFER_RUNNING;
+    if (!transfer_failed(t) && is_success(transfer_status(t)))
+        return BX_TRANSFER_COMPLETE;
+    return BX_TRANSFER_FAILED;
+}
+
 /* transfer:result() -> {status, headers, body, error, received, reused, time, url} */
 static int l_result(lua_State *L)
 {
     bx_transfer *t = bx_checktransfer(L, 1);
     long connects = 1;
     double total = 0;
-    if (t->state == BX_T_RUNNING)
+    if (t->state == T_RUNNING)
         return luaL_error(L, "transfer still running");
     lua_createtable(L, 0, 8);
     lua_pushinteger(L, transfer_status(t));
     lua_setfield(L, -2, "status");
     push_headers(L, t);
     lua_setfield(L, -2, "headers");
-    if (t->body.data && (t->sink == BX_SINK_BUFFER || !is_success(transfer_status(t)))) {
+    if (t->body.data && (t->req.sink == BX_SINK_BUFFER || !is_success(transfer_status(t)))) {
         lua_pushlstring(L, t->body.data, t->body.len);
         lua_setfield(L, -2, "body");
     }
@@ -802,7 +649,7 @@ static int l_result(lua_State *L)
     lua_setfield(L, -2, "reused");
     lua_pushnumber(L, total);
     lua_setfield(L, -2, "time");
-    lua_pushstring(L, t->display_url ? t->display_url : "");
+    lua_pushstring(L, t->req.display_url ? t->req.display_url : "");
     lua_setfield(L, -2, "url");
     return 1;
 }
@@ -837,22 +684,22 @@ static int l_close(lua_State *L)
 static int l_tostring(lua_State *L)
 {
     bx_transfer *t = luaL_checkudata(L, 1, BX_TRANSFER_MT);
-    static const char *const states[] = {"running", "done", "closed"};
-    lua_pushfstring(L, "batchexport.transfer (%s, %s)",
-                    t->display_url ? t->display_url : "?", states[t->state]);
+    const char *url = t->req.display_url ? t->req.display_url : "?";
+    lua_pushfstring(L, "batchexport.transfer (%s, %s)", url,
+                    t->closed               ? "closed"
+                    : t->state == T_RUNNING ? "running"
+                                            : "done");
     return 1;
 }
 
 int bx_open_transfer(lua_State *L)
 {
-    static const luaL_Reg meta[] = {
-        {"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}
-    };
     static const luaL_Reg methods[] = {
-        {"done", l_done}, {"status", l_status}, {"header", l_header},
-        {"result", l_result}, {"progress", l_progress}, {"pending", l_pending},
-        {"close", l_close}, {"cancel", l_close}, {NULL, NULL}
+        {"done", l_done},         {"status", l_status},
+        {"header", l_header},     {"result", l_result},
+        {"progress", l_progress}, {"pending", l_pending},
+        {"cancel", l_close},      {NULL, NULL},
     };
-    bx_newclass(L, BX_TRANSFER_MT, meta, methods);
+    bx_newtype(L, BX_TRANSFER_MT, l_close, l_tostring, methods, NULL, NULL);
     return 0;
 }

@@ -13,13 +13,13 @@
 #define BX_URL_MAX 16384
 
 typedef struct bx_url {
-    char *scheme;       /* "http" or "https" */
-    char *host;         /* lower-cased; an IPv6 literal keeps its brackets */
-    long port;          /* 1..65535, the scheme's default when absent */
-    char *path;         /* at least "/" */
-    char *query;        /* NULL when absent */
-    char *fragment;     /* NULL when absent */
-    int has_user;       /* user or password given ("user:pass@") */
+    char *scheme;   /* "http" or "https" */
+    char *host;     /* lower-cased; an IPv6 literal keeps its brackets */
+    long port;      /* 1..65535, the scheme's default when absent */
+    char *path;     /* at least "/" */
+    char *query;    /* NULL when absent */
+    char *fragment; /* NULL when absent */
+    int has_user;   /* user or password given ("user:pass@") */
 } bx_url;
 
 /* Parses the n bytes at s: an absolute http(s) URL, or, when base is not

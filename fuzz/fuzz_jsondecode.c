@@ -33,6 +33,7 @@
 #include <lualib.h>
 
 #include "../csrc/core.h"
+#include "../csrc/jsonvalue.h"
 #include "../csrc/jsondecode.h"
 
 static const char CHECK[] =

@@ -11,7 +11,7 @@ packages=(
   libluajit2-5.1-dev luajit2                      # the OpenResty (LuaJIT) build
   lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev     # every PUC Lua the library runs on
   lua5.3 liblua5.3-dev                            # (lua-cjson, lua-socket... ship all four)
-  lua-check lua-ldoc lua-markdown                 # make lint, make docs
+  lua-check clang-format lua-ldoc lua-markdown    # make lint, make docs
   luarocks lua-busted lua-socket lua-sec          # packaging, specs, reference client
   nginx-light libnginx-mod-http-lua openssl curl  # the mock servers
 )

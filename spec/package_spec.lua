@@ -25,6 +25,11 @@ local function ls(pattern)
   return out
 end
 
+-- Every C source of the core ships; test-only C (the batchexport.parsers
+-- test module, the C tests) lives under tests/c/ and never ships.
+local SHIPPED_C = "csrc/*.c"
+local TEST_ONLY_C = "tests/c/*.c"
+
 describe("the rockspecs", function()
   for _, name in ipairs({ "batchexport-scm-1.rockspec", "batchexport-0.1.0-1.rockspec" }) do
     it(name .. " lists every Lua module and C source, the commands, and is lint clean", function()
@@ -32,8 +37,11 @@ describe("the rockspecs", function()
       for _, path in ipairs(ls("lua/batchexport/*.lua lua/batchexport/*/*.lua")) do
         assert.truthy(text:find('"' .. path .. '"', 1, true), path .. " missing from " .. name)
       end
-      for _, path in ipairs(ls("csrc/*.c")) do
+      for _, path in ipairs(ls(SHIPPED_C)) do
         assert.truthy(text:find('"' .. path .. '"', 1, true), path .. " missing from " .. name)
+      end
+      for _, path in ipairs(ls(TEST_ONLY_C)) do
+        assert.falsy(text:find('"' .. path .. '"', 1, true), path .. " is test-only, yet in " .. name)
       end
       assert.truthy(text:find('["batchexport-mock"] = "bin/batchexport-mock"', 1, true))
       assert.truthy(text:find('header = "curl/curl.h"', 1, true))

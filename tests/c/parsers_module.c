@@ -1,6 +1,8 @@
 /*
- * Lua binding of the pure parsers (jsonsplit, csvparse), for Lua 5.4 and
- * LuaJIT / Lua 5.1.
+ * The test module batchexport.parsers: a Lua binding of the pure parsers
+ * (jsonsplit, csvparse) for spec/parsers_spec.lua, on Lua 5.1 to 5.4 and
+ * LuaJIT. Not part of the shipped core: the library reads records through
+ * reader.c. Built by tests/c/Makefile into every build folder the specs use.
  *
  *   int bx_open_parsers(lua_State *L);
  *     With the module table on top of the stack, sets into it:
@@ -311,4 +313,13 @@ int bx_open_parsers(lua_State *L)
     lua_pushcfunction(L, csv_new);
     lua_setfield(L, -2, "csv_parser");
     return 0;
+}
+
+int luaopen_batchexport_parsers(lua_State *L);
+
+int luaopen_batchexport_parsers(lua_State *L)
+{
+    lua_newtable(L);
+    bx_open_parsers(L);
+    return 1;
 }

@@ -1,0 +1,41 @@
+/*
+ * jsonvalue.h: building Lua values from JSON (jsonvalue.c), for the reader
+ * and core.json_decode; core.fields projections.
+ */
+#ifndef BX_JSONVALUE_H
+#define BX_JSONVALUE_H
+
+#include <stddef.h>
+
+#include "compat.h"
+
+#define BX_JSON_KEYS 512   /* key strings remembered by position */
+#define BX_JSON_TABLES 128 /* table sizes remembered by position */
+
+typedef struct bx_fields bx_fields; /* a projection: core.fields(list) */
+
+typedef struct bx_jsonbuild {
+    char *scratch; /* where escaped strings are decoded */
+    size_t scratch_cap;
+    int own_scratch; /* malloc'ed and grown here (else fixed) */
+    int keys_ref;    /* registry: the key strings below, kept alive */
+    const char *key[BX_JSON_KEYS];
+    size_t key_len[BX_JSON_KEYS];
+    int size[BX_JSON_TABLES];
+    int null_record; /* the value just built was a JSON null */
+} bx_jsonbuild;
+
+void bx_jsonbuild_init(bx_jsonbuild *b);
+void bx_jsonbuild_keep_layout(lua_State *L, bx_jsonbuild *b);
+void bx_jsonbuild_free(lua_State *L, bx_jsonbuild *b);
+/* Builds the value at p: the record (f NULL), its listed fields in a table
+ * (f, !values) or as f's count of values (values). Returns the count of
+ * values pushed; 0 when !whole and the value goes on past len; -1 on an
+ * error, with *err a JSONDECODE_ERR_* code. *used: the value's length, or
+ * where it stopped. Leaves the stack as it was unless it succeeds. */
+int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values, const char *p,
+                 size_t len, int whole, size_t *used, int *err);
+const bx_fields *bx_checkfields(lua_State *L, int i);
+int bx_open_jsonvalue(lua_State *L);
+
+#endif

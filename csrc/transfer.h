@@ -1,0 +1,41 @@
+/*
+ * transfer.h: one HTTP exchange on the loop (transfer.c), and what the loop,
+ * the client and the reader may ask of it.
+ */
+#ifndef BX_TRANSFER_H
+#define BX_TRANSFER_H
+
+#include <curl/curl.h>
+
+#include "compat.h"
+
+typedef struct bx_transfer bx_transfer;
+
+/* Where a transfer is, for whoever reads its bytes. */
+enum { BX_TRANSFER_RUNNING, BX_TRANSFER_COMPLETE, BX_TRANSFER_FAILED };
+
+bx_transfer *bx_checktransfer(lua_State *L, int i);
+/* Pushes a new transfer built from the request table at index spec (see
+ * request.h), running on its client's loop; raises on bad input. */
+bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec_idx);
+void bx_transfer_close(bx_transfer *t);
+
+/* The reader's side: a stream sink's bytes and how the exchange ended
+ * (COMPLETE: a 2xx answer, whole; a closed transfer has FAILED). */
+int bx_transfer_is_stream(const bx_transfer *t);
+int bx_transfer_outcome(const bx_transfer *t);
+const char *bx_transfer_peek(const bx_transfer *t, size_t *len);
+void bx_transfer_consume(bx_transfer *t, size_t n);
+
+/* The loop's side. finish: curl's result is in. The stall guard lives with
+ * the transfer's counters; the loop only says when to look. */
+void bx_transfer_finish(bx_transfer *t, CURLcode result);
+void bx_transfer_left_loop(bx_transfer *t);
+double bx_transfer_guard_ms(const bx_transfer *t);
+int bx_transfer_end_if_stalled(bx_transfer *t, double now_ms);
+void bx_transfer_release_burst(bx_transfer *t);
+int bx_transfer_burst_held(const bx_transfer *t);
+
+int bx_open_transfer(lua_State *L);
+
+#endif
