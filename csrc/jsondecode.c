@@ -11,11 +11,9 @@
 
 /* Bytes that end a run of plain string bytes: the quote, the backslash,
  * and the control characters RFC 8259 forbids raw. */
-static const unsigned char k_str_stop[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    ['"'] = 1, ['\\'] = 1
-};
+static const unsigned char k_str_stop[256] = {1, 1, 1, 1, 1, 1, 1, 1, 1,         1,         1, 1,
+                                              1, 1, 1, 1, 1, 1, 1, 1, 1,         1,         1, 1,
+                                              1, 1, 1, 1, 1, 1, 1, 1, ['"'] = 1, ['\\'] = 1};
 
 static int at_end(int more)
 {
@@ -49,7 +47,7 @@ static long hex4(const char *p)
  * the whole input would show at the same byte. */
 static int unicode_escape(const char *p, const char *end)
 {
-    static const char pattern[] = "\\uHHHH\\uHHHH";     /* H: a hex digit */
+    static const char pattern[] = "\\uHHHH\\uHHHH"; /* H: a hex digit */
     size_t have = (size_t)(end - p), i, need = 6;
     long hi, lo;
     for (i = 2; i < need && i < have; i++)
@@ -72,8 +70,8 @@ static int unicode_escape(const char *p, const char *end)
     return (lo >= 0xDC00 && lo <= 0xDFFF) ? 12 : -1;
 }
 
-int jsondecode_string_slow(const char *p, const char *end, int more,
-                           const char **stop, int *escaped)
+int jsondecode_string_slow(const char *p, const char *end, int more, const char **stop,
+                           int *escaped)
 {
     *escaped = 0;
     for (;;) {
@@ -103,7 +101,14 @@ int jsondecode_string_slow(const char *p, const char *end, int more,
             return at_end(more);
         }
         switch (p[1]) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
             p += 2;
             break;
         case 'u': {
@@ -159,17 +164,36 @@ size_t jsondecode_unescape(const char *p, const char *close, char *out)
         if (q == close)
             break;
         switch (q[1]) {
-        case 'b': *o++ = '\b'; p = q + 2; continue;
-        case 'f': *o++ = '\f'; p = q + 2; continue;
-        case 'n': *o++ = '\n'; p = q + 2; continue;
-        case 'r': *o++ = '\r'; p = q + 2; continue;
-        case 't': *o++ = '\t'; p = q + 2; continue;
-        case 'u': break;
-        default: *o++ = q[1]; p = q + 2; continue;
+        case 'b':
+            *o++ = '\b';
+            p = q + 2;
+            continue;
+        case 'f':
+            *o++ = '\f';
+            p = q + 2;
+            continue;
+        case 'n':
+            *o++ = '\n';
+            p = q + 2;
+            continue;
+        case 'r':
+            *o++ = '\r';
+            p = q + 2;
+            continue;
+        case 't':
+            *o++ = '\t';
+            p = q + 2;
+            continue;
+        case 'u':
+            break;
+        default:
+            *o++ = q[1];
+            p = q + 2;
+            continue;
         }
         c = (unsigned long)hex4(q + 2);
         p = q + 6;
-        if (c >= 0xD800 && c <= 0xDBFF) {   /* checked: a low half follows */
+        if (c >= 0xD800 && c <= 0xDBFF) { /* checked: a low half follows */
             c = 0x10000 + ((c - 0xD800) << 10) + ((unsigned long)hex4(q + 8) - 0xDC00);
             p = q + 12;
         }
@@ -191,7 +215,7 @@ static double to_double(const char *p, size_t len)
     char *buf = len < sizeof small ? small : malloc(len + 1);
     double d;
     if (buf == NULL)
-        return 0.0;     /* out of memory: not reachable for a sane token */
+        return 0.0; /* out of memory: not reachable for a sane token */
     memcpy(buf, p, len);
     buf[len] = '\0';
     d = strtod(buf, NULL);
@@ -200,8 +224,8 @@ static double to_double(const char *p, size_t len)
     return d;
 }
 
-int jsondecode_number(const char *p, const char *end, int more,
-                      const char **stop, jsondecode_number_t *n)
+int jsondecode_number(const char *p, const char *end, int more, const char **stop,
+                      jsondecode_number_t *n)
 {
     const char *start = p;
     int neg = 0, whole = 1;
@@ -219,7 +243,7 @@ int jsondecode_number(const char *p, const char *end, int more,
         p++;
         if (digit(p, end)) {
             *stop = p;
-            return JSONDECODE_ERR_NUMBER;   /* leading zero */
+            return JSONDECODE_ERR_NUMBER; /* leading zero */
         }
     } else if (*p >= '1' && *p <= '9') {
         for (; digit(p, end); p++) {
@@ -257,7 +281,7 @@ int jsondecode_number(const char *p, const char *end, int more,
     }
     *stop = p;
     if (p == end && more)
-        return JSONDECODE_MORE;             /* more digits may follow */
+        return JSONDECODE_MORE; /* more digits may follow */
     if (whole && !overflow && (neg ? u <= (uint64_t)INT64_MAX + 1 : u <= (uint64_t)INT64_MAX)) {
         n->integer = 1;
         n->i = neg ? (int64_t)(0 - u) : (int64_t)u;
@@ -269,8 +293,7 @@ int jsondecode_number(const char *p, const char *end, int more,
     return JSONDECODE_OK;
 }
 
-int jsondecode_literal(const char *p, const char *end, int more,
-                       const char **stop, char *which)
+int jsondecode_literal(const char *p, const char *end, int more, const char **stop, char *which)
 {
     static const char *const words[] = {"true", "false", "null"};
     const char *w = words[*p == 't' ? 0 : *p == 'f' ? 1 : 2];
@@ -290,8 +313,7 @@ int jsondecode_literal(const char *p, const char *end, int more,
     return JSONDECODE_OK;
 }
 
-static int skip_container(const char *p, const char *end, int more, int depth,
-                          const char **stop)
+static int skip_container(const char *p, const char *end, int more, int depth, const char **stop)
 {
     char close = *p == '{' ? '}' : ']';
     int rc;
@@ -343,8 +365,7 @@ static int skip_container(const char *p, const char *end, int more, int depth,
     return at_end(more);
 }
 
-int jsondecode_skip(const char *p, const char *end, int more, int depth,
-                    const char **stop)
+int jsondecode_skip(const char *p, const char *end, int more, int depth, const char **stop)
 {
     jsondecode_number_t n;
     char which;
@@ -387,14 +408,23 @@ int jsondecode_validate(const char *p, size_t len, const char **stop)
 const char *jsondecode_strerror(int code)
 {
     switch (code) {
-    case JSONDECODE_OK: return "ok";
-    case JSONDECODE_MORE: return "need more input";
-    case JSONDECODE_ERR_SYNTAX: return "unexpected byte (not JSON)";
-    case JSONDECODE_ERR_STRING: return "bad escape or control character in a string";
-    case JSONDECODE_ERR_NUMBER: return "malformed number";
-    case JSONDECODE_ERR_DEPTH: return "nesting too deep";
-    case JSONDECODE_ERR_END: return "the record ends inside a value";
-    case JSONDECODE_ERR_NOMEM: return "out of memory";
-    default: return "unknown jsondecode error";
+    case JSONDECODE_OK:
+        return "ok";
+    case JSONDECODE_MORE:
+        return "need more input";
+    case JSONDECODE_ERR_SYNTAX:
+        return "unexpected byte (not JSON)";
+    case JSONDECODE_ERR_STRING:
+        return "bad escape or control character in a string";
+    case JSONDECODE_ERR_NUMBER:
+        return "malformed number";
+    case JSONDECODE_ERR_DEPTH:
+        return "nesting too deep";
+    case JSONDECODE_ERR_END:
+        return "the record ends inside a value";
+    case JSONDECODE_ERR_NOMEM:
+        return "out of memory";
+    default:
+        return "unknown jsondecode error";
     }
 }

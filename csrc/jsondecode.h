@@ -12,21 +12,23 @@
  *
  * Depends only on the C standard library: no Lua, no curl.
  */
-#ifndef BATCHEXPORT_JSONDECODE_H
-#define BATCHEXPORT_JSONDECODE_H
+#ifndef BX_JSONDECODE_H
+#define BX_JSONDECODE_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+/* What a scan returns: a value, a value cut short by the end of the input
+ * (more may come), or why the bytes are not JSON. */
 enum {
-    JSONDECODE_OK = 1,
-    JSONDECODE_MORE = 0,
-    JSONDECODE_ERR_SYNTAX = -1,
-    JSONDECODE_ERR_STRING = -2,
-    JSONDECODE_ERR_NUMBER = -3,
-    JSONDECODE_ERR_DEPTH = -4,
-    JSONDECODE_ERR_END = -5,
+    JSONDECODE_OK = 1,          /* a whole value */
+    JSONDECODE_MORE = 0,        /* the input ends inside a value, and more may come */
+    JSONDECODE_ERR_SYNTAX = -1, /* a byte no JSON value has there */
+    JSONDECODE_ERR_STRING = -2, /* a bad escape or a raw control character */
+    JSONDECODE_ERR_NUMBER = -3, /* leading zeros, a lone '-', no digit after '.' or 'e' */
+    JSONDECODE_ERR_DEPTH = -4,  /* nested deeper than JSONDECODE_MAX_DEPTH */
+    JSONDECODE_ERR_END = -5,    /* the input ends inside a value, and it is all */
     JSONDECODE_ERR_NOMEM = -6
 };
 
@@ -64,8 +66,8 @@ static inline uint64_t jsondecode_stop_mask(const char *p)
 {
     const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
     const __m128i ctl = _mm_set1_epi8(0x1F);
-    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    __m128i m =
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
     /* unsigned v <= 0x1F exactly when max(v, 0x1F) == 0x1F */
     m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
     return (uint64_t)(unsigned)_mm_movemask_epi8(m);
@@ -107,14 +109,14 @@ static inline unsigned jsondecode_first_marked(uint64_t m)
 #endif
 
 /* Any string: escapes, control characters, the end of the input. */
-int jsondecode_string_slow(const char *p, const char *end, int more,
-                           const char **stop, int *escaped);
+int jsondecode_string_slow(const char *p, const char *end, int more, const char **stop,
+                           int *escaped);
 
 /* p is just past the opening quote. On JSONDECODE_OK *stop is the closing
  * quote and *escaped says whether the string needs jsondecode_unescape().
  * Inline for the common string, plain and well inside the input. */
-static inline int jsondecode_string(const char *p, const char *end, int more,
-                                    const char **stop, int *escaped)
+static inline int jsondecode_string(const char *p, const char *end, int more, const char **stop,
+                                    int *escaped)
 {
     const char *q = p;
     while (end - q >= JSONDECODE_BLOCK) {
@@ -139,18 +141,16 @@ size_t jsondecode_unescape(const char *p, const char *close, char *out);
 
 /* Scans a number starting at p; *stop is one past it. Whole numbers within
  * 64 bits come out exact; others through strtod, as cjson does. */
-int jsondecode_number(const char *p, const char *end, int more,
-                      const char **stop, jsondecode_number_t *n);
+int jsondecode_number(const char *p, const char *end, int more, const char **stop,
+                      jsondecode_number_t *n);
 
 /* Scans "true", "false" or "null" at p: returns OK with *stop past it and
  * *which 't', 'f' or 'n'. */
-int jsondecode_literal(const char *p, const char *end, int more,
-                       const char **stop, char *which);
+int jsondecode_literal(const char *p, const char *end, int more, const char **stop, char *which);
 
 /* Checks one value at p (any type, `depth` levels already open) without
  * building anything; *stop is one past it. */
-int jsondecode_skip(const char *p, const char *end, int more, int depth,
-                    const char **stop);
+int jsondecode_skip(const char *p, const char *end, int more, int depth, const char **stop);
 
 /* A whole document: one value with optional whitespace around it. Returns
  * OK, or an error with *stop at the offending byte. */

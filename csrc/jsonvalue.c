@@ -29,14 +29,14 @@
 typedef struct field_node {
     const char *key;
     size_t len;
-    int slot;               /* a listed field: its position (0-based); else -1 */
-    int child, next;        /* first child, next sibling: node indexes or -1 */
-    uint64_t keys;          /* a bit for each child's key: key_bit() */
-    int nchild;             /* children: the size of its table in a record */
+    int slot;        /* a listed field: its position (0-based); else -1 */
+    int child, next; /* first child, next sibling: node indexes or -1 */
+    uint64_t keys;   /* a bit for each child's key: key_bit() */
+    int nchild;      /* children: the size of its table in a record */
 } field_node;
 
 struct bx_fields {
-    int nfields, nnodes;    /* node 0 is the root (the record) */
+    int nfields, nnodes; /* node 0 is the root (the record) */
     field_node node[1];
 };
 
@@ -45,10 +45,10 @@ typedef struct jctx {
     bx_jsonbuild *b;
     const bx_fields *f;
     const char *end;
-    int more;               /* bytes past end may follow */
-    int keys;               /* stack index of the key cache, or 0 */
-    int base;               /* values: stack index of the first value */
-    unsigned nkey, ntable;  /* positions in the record, for the layout memory */
+    int more;              /* bytes past end may follow */
+    int keys;              /* stack index of the key cache, or 0 */
+    int base;              /* values: stack index of the first value */
+    unsigned nkey, ntable; /* positions in the record, for the layout memory */
 } jctx;
 
 void bx_jsonbuild_init(bx_jsonbuild *b)
@@ -86,7 +86,7 @@ static int scratch(bx_jsonbuild *b, size_t need)
 /* A string's bytes at p (past the quote), unescaped if need be: *s and *len
  * point at them (into the input or the scratch), *stop past the quote. */
 static inline int string_bytes(jctx *c, const char *p, const char **s, size_t *len,
-                        const char **stop)
+                               const char **stop)
 {
     const char *close;
     int escaped;
@@ -150,7 +150,7 @@ static inline void push_key(jctx *c, const char *s, size_t len)
     }
     lua_pushlstring(L, s, len);
     lua_pushvalue(L, -1);
-    lua_rawseti(L, c->keys, (int)k + 1);    /* keeps the bytes key[k] points at */
+    lua_rawseti(L, c->keys, (int)k + 1); /* keeps the bytes key[k] points at */
     b->key[k] = lua_tostring(L, -1);
     b->key_len[k] = len;
 }
@@ -214,7 +214,7 @@ static int descend(jctx *c, const char *p, const char **stop, int depth)
 static inline int after_item(jctx *c, const char **pp, char closer, int *closed, const char **stop)
 {
     const char *p = *pp;
-    if (p < c->end && *p == ',') {     /* the common case, settled in one test */
+    if (p < c->end && *p == ',') { /* the common case, settled in one test */
         *pp = jsondecode_ws(p + 1, c->end);
         return JSONDECODE_OK;
     }
@@ -237,7 +237,8 @@ static inline int after_item(jctx *c, const char **pp, char closer, int *closed,
 }
 
 /* A member's key at p: its bytes, and p moved past the ':' and whitespace. */
-static inline int member_key(jctx *c, const char **pp, const char **s, size_t *len, const char **stop)
+static inline int member_key(jctx *c, const char **pp, const char **s, size_t *len,
+                             const char **stop)
 {
     const char *p = *pp;
     int rc;
@@ -252,7 +253,7 @@ static inline int member_key(jctx *c, const char **pp, const char **s, size_t *l
     if ((rc = string_bytes(c, p + 1, s, len, stop)) != JSONDECODE_OK)
         return rc;
     p = *stop;
-    if (p < c->end && *p == ':') {     /* the common case, settled in one test */
+    if (p < c->end && *p == ':') { /* the common case, settled in one test */
         *pp = jsondecode_ws(p + 1, c->end);
         return JSONDECODE_OK;
     }
@@ -278,19 +279,26 @@ static inline void open_container(jctx *c, const char **pp, char closer, int *em
     *pp = *empty ? p + 1 : p;
 }
 
+/* Past an object's '{' at *pp: *closed set when it closes at once ("{}"),
+ * with *stop past it. */
+static inline void open_object(jctx *c, const char **pp, const char **stop, int *closed)
+{
+    int empty;
+    open_container(c, pp, '}', &empty);
+    if (empty)
+        *stop = *pp;
+    *closed = empty;
+}
+
 static int object(jctx *c, const char *p, const char **stop, int depth)
 {
     lua_State *L = c->L;
     unsigned slot = c->ntable++;
-    int rc, empty, closed = 0, n = 0;
+    int rc, closed, n = 0;
     if ((rc = descend(c, p, stop, depth)) != JSONDECODE_OK)
         return rc;
     lua_createtable(L, 0, slot < BX_JSON_TABLES ? c->b->size[slot] : 0);
-    open_container(c, &p, '}', &empty);
-    if (empty) {
-        *stop = p;
-        closed = 1;
-    }
+    open_object(c, &p, stop, &closed);
     while (!closed) {
         const char *s;
         size_t len;
@@ -301,7 +309,7 @@ static int object(jctx *c, const char *p, const char **stop, int depth)
             *stop = p;
             return rc;
         }
-        lua_rawset(L, -3);      /* a null clears a repeated key, as cjson's last wins */
+        lua_rawset(L, -3); /* a null clears a repeated key, as cjson's last wins */
         n++;
         if ((rc = after_item(c, &p, '}', &closed, stop)) != JSONDECODE_OK)
             return rc;
@@ -318,7 +326,7 @@ static void flush_elements(lua_State *L, int t, int first)
     int i;
     for (i = first + lua_gettop(L) - t - 1; i >= first; i--) {
         if (lua_isnil(L, -1))
-            lua_pop(L, 1);      /* a null element is a hole */
+            lua_pop(L, 1); /* a null element is a hole */
         else
             lua_rawseti(L, t, i);
     }
@@ -341,7 +349,7 @@ static int array(jctx *c, const char *p, const char **stop, int depth)
         *stop = p;
         return JSONDECODE_ERR_DEPTH;
     }
-    lua_pushnil(L);             /* the table's place, below its elements */
+    lua_pushnil(L); /* the table's place, below its elements */
     t = lua_gettop(L);
     open_container(c, &p, ']', &empty);
     if (empty) {
@@ -440,22 +448,17 @@ static inline int find_child(const bx_fields *f, int node, const char *s, size_t
 /* An object under a projection node: the listed fields are built, into a
  * table (records) or into their value slots (values); the rest is checked
  * and skipped. With a table, *kept counts the fields it got. */
-static int object_fields(jctx *c, const char *p, const char **stop, int depth,
-                         int node, int *kept)
+static int object_fields(jctx *c, const char *p, const char **stop, int depth, int node, int *kept)
 {
     lua_State *L = c->L;
     const bx_fields *f = c->f;
-    int rc, empty, closed = 0;
+    int rc, closed;
     if ((rc = descend(c, p, stop, depth)) != JSONDECODE_OK)
         return rc;
     if (!c->base)
         lua_createtable(L, 0, f->node[node].nchild);
     *kept = 0;
-    open_container(c, &p, '}', &empty);
-    if (empty) {
-        *stop = p;
-        closed = 1;
-    }
+    open_object(c, &p, stop, &closed);
     while (!closed) {
         const char *s;
         size_t len;
@@ -481,9 +484,10 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth,
         } else {
             if (!c->base)
                 push_key(c, f->node[child].key, f->node[child].len);
-            if ((rc = object_fields(c, p, &p, depth + 1, child, &sub)) == JSONDECODE_OK && !c->base) {
+            if ((rc = object_fields(c, p, &p, depth + 1, child, &sub)) == JSONDECODE_OK &&
+                !c->base) {
                 if (sub == 0) {
-                    lua_pop(L, 2);      /* nothing listed inside: absent */
+                    lua_pop(L, 2); /* nothing listed inside: absent */
                 } else {
                     lua_rawset(L, -3);
                     (*kept)++;
@@ -517,8 +521,8 @@ static int record_fields(jctx *c, const char *p, const char **stop)
     return jsondecode_skip(p, c->end, c->more, 0, stop);
 }
 
-int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values,
-                 const char *p, size_t len, int whole, size_t *used, int *err)
+int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values, const char *p,
+                 size_t len, int whole, size_t *used, int *err)
 {
     int top = lua_gettop(L), rc, n = values ? f->nfields : 1;
     const char *stop = p;
@@ -554,7 +558,7 @@ int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values,
         return rc == JSONDECODE_MORE ? 0 : -1;
     }
     if (c.keys)
-        lua_replace(L, c.keys);     /* the record takes the cache's slot: no rotate */
+        lua_replace(L, c.keys); /* the record takes the cache's slot: no rotate */
     return n;
 }
 
@@ -583,8 +587,10 @@ static int field_path(lua_State *L, int list, int i)
             const char *stop = dot ? dot : e;
             if (stop == s || n >= MAX_FIELD_KEYS) {
                 lua_settop(L, t - 1);
-                lua_pushfstring(L, "field %d: %s", i, stop == s ? "an empty key (write a key holding a dot, or an "
-                                "empty key, as a table of keys: {\"a\", \"b.c\"})" : "more than 32 keys");
+                lua_pushfstring(L, "field %d: %s", i,
+                                stop == s ? "an empty key (write a key holding a dot, or an "
+                                            "empty key, as a table of keys: {\"a\", \"b.c\"})"
+                                          : "more than 32 keys");
                 return 0;
             }
             lua_pushlstring(L, s, (size_t)(stop - s));
@@ -611,7 +617,8 @@ static int field_path(lua_State *L, int list, int i)
         }
     } else {
         lua_settop(L, t - 1);
-        lua_pushfstring(L, "field %d: a string or a table of keys is expected, got %s", i, luaL_typename(L, t));
+        lua_pushfstring(L, "field %d: a string or a table of keys is expected, got %s", i,
+                        luaL_typename(L, t));
         return 0;
     }
     lua_remove(L, t);
@@ -629,7 +636,8 @@ static int add_path(lua_State *L, bx_fields *f, char **bytes, int n, int field)
         int child = find_child(f, node, key, len);
         if (child >= 0 && (f->node[child].slot >= 0 || k == n - 1)) {
             lua_pop(L, n);
-            lua_pushfstring(L, "field %d: repeats another field, or lies inside or around one", field + 1);
+            lua_pushfstring(L, "field %d: repeats another field, or lies inside or around one",
+                            field + 1);
             return 0;
         }
         if (child < 0) {
