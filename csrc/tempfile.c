@@ -37,6 +37,7 @@ typedef struct {
     int fd, dirfd;
     const char *name;   /* the temporary file's name, in dirfd */
     char *final;        /* the final name, in dirfd (owned) */
+    mode_t mode;        /* the final file's mode */
     const char *failed; /* the step that failed, or NULL */
     int error;          /* its errno */
     int renamed;        /* the file is in place (fd closed then) */
@@ -227,7 +228,7 @@ static void commit_steps(void *p)
     job->failed = NULL;
     if (bx_fs_sync(job->fd) != 0)
         job->failed = "cannot sync";
-    else if (fchmod(job->fd, bx_fs_new_file_mode()) != 0)
+    else if (fchmod(job->fd, job->mode) != 0)
         job->failed = "cannot set the mode of";
     else if (renameat(job->dirfd, job->name, job->dirfd, job->final) != 0)
         job->failed = "cannot rename into place";
@@ -240,11 +241,16 @@ static void commit_steps(void *p)
     job->error = job->failed ? errno : 0;
 }
 
-/* Checks final_path (argument 2) and readies tf->job for it; returns 0, or
- * what to return to Lua. */
+/* Checks final_path (argument 2) and readies tf->job for it, with the mode
+ * a new file gets under the umask, or 0600 when argument 3 is "private" (a
+ * file holding keys keeps the temporary file's mode, never opened up for a
+ * moment); returns 0, or what to return to Lua. */
 static int prepare_commit(lua_State *L, bx_tempfile *tf)
 {
+    static const char *const modes[] = {"shared", "private", NULL};
+    int private_mode;
     luaL_checkstring(L, 2);
+    private_mode = luaL_checkoption(L, 3, "shared", modes) == 1;
     if (!push_split(L, 2))
         return push_not_a_file(L, 2);
     if (strcmp(lua_tostring(L, -2), tf->dir) != 0)
@@ -258,6 +264,7 @@ static int prepare_commit(lua_State *L, bx_tempfile *tf)
     tf->job.fd = tf->fd;
     tf->job.dirfd = tf->dirfd;
     tf->job.name = tf->name;
+    tf->job.mode = private_mode ? (mode_t)0600 : bx_fs_new_file_mode();
     return 0;
 }
 
@@ -277,8 +284,8 @@ static int finish_commit(lua_State *L, bx_tempfile *tf)
     return 1;
 }
 
-/* tf:commit(final_path) -> true | nil, message. final_path must be in the
- * temporary file's folder. */
+/* tf:commit(final_path [, "shared"|"private"]) -> true | nil, message.
+ * final_path must be in the temporary file's folder. */
 static int l_commit(lua_State *L)
 {
     bx_tempfile *tf = check_open(L, 1);
@@ -289,7 +296,7 @@ static int l_commit(lua_State *L)
     return finish_commit(L, tf);
 }
 
-/* tf:commit_start(final_path) -> true | nil, message: the commit, begun
+/* tf:commit_start(final_path [, "shared"|"private"]) -> true | nil, message: the commit, begun
  * off this thread; tf:commit_result() gives its outcome. */
 static int l_commit_start(lua_State *L)
 {

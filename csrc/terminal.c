@@ -83,27 +83,6 @@ static int l_private_dir(lua_State *L)
     return 1;
 }
 
-/* core.private_file(path) -> true, or nil, message: creates (or empties)
- * path, readable and writable by its owner only from its first moment. A
- * link there is followed, as the shell's `: > path` did: a config file kept
- * elsewhere (a dotfiles folder) stays where it is. */
-static int l_private_file(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return bx_push_errno(L, "cannot create", path);
-    if (fchmod(fd, 0600) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return bx_push_errno(L, "cannot make private", path);
-    }
-    close(fd);
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
 int bx_open_terminal(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
@@ -111,7 +90,6 @@ int bx_open_terminal(lua_State *L)
         {"terminal_columns", l_terminal_columns},
         {"set_echo", l_set_echo},
         {"private_dir", l_private_dir},
-        {"private_file", l_private_file},
         {NULL, NULL},
     };
     luaL_setfuncs(L, funcs, 0);

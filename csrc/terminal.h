@@ -1,6 +1,6 @@
 /*
- * terminal.h: terminal.c: isatty, terminal width, echo, private folders and
- * files, for the command.
+ * terminal.h: terminal.c: isatty, terminal width, echo, private folders,
+ * for the command.
  */
 #ifndef BX_TERMINAL_H
 #define BX_TERMINAL_H

@@ -183,6 +183,8 @@ describe("bin/batchexport conventions", function()
       assert.equal(0, code, err)
       assert.equal("700", mode_of(home .. "/.config/batchexport"))
       assert.equal("600", mode_of(conf_path))
+      -- written by the library's atomic save: nothing else left beside it
+      assert.same({ "config" }, h.ls(home .. "/.config/batchexport"))
       local text = slurp(conf_path)
       assert.matches("rest_key = rest_one", text)
       assert.matches("project_key = project_one", text)

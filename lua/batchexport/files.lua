@@ -68,9 +68,9 @@ end
 -- syncs and rename run on a thread of their own while the caller pauses, so
 -- a slow disk does not hold the event loop. A cancel meanwhile closes tmp,
 -- which waits for that thread before it removes anything.
-local function put_in_place(tmp, final)
-  if not scheduler.can_yield() then return tmp:commit(final) end
-  local ok, why = tmp:commit_start(final)
+local function put_in_place(tmp, final, mode)
+  if not scheduler.can_yield() then return tmp:commit(final, mode) end
+  local ok, why = tmp:commit_start(final, mode)
   if not ok then return nil, why end
   while true do
     ok, why = tmp:commit_result()
@@ -92,7 +92,7 @@ local function commit(tmp, opts, label, done, status)
     if not head then return nil, errors.new("config", label .. ": " .. why) end
     if head == GZIP_MAGIC then final = opts.gzip_path end
   end
-  local ok, why = put_in_place(tmp, final)
+  local ok, why = put_in_place(tmp, final, opts.private and "private" or "shared")
   if not ok then return nil, errors.new("config", label .. ": " .. why) end
   return final
 end
@@ -186,6 +186,8 @@ end
 -- text, or a function giving the next chunk (nil at the end, or nil, err).
 --   opts.gzip_path  final path instead of path when the bytes are gzip
 --   opts.label      for messages (default: path)
+--   opts.private    the file stays 0600 (it holds keys) instead of taking
+--                   the mode the umask gives
 function M.write(path, source, opts)
   opts = opts or {}
   local label = opts.label or path
@@ -205,7 +207,7 @@ function M.write(path, source, opts)
     end
     local done, err = size_of(tmp, label)
     if not done then return nil, err end
-    return commit(tmp, { path = path, gzip_path = opts.gzip_path }, label, done)
+    return commit(tmp, { path = path, gzip_path = opts.gzip_path, private = opts.private }, label, done)
   end)
 end
 

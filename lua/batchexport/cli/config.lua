@@ -7,6 +7,7 @@
 -- default profile; `[NAME]` starts profile NAME. It must be readable by its
 -- owner only. No value is ever shown in a message.
 local errors = require("batchexport.errors")
+local files = require("batchexport.files")
 local suggest = require("batchexport.suggest")
 local term = require("batchexport.cli.term")
 
@@ -272,8 +273,9 @@ local function updated_text(conf, profile, values)
 end
 
 --- config.write(path, profile, values) -> true, or raises a config error.
--- The file is created 0600 (its folder 0700) and replaced in one rename,
--- so no reader ever sees half of it.
+-- The file is created 0600 (its folder 0700) and replaced by the library's
+-- atomic save (synced, renamed, its folder synced), so no reader ever sees
+-- half of it, even after a crash.
 function M.write(path, profile, values)
   local conf = M.read(path, false)
   local dir = path:match("^(.*)/[^/]*$")
@@ -281,16 +283,8 @@ function M.write(path, profile, values)
     local ok, why = term.private_dir(dir)
     if not ok then fail(why) end
   end
-  local temp = path .. ".new"
-  local ok, why = term.private_file(temp)
-  if not ok then fail(why) end
-  local f = io.open(temp, "wb")
-  local written = f and f:write(updated_text(conf, profile, values))
-  if f then f:close() end
-  if not written or not os.rename(temp, path) then
-    os.remove(temp)
-    fail("cannot write the config file " .. path)
-  end
+  local ok, err = files.write(path, updated_text(conf, profile, values), { private = true })
+  if not ok then fail("cannot write the config file " .. path .. ": " .. err.message) end
   return true
 end
 

@@ -42,10 +42,6 @@ end
 -- a folder it creates may be entered by its owner only (0700).
 M.private_dir = core.private_dir
 
---- term.private_file(path) -> true, or nil, why: creates (or empties) path
--- readable and writable by its owner only (0600) from its first moment.
-M.private_file = core.private_file
-
 --- term.names(dir) -> an array of the names in dir (hidden ones included).
 function M.names(dir)
   local names = core.list_dir(dir) or {}
