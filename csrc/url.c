@@ -109,6 +109,30 @@ static const char *curl_why(CURLUcode rc)
     }
 }
 
+/* Whether host, as curl_url gave it, parses again to itself. A host written
+ * percent-encoded comes back decoded but not normalized ("%37" gives "7",
+ * where "7" itself is the address 0.0.0.7): the origin compared and the
+ * address curl would reach must be the same text, so such a host is
+ * refused. */
+static int host_is_canonical(const char *host)
+{
+    char buf[BX_URL_MAX + 16];
+    char *again = NULL;
+    int same;
+    CURLU *h;
+    if (strlen(host) > BX_URL_MAX)
+        return 0;
+    snprintf(buf, sizeof buf, "http://%s/", host);
+    h = curl_url();
+    if (h == NULL)
+        return 0;
+    same = curl_url_set(h, CURLUPART_URL, buf, 0) == CURLUE_OK &&
+           curl_url_get(h, CURLUPART_HOST, &again, 0) == CURLUE_OK && strcasecmp(again, host) == 0;
+    curl_free(again);
+    curl_url_cleanup(h);
+    return same;
+}
+
 int bx_url_parse(bx_url *u, const char *s, size_t n, const char *base, const char **why)
 {
     CURLU *h;
@@ -139,6 +163,8 @@ int bx_url_parse(bx_url *u, const char *s, size_t n, const char *base, const cha
         *why = curl_why(rc);
     else
         *why = fill(u, h);
+    if (*why == NULL && !host_is_canonical(u->host))
+        *why = "the URL's host is not written plainly (percent-encoded or not canonical)";
     curl_url_cleanup(h);
     if (*why) {
         bx_url_free(u);

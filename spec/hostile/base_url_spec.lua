@@ -43,6 +43,8 @@ describe("base_url: the plain-http guard reads the parsed host", function()
       "http://0.0.0.0:8080",
       "http://[::2]:8080",
       "http://[::ffff:7f00:1]:8080",   -- v4-mapped: not one of the three loopback forms
+      "http://%37:8080",               -- a percent-encoded host: "7" compared, 0.0.0.7 reached
+      "http://%31%32%37.1:8080",       -- decoded "127.1", never normalized
     }) do
       refused(url)
     end
@@ -123,7 +125,7 @@ describe("core.parse_url", function()
 
   it("returns nil and a message for bad input, never raises", function()
     for _, s in ipairs({ "", "nope", "http://", "http://[::1", "http://h:99999/", "http://a b/",
-                         "http://h/\0x", "//h/p", "gopher://h/" }) do
+                         "http://h/\0x", "//h/p", "gopher://h/", "http://%37/" }) do
       local u, why = core.parse_url(s)
       assert.is_nil(u, s)
       assert.is_string(why)
