@@ -35,10 +35,11 @@ end
 -- One attempt: GET the link into the temporary file from `offset` on.
 -- Returns the transfer's result; or nil, { value = v } when the progress
 -- callback raised v (the transfer is then closed at once); or nil,
--- { late = err } when the call's deadline left no time for it.
-local function fetch(client, url, tmp, offset, progress)
+-- { late = err } when the call's deadline left no time for it (after, the
+-- failure this attempt follows, is its context).
+local function fetch(client, url, tmp, offset, progress, after)
   local spec, late = request.limit_spec(client, { method = "GET", url = url, auth = "none", sink = "file",
-    file = tmp, append = offset > 0, resume_from = offset > 0 and offset or nil })
+    file = tmp, append = offset > 0, resume_from = offset > 0 and offset or nil }, after)
   if not spec then return nil, { late = late } end
   local transfer = client.core:request(spec)
   local raised
@@ -107,6 +108,7 @@ local function save_into(client, opts, tmp, label)
   local resume = request.resumer(client, label, true)
   local url, err
   local from_zero = false     -- storage ignored Range: the sink empties tmp
+  local after                 -- the failure the next attempt follows
   while true do
     if not url then
       url, err = opts.link()
@@ -120,7 +122,7 @@ local function save_into(client, opts, tmp, label)
       offset, err = size_of(tmp, label)
       if not offset then return nil, err end
     end
-    local res, stopped = fetch(client, url, tmp, offset, opts.progress)
+    local res, stopped = fetch(client, url, tmp, offset, opts.progress, after)
     if stopped and stopped.late then
       stopped.late.message = label .. ": " .. stopped.late.message
       return nil, stopped.late
@@ -134,6 +136,7 @@ local function save_into(client, opts, tmp, label)
     local next_step
     next_step, err = resume(res, done)
     if not next_step then return nil, err end
+    after = err
     if next_step == "refresh" then url = nil end
     from_zero = next_step == "restart"
   end

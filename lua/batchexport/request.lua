@@ -89,12 +89,13 @@ function M.deadline_error(c, cause, fields)
     why and (": " .. why) or ""), fields)
 end
 
---- request.limit_spec(c, spec) -> spec with the transfer's time cut to what
--- is left (spec.deadline_ms), or nil, err when nothing is.
-function M.limit_spec(c, spec)
+--- request.limit_spec(c, spec [, cause]) -> spec with the transfer's time cut
+-- to what is left (spec.deadline_ms), or nil, err when nothing is; cause, the
+-- failure this attempt follows, goes into err (its status, its attempts).
+function M.limit_spec(c, spec, cause)
   local left = M.time_left(c)
   if not left then return spec end
-  if left <= DEADLINE_SLACK then return nil, M.deadline_error(c) end
+  if left <= DEADLINE_SLACK then return nil, M.deadline_error(c, cause) end
   spec.deadline_ms = math.ceil(left * 1000)
   return spec
 end
@@ -267,8 +268,9 @@ end
 -- returns "resume" (go on from those bytes), "refresh" (the link expired:
 -- get a fresh one, then go on), "restart" (the server ignored Range: start
 -- again from byte 0; only for a caller that can_restart, such as a save to
--- disk), or nil, err once it is no use trying again. Bytes gained since the
--- last failure reset the count of attempts.
+-- disk), or nil, err once it is no use trying again; with a step, the
+-- failure it answers, for the next attempt's deadline error. Bytes gained
+-- since the last failure reset the count of attempts.
 function M.resumer(client, label, can_restart)
   local attempts, mark, restarted = 0, 0, false
   return function(res, bytes)
@@ -302,7 +304,7 @@ function M.resumer(client, label, can_restart)
     end
     local slept, cut = M.sleep(client, M.backoff(client.policy, attempts), err)
     if not slept then return nil, cut end
-    return restart and "restart" or refresh and "refresh" or "resume"
+    return restart and "restart" or refresh and "refresh" or "resume", err
   end
 end
 

@@ -31,8 +31,9 @@ local function fail(self, kind, message, fields)
   return nil, self.failed
 end
 
--- Starts (or resumes, from the bytes already read) the storage transfer.
-local function start(self)
+-- Starts (or resumes, from the bytes already read) the storage transfer;
+-- after, the failure it follows (for a deadline error's context).
+local function start(self, after)
   if not self.url then
     local url, err = self.link()
     if not url then return nil, err end
@@ -40,7 +41,7 @@ local function start(self)
   end
   local offset = self.core:consumed()
   local spec, late = request.limit_spec(self.client, { method = "GET", url = self.url, auth = "none",
-    sink = "stream", resume_from = offset > 0 and offset or nil })
+    sink = "stream", resume_from = offset > 0 and offset or nil }, after)
   if not spec then
     late.message = self.label .. ": " .. late.message
     return nil, late
@@ -61,7 +62,7 @@ local function recover(self)
   end
   if next_step == "refresh" then self.url = nil end
   local ok
-  ok, err = start(self)
+  ok, err = start(self, err)
   if not ok then self.failed = err end
   return ok, err
 end

@@ -127,6 +127,22 @@ describe("a per-call deadline", function()
     assert.is_true(err.attempts > 1)
   end)
 
+  it("names the failure it followed when it ends a resume before the resume starts", function()
+    -- The deadline can pass during a backoff (the failure is known there) or
+    -- just before the next attempt: both must say what went wrong last.
+    local request = require("batchexport.request")
+    local errors = require("batchexport.errors")
+    local call = request.call(new_client(), 0.005)
+    local last = errors.new("http", "storage answered 503", { status = 503, attempts = 4 })
+    batchexport.sleep(0.01)
+    local spec, err = request.limit_spec(call, { method = "GET", url = m.storage_url .. "/f" }, last)
+    assert.is_nil(spec)
+    assert_deadline(err, 0.005)
+    assert.equal(503, err.status)
+    assert.equal(4, err.attempts)
+    assert.equal(last, err.last_error)
+  end)
+
   it("ends exports.download and leaves no file behind", function()
     local e = m:create_export({ status = "SUCCESS", parts = 2, part_size = 4096 })
     m:fault({ host = "storage", stall = STALL, times = 5 })
