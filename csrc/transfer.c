@@ -62,6 +62,7 @@ struct bx_transfer {
     int cancelled;
     int range_ignored;       /* asked to resume, got the whole file */
     curl_off_t received;     /* body bytes of this exchange */
+    long status;             /* the response's code: kept current by on_header, final at finish */
     curl_off_t arrived;      /* header and body bytes, kept or not */
     curl_off_t mark_arrived; /* arrived at the guard window's start */
     double mark_ms;          /* the window's start, bx_clock_ms() */
@@ -147,12 +148,19 @@ int bx_transfer_burst_held(const bx_transfer *t)
 
 /* ---- the sinks ---- */
 
-static long transfer_status(const bx_transfer *t)
+/* The code as curl has it: read at each header line and at the end, not
+ * for every chunk and record of the body (transfer_status). */
+static long read_status(const bx_transfer *t)
 {
     long status = 0;
     if (t->easy)
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     return status;
+}
+
+static long transfer_status(const bx_transfer *t)
+{
+    return t->easy ? t->status : 0;
 }
 
 static int is_success(long status)
@@ -285,6 +293,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     bx_transfer *t = ud;
     size_t n = size * nitems, i, name_end, v, vend;
     t->arrived += (curl_off_t)n;
+    t->status = read_status(t);
     if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
         /* A new response (after 100 Continue, say): forget the last one's headers. */
         strbuf_reset(&t->headers);
@@ -367,6 +376,7 @@ void bx_transfer_finish(bx_transfer *t, CURLcode result)
         return;
     t->result = result;
     t->state = T_DONE;
+    t->status = read_status(t);
     /* curl answers CURLE_RANGE_ERROR to any reply to a Range request that is
      * not a 206: a 200 means the server cannot resume; an error status is
      * reported as that status. */
@@ -433,8 +443,9 @@ void bx_transfer_consume(bx_transfer *t, size_t n)
     t->ring_count -= n;
     if (t->ring_count == 0)
         t->ring_start = 0; /* longer contiguous runs from here */
-    /* Unpause only once the chunk curl held back fits: each unpause makes
-     * curl offer (and copy) that whole chunk again. */
+    /* Unpause only once what the pause waits for fits (the chunk curl held
+     * back, or a whole chunk after a pause from on_write): each unpause
+     * makes curl offer a chunk at once. */
     if (t->paused && t->state == T_RUNNING && t->easy &&
         t->ring_cap - t->ring_count >= t->paused_need) {
         t->paused = 0;

@@ -56,11 +56,14 @@ function M.lines(s)
   return out
 end
 
--- The SHA-256 of a file, in hex (sha256sum), or nil if it cannot be read.
-function M.sha256(path)
-  local _, out = M.capture("sha256sum " .. sh_quote(path) .. " 2>/dev/null")
-  return out:match("^(%x+)")
+-- What a command about a file starts its output with (pattern), or nil.
+local function ask_about(command, path, pattern)
+  local _, out = M.capture(command .. " " .. sh_quote(path) .. " 2>/dev/null")
+  return out:match(pattern)
 end
+
+-- The SHA-256 of a file, in hex (sha256sum), or nil if it cannot be read.
+function M.sha256(path) return ask_about("sha256sum", path, "^(%x+)") end
 
 -- A new empty folder of its own (mktemp -d).
 function M.tmpdir()
@@ -92,18 +95,14 @@ end
 -- The names in a folder (dot files too, not . and ..), sorted; {} if there
 -- is no such folder.
 function M.ls(dir)
-  local names = {}
   local _, out = M.capture("ls -A " .. sh_quote(dir) .. " 2>/dev/null")
-  for name in out:gmatch("[^\n]+") do names[#names + 1] = name end
+  local names = M.lines(out)
   table.sort(names)
   return names
 end
 
 -- A file's permission bits in octal ("600"), or nil (GNU stat).
-function M.mode_of(path)
-  local _, out = M.capture("stat -c %a " .. sh_quote(path) .. " 2>/dev/null")
-  return out:match("^(%d+)")
-end
+function M.mode_of(path) return ask_about("stat -c %a", path, "^(%d+)") end
 
 -- A deep copy of a value (tables copied all the way down, no cycles).
 function M.deepcopy(t)
