@@ -222,5 +222,12 @@ for row in "${stages[@]}"; do
   read -r name p f <<<"$row"
   printf '%-10s %8s %8s\n' "$name" "$p" "$f"
 done
+# What failed, a few lines each, so the tail of a CI log names it.
+for log in "$logs"/*.out; do
+  [ -f "$log" ] || continue
+  awk -v stage="$(basename "$log" .out)" '
+    /^(Failure|Error) -> / { n = 4; print ""; printf "%s: ", stage }
+    n > 0 { print substr($0, 1, 300); n-- }' "$log"
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
