@@ -132,7 +132,9 @@ describe("OpenResty (nginx + lua module, one worker)", function()
     assert.equal(200, sb, bb)
     assert.equal('{"results":["SUCCESS","SUCCESS","SUCCESS"]}\n', ba)
     assert.equal('{"results":["SUCCESS","SUCCESS","SUCCESS"]}\n', bb)
-    assert.is_true(ping < 0.1)
+    -- Half what the control above sees of a held worker: room for the
+    -- scheduler on a loaded machine, none for a handler that blocks.
+    assert.is_true(ping < 0.25, string.format("ping took %.1f ms", ping * 1000))
     local _, stats = get(port, "/stats")
     assert.equal("0", json_field(stats, "transfers"))
   end)
