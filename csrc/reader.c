@@ -413,6 +413,7 @@ typedef struct iter_state {
     const bx_fields *fields;
     lua_Integer base; /* records of the parts before this one */
     int values;
+    int ticking;         /* UP_TICK is a function still asking for ticks */
     int countdown;       /* records until the next tick */
     int hands_back;      /* a slice was given: never call the fallback */
     double slice;        /* seconds of work between yields; 0: no limit */
@@ -472,6 +473,7 @@ static void tick(lua_State *L, iter_state *st)
     if (!lua_toboolean(L, -1)) {
         lua_pushnil(L);
         lua_replace(L, lua_upvalueindex(UP_TICK));
+        st->ticking = 0;
     }
     lua_pop(L, 1);
 }
@@ -488,7 +490,7 @@ static int l_iterate(lua_State *L)
         st->slice_start = monotonic_now();
         st->slice_countdown = SLICE_CHECK;
     }
-    if (!lua_isnil(L, lua_upvalueindex(UP_TICK)))
+    if (st->ticking)
         tick(L, st);
     if (st->slice > 0 && slice_over(st))
         return hand_back(L, st, 1);
@@ -527,6 +529,7 @@ static int l_iterator(lua_State *L)
     st->fields = lua_isnil(L, 2) ? NULL : lua_touserdata(L, 2);
     st->values = lua_toboolean(L, 3);
     st->countdown = TICK;
+    st->ticking = !lua_isnil(L, 5);
     st->hands_back = hands_back;
     st->slice = (double)slice;
     st->slice_start = monotonic_now();

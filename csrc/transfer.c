@@ -439,7 +439,9 @@ void bx_transfer_consume(bx_transfer *t, size_t n)
 {
     if (n > t->ring_count)
         n = t->ring_count;
-    t->ring_start = (t->ring_start + n) % t->ring_cap;
+    t->ring_start += n; /* n <= ring_count <= ring_cap: at most one wrap */
+    if (t->ring_start >= t->ring_cap)
+        t->ring_start -= t->ring_cap;
     t->ring_count -= n;
     if (t->ring_count == 0)
         t->ring_start = 0; /* longer contiguous runs from here */
