@@ -12,14 +12,14 @@
 #          empty tree and run from elsewhere (spec/package_spec.lua)
 #   asan   the whole suite with the core built with ASan+UBSan (build-asan/)
 #   jit    the client specs (spec/*_spec.lua and spec/hostile/, but those
-#          using 5.4's <close>)
+#          using 5.4's <close>, and those whose subject runs on a fixed Lua
+#          anyway: cli, cli_tty, cli_conventions, sync_cli: the command on
+#          5.4, and nginx's LuaJIT; legacy_memory, hostile/kill: a 5.4 child;
+#          openresty: nginx's LuaJIT), which saves CI minutes,
 #          on LuaJIT with the core built for it (build-jit/)
-#   lua5.1 lua5.2 lua5.3  the client specs on PUC Lua 5.1, 5.2, 5.3
-#          (build-5.X/) but four whose subject runs on a fixed Lua anyway
-#          (cli, cli_tty, cli_conventions: the command on 5.4; legacy_memory,
-#          hostile/kill: a 5.4 child;
-#          openresty: nginx's LuaJIT), which saves CI minutes;
-#          spec/support/compat.lua lets the specs' own code use 5.3 idioms
+#   lua5.1 lua5.2 lua5.3  the same client specs on PUC Lua 5.1, 5.2, 5.3
+#          (build-5.X/); spec/support/compat.lua lets the specs' own code
+#          use 5.3 idioms
 #   lint   luacheck over every Lua file (make lint): 1 if clean
 #   docs   the LDoc reference (make docs): 1 if built without a warning
 #   valgrind  the core and the parsers under valgrind (scripts/valgrind.sh)
@@ -107,11 +107,13 @@ package() {
 
 # The client specs that exercise the interpreter running them: not those
 # whose subject runs in a process of its own on a fixed Lua (the command,
-# bin/batchexport on 5.4; the memory spec's 5.4 child; nginx's LuaJIT).
-puc_files() {
+# bin/batchexport on 5.4; the memory and kill specs' 5.4 children; nginx's
+# LuaJIT). The 5.4 stages (specs, asan) run them.
+interpreter_files() {
   client_files | grep -v -e '^spec/cli_spec.lua$' -e '^spec/cli_tty_spec.lua$' \
-    -e '^spec/cli_conventions_spec.lua$' -e '^spec/hostile/kill_spec.lua$' \
-    -e '^spec/legacy_memory_spec.lua$' -e '^spec/openresty_spec.lua$'
+    -e '^spec/cli_conventions_spec.lua$' -e '^spec/sync_cli_spec.lua$' \
+    -e '^spec/hostile/kill_spec.lua$' -e '^spec/legacy_memory_spec.lua$' \
+    -e '^spec/openresty_spec.lua$'
 }
 
 # lua_version V: the client specs on PUC Lua V with build-V/.
@@ -122,7 +124,7 @@ lua_version() {
     failed=$((failed + 1)); stages+=("lua$v 0 1")
     return
   fi
-  mapfile -t files < <(puc_files)
+  mapfile -t files < <(interpreter_files)
   LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;/usr/share/lua/$v/?.lua;/usr/share/lua/$v/?/init.lua;;" \
     run_busted "lua$v" "lua$v" "build-$v" -- --helper=spec/support/compat.lua "${files[@]}"
 }
@@ -153,7 +155,7 @@ jit() {
     failed=$((failed + 1))
     return
   fi
-  mapfile -t files < <(client_files)
+  mapfile -t files < <(interpreter_files)
   LUA_PATH="lua/?.lua;lua/?/init.lua;./?.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;;" \
     run_busted jit luajit build-jit -- "${files[@]}"
 }
