@@ -5,7 +5,6 @@
 -- same files, no range twice. Their subjects run in processes of their own
 -- on a fixed Lua (the command's 5.4, nginx's LuaJIT), so scripts/test.sh runs
 -- this file once, not on every interpreter as sync_spec.lua.
-local mock = require("spec.support.mock")
 local support_cli = require("spec.support.cli")
 local h = require("spec.support.helpers")
 local cjson = require("cjson")
@@ -17,16 +16,12 @@ local sh_quote, slurp, spit = h.sh_quote, h.read, h.write
 local S = require("spec.support.sync")
 
 describe("sync from outside the interpreter", function()
-  local m, tmp, n = nil, nil, 0
+  local m, tmp, new_dir
 
-  local function new_dir()
-    n = n + 1
-    local d = tmp .. "/land" .. n
-    assert(os.execute("mkdir -p " .. sh_quote(d)))
-    return d
-  end
-
-  setup(function() m, tmp = mock.start({ workers = 1, speed = 50, created = 1, pending = 1, running = 2 }), h.tmpdir() end)
+  setup(function()
+    m, tmp = S.start()
+    new_dir = S.folders(tmp)
+  end)
   teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 

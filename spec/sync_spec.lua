@@ -3,7 +3,6 @@
 -- exactly, no range twice; one run at a time; the lookback; snapshots kept;
 -- bad state refused and never overwritten. The command and nginx's timer
 -- (a fixed Lua each): sync_cli_spec.lua.
-local mock = require("spec.support.mock")
 local support_client = require("spec.support.client")
 local h = require("spec.support.helpers")
 local batchexport = require("batchexport")
@@ -14,14 +13,7 @@ local sh_quote, slurp, spit, sha256_of = h.sh_quote, h.read, h.write, h.sha256
 local S = require("spec.support.sync")
 
 describe("sync", function()
-  local m, tmp, n = nil, nil, 0
-
-  local function new_dir()
-    n = n + 1
-    local d = tmp .. "/land" .. n
-    assert(os.execute("mkdir -p " .. sh_quote(d)))
-    return d
-  end
+  local m, tmp, new_dir
 
   local function client() return support_client.new(m, support_client.QUICK) end
 
@@ -32,7 +24,10 @@ describe("sync", function()
     return c.exports.sync(opts)
   end
 
-  setup(function() m, tmp = mock.start({ workers = 1, speed = 50, created = 1, pending = 1, running = 2 }), h.tmpdir() end)
+  setup(function()
+    m, tmp = S.start()
+    new_dir = S.folders(tmp)
+  end)
   teardown(function() if m then m:stop() end h.rmrf(tmp) end)
   before_each(function() m:reset() end)
 
@@ -75,7 +70,7 @@ describe("sync", function()
       local c, dir = client(), new_dir()
       assert(sync_events(c, dir))
       local before = slurp(dir .. "/events/state.json")
-      local names = S.list(dir .. "/events")
+      local names = h.ls(dir .. "/events")
       m:clear_log()
       local held = assert(core.lock(dir .. "/events/.lock"))
       m:advance(6 * 3600)
@@ -86,7 +81,7 @@ describe("sync", function()
       assert.is_true(err.locked)
       assert.matches("another sync run holds the lock", err.message)
       assert.equal(before, slurp(dir .. "/events/state.json"))
-      assert.same(names, S.list(dir .. "/events"))
+      assert.same(names, h.ls(dir .. "/events"))
       assert.equal(0, #m:log().requests)
     end)
 
@@ -141,7 +136,7 @@ describe("sync", function()
         assert.equal("validation", err.kind)
       end
       assert.equal(0, #m:log().requests)
-      assert.same({}, S.list(dir))
+      assert.same({}, h.ls(dir))
     end)
 
     it("keeps the last three attribute snapshots after five runs", function()
@@ -153,7 +148,7 @@ describe("sync", function()
         m:advance(3600)
       end
       local snaps = {}
-      for _, name in ipairs(S.list(dir .. "/attributes")) do
+      for _, name in ipairs(h.ls(dir .. "/attributes")) do
         if name:match("^%d+T%d+Z$") then snaps[#snaps + 1] = name end
       end
       assert.equal(3, #snaps)

@@ -1,6 +1,6 @@
 -- What the sync specs (sync_spec: the library; sync_cli_spec: the command and
 -- nginx) check of a landing folder against the mock.
-local core = require("batchexport.core")
+local mock = require("spec.support.mock")
 local cjson = require("cjson")
 local h = require("spec.support.helpers")
 local assert = require("luassert")   -- busted's, as in a spec file
@@ -12,17 +12,27 @@ M.EVENTS = { "email_open", "push_sent" }
 -- An RFC 3339 UTC time, as sync writes it.
 function M.stamp(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
--- The names in dir, sorted.
-function M.list(dir)
-  local names = core.list_dir(dir) or {}
-  table.sort(names)
-  return names
+-- The mock both sync specs run against (its clock fast enough for waits to
+-- pass in a blink) and a folder of their own: m, tmp.
+function M.start()
+  return mock.start({ workers = 1, speed = 50, created = 1, pending = 1, running = 2 }), h.tmpdir()
+end
+
+-- A function making a new empty folder under tmp at each call.
+function M.folders(tmp)
+  local n = 0
+  return function()
+    n = n + 1
+    local d = tmp .. "/land" .. n
+    assert(os.execute("mkdir -p " .. h.sh_quote(d)))
+    return d
+  end
 end
 
 -- Every range folder's manifest, sorted by from.
 function M.manifests(kind_dir)
   local out = {}
-  for _, name in ipairs(M.list(kind_dir)) do
+  for _, name in ipairs(h.ls(kind_dir)) do
     if name:match("^%d+T%d+Z_%d+T%d+Z$") then
       local text = h.read(kind_dir .. "/" .. name .. "/manifest.json")
       assert.is_string(text)
@@ -54,7 +64,7 @@ function M.check_landing(m, kind_dir, first, last)
     end
     -- nothing half-landed beside it
   end
-  for _, name in ipairs(M.list(kind_dir)) do assert.is_nil(name:match("^%.partial")) end
+  for _, name in ipairs(h.ls(kind_dir)) do assert.is_nil(name:match("^%.partial")) end
   return mfs
 end
 
