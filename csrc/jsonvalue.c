@@ -7,9 +7,10 @@
  *
  * A reader's builder remembers the previous record's layout: its key
  * strings by position (a key equal to the one at the same position last
- * time is reused, not hashed and interned again) and the size of each of
- * its tables (the next record's tables are made that size). Records of an
- * export share one layout, so most keys and tables cost no rehash.
+ * time is reused, not hashed and interned again; in a whole record it is
+ * recognised by a compare, not scanned) and the size of each of its tables
+ * (the next record's tables are made that size). Records of an export
+ * share one layout, so most keys and tables cost no scan and no rehash.
  *
  * A projection (core.fields) names the fields to keep as paths of keys: the
  * rest of a record is checked (jsondecode_skip) but builds nothing.
@@ -134,12 +135,25 @@ static inline int same_bytes(const char *a, const char *b, size_t len)
     return x == y;
 }
 
-/* Pushes a key, reusing the string last seen at the same position. */
-static inline void push_key(jctx *c, const char *s, size_t len)
+/* Whether the bytes at p (just past a key's opening quote) are the key
+ * remembered at position k, closing quote included. Only keys read plain
+ * (no escape) are remembered, so their bytes hold no quote, backslash or
+ * control byte: the compare checks all a scan would. */
+static inline int known_key(const bx_jsonbuild *b, unsigned k, const char *p, const char *end)
+{
+    size_t len;
+    if (k >= BX_JSON_KEYS || b->key[k] == NULL)
+        return 0;
+    len = b->key_len[k];
+    return (size_t)(end - p) > len && p[len] == '"' && same_bytes(p, b->key[k], len);
+}
+
+/* Pushes a key at position k, a string remembered there when it was plain
+ * in the input (s points into it), or one the caller owns. */
+static inline void push_key(jctx *c, unsigned k, const char *s, size_t len, int plain)
 {
     lua_State *L = c->L;
     bx_jsonbuild *b = c->b;
-    unsigned k = c->nkey++;
     if (!c->keys || k >= BX_JSON_KEYS) {
         lua_pushlstring(L, s, len);
         return;
@@ -149,6 +163,8 @@ static inline void push_key(jctx *c, const char *s, size_t len)
         return;
     }
     lua_pushlstring(L, s, len);
+    if (!plain)
+        return;
     lua_pushvalue(L, -1);
     lua_rawseti(L, c->keys, (int)k + 1); /* keeps the bytes key[k] points at */
     b->key[k] = lua_tostring(L, -1);
@@ -236,23 +252,10 @@ static inline int after_item(jctx *c, const char **pp, char closer, int *closed,
     return JSONDECODE_OK;
 }
 
-/* A member's key at p: its bytes, and p moved past the ':' and whitespace. */
-static inline int member_key(jctx *c, const char **pp, const char **s, size_t *len,
-                             const char **stop)
+/* After a member's key: p (past its closing quote) moved past the ':' and
+ * whitespace. */
+static inline int key_colon(jctx *c, const char **pp, const char *p, const char **stop)
 {
-    const char *p = *pp;
-    int rc;
-    if (p == c->end) {
-        *stop = p;
-        return c->more ? JSONDECODE_MORE : JSONDECODE_ERR_END;
-    }
-    if (*p != '"') {
-        *stop = p;
-        return JSONDECODE_ERR_SYNTAX;
-    }
-    if ((rc = string_bytes(c, p + 1, s, len, stop)) != JSONDECODE_OK)
-        return rc;
-    p = *stop;
     if (p < c->end && *p == ':') { /* the common case, settled in one test */
         *pp = jsondecode_ws(p + 1, c->end);
         return JSONDECODE_OK;
@@ -268,6 +271,49 @@ static inline int member_key(jctx *c, const char **pp, const char **s, size_t *l
     }
     *pp = jsondecode_ws(p + 1, c->end);
     return JSONDECODE_OK;
+}
+
+/* Whether a member's key can start at p: its quote; else the error. */
+static inline int key_quote(jctx *c, const char *p, const char **stop)
+{
+    if (p < c->end && *p == '"')
+        return JSONDECODE_OK;
+    *stop = p;
+    if (p == c->end)
+        return c->more ? JSONDECODE_MORE : JSONDECODE_ERR_END;
+    return JSONDECODE_ERR_SYNTAX;
+}
+
+/* A member's key at p: its bytes, and p moved past the ':' and whitespace. */
+static inline int member_key(jctx *c, const char **pp, const char **s, size_t *len,
+                             const char **stop)
+{
+    int rc;
+    if ((rc = key_quote(c, *pp, stop)) != JSONDECODE_OK ||
+        (rc = string_bytes(c, *pp + 1, s, len, stop)) != JSONDECODE_OK)
+        return rc;
+    return key_colon(c, pp, *stop, stop);
+}
+
+/* The same, for a whole record's object: pushes the key, and recognises
+ * the one remembered at its position by a compare, without a scan (the
+ * records of an export share one layout, so most keys are that one). */
+static inline int push_member_key(jctx *c, const char **pp, const char **stop)
+{
+    const char *p = *pp, *s;
+    unsigned k = c->nkey++;
+    size_t len;
+    int rc;
+    if ((rc = key_quote(c, p, stop)) != JSONDECODE_OK)
+        return rc;
+    if (c->keys && known_key(c->b, k, p + 1, c->end)) {
+        lua_rawgeti(c->L, c->keys, (int)k + 1);
+        return key_colon(c, pp, p + 2 + c->b->key_len[k], stop);
+    }
+    if ((rc = string_bytes(c, p + 1, &s, &len, stop)) != JSONDECODE_OK)
+        return rc;
+    push_key(c, k, s, len, s == p + 1);
+    return key_colon(c, pp, *stop, stop);
 }
 
 /* Starts a container at p ('{' or '['): returns with *pp at its first
@@ -300,11 +346,8 @@ static int object(jctx *c, const char *p, const char **stop, int depth)
     lua_createtable(L, 0, slot < BX_JSON_TABLES ? c->b->size[slot] : 0);
     open_object(c, &p, stop, &closed);
     while (!closed) {
-        const char *s;
-        size_t len;
-        if ((rc = member_key(c, &p, &s, &len, stop)) != JSONDECODE_OK)
+        if ((rc = push_member_key(c, &p, stop)) != JSONDECODE_OK)
             return rc;
-        push_key(c, s, len);
         if ((rc = item_value(c, p, &p, depth + 1)) != JSONDECODE_OK) {
             *stop = p;
             return rc;
@@ -462,6 +505,7 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth, i
     while (!closed) {
         const char *s;
         size_t len;
+        const char *key_at = p;
         int child, sub;
         if ((rc = member_key(c, &p, &s, &len, stop)) != JSONDECODE_OK)
             return rc;
@@ -470,7 +514,7 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth, i
             rc = skip_value(c, p, &p, depth + 1);
         } else if (f->node[child].slot >= 0) {
             if (!c->base)
-                push_key(c, f->node[child].key, f->node[child].len);
+                push_key(c, c->nkey++, s, len, s == key_at + 1);
             if ((rc = item_value(c, p, &p, depth + 1)) == JSONDECODE_OK) {
                 if (c->base)
                     lua_replace(L, c->base + f->node[child].slot);
@@ -483,7 +527,7 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth, i
             }
         } else {
             if (!c->base)
-                push_key(c, f->node[child].key, f->node[child].len);
+                push_key(c, c->nkey++, s, len, s == key_at + 1);
             if ((rc = object_fields(c, p, &p, depth + 1, child, &sub)) == JSONDECODE_OK &&
                 !c->base) {
                 if (sub == 0) {

@@ -17,9 +17,9 @@ typedef struct bx_fields bx_fields; /* a projection: core.fields(list) */
 typedef struct bx_jsonbuild {
     char *scratch; /* where escaped strings are decoded */
     size_t scratch_cap;
-    int own_scratch; /* malloc'ed and grown here (else fixed) */
-    int keys_ref;    /* registry: the key strings below, kept alive */
-    const char *key[BX_JSON_KEYS];
+    int own_scratch;               /* malloc'ed and grown here (else fixed) */
+    int keys_ref;                  /* registry: the key strings below, kept alive */
+    const char *key[BX_JSON_KEYS]; /* the plain (unescaped) key last at each position */
     size_t key_len[BX_JSON_KEYS];
     int size[BX_JSON_TABLES];
     int null_record; /* the value just built was a JSON null */
