@@ -95,6 +95,10 @@ local contenders = {
   { name = "records gzip", plain = gz.plain, n = gz.records, cmd = records(gz, "full") },
   { name = "records array", plain = ar.plain, n = ar.records, cmd = records(ar, "full") },
   { name = "records 3 parts", plain = three.plain, n = three.records, cmd = records(three, "full") },
+  -- Not a mode: the floor of values on one thread (bench/values_floor.lua),
+  -- reported by its loop alone, below the table.
+  { name = "values floor", plain = nd.plain, n = nd.records, floor = true,
+    cmd = string.format("%s bench/values_floor.lua %s", LUA, q(local_copy)) },
 }
 
 local res = {}
@@ -129,6 +133,7 @@ print(string.format("\n== results (%d rounds; MB = 10^6 plain bytes; reference i
 print("| mode | rate (median) | ratio, median wall | ratio, best wall | ratio, CPU (user+sys) | ratio, the loop alone | target (median wall) | peak RSS (max) |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for _, c in ipairs(contenders) do
+  if c.floor then goto continue end
   local hwm = 0
   for _, h in ipairs(res[c.name].hwm) do hwm = math.max(hwm, h) end
   local target = targets[c.name]
@@ -138,7 +143,19 @@ for _, c in ipairs(contenders) do
   local cpu = cpu_rate(c) and base_cpu and string.format("%.2f", cpu_rate(c) / base_cpu) or "-"
   print(string.format("| %s | %.1f MB/s | %.2f | %.2f | %s | %.2f | %s | %.1f MiB |", c.name, rate(c), rate(c) / base,
     rate(c, best) / base_best, cpu, loop_rate(c) / loop_rate(contenders[1]), verdict, hwm / 1024))
+  ::continue::
 end
+local floor_run, values = contenders[#contenders], contenders[4]
+print(string.format("\nvalues floor (bench/values_floor.lua: the same %d records pre-scanned from the local copy,"
+  .. " then only the `for` loop over the record number and two strings a record, pushed by C; no network,"
+  .. " ring or decoding): loop %.3f s median against the library's values loop %.3f s and the reference's"
+  .. " whole run %.3f s, so at most %.2fx the reference by the loop alone, %.2fx with the library's"
+  .. " start-up (%.3f s, its whole run less its loop)", floor_run.n, median(res[floor_run.name].loops),
+  median(res[values.name].loops), median(res[contenders[1].name].walls),
+  median(res[contenders[1].name].loops) / median(res[floor_run.name].loops),
+  median(res[contenders[1].name].walls) / (median(res[floor_run.name].loops)
+    + median(res[values.name].walls) - median(res[values.name].loops)),
+  median(res[values.name].walls) - median(res[values.name].loops)))
 print("\nevery run, wall seconds (CPU seconds):")
 for _, c in ipairs(contenders) do
   local runs = {}

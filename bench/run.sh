@@ -46,7 +46,10 @@ else
   echo "bench: library and mock of the working tree ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- lua csrc mock || echo ', with local changes'))"
 fi
 export LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;$repo/?.lua;;"
-export LUA_CPATH="$root/build/?.so;;"
+# bench/values_floor.c: a measuring device of the decoder bench (the Lua side
+# of `values` with nothing else left), not part of the library.
+${CC:-cc} -O2 -shared -fPIC -I"${LUA_INC:-/usr/include/lua5.4}" -o "$work/values_floor.so" bench/values_floor.c
+export LUA_CPATH="$root/build/?.so;$work/?.so;;"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -m | awk '/^Mem:/ {print $2 " MiB RAM"}'), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "tools: $(curl --version | head -1 | cut -d' ' -f1-3), $(lua5.4 -v 2>&1 | cut -d' ' -f1-2), $(lua5.4 -e 'print("lua-cjson " .. require("cjson")._VERSION .. ", " .. require("socket")._VERSION)')"

@@ -148,8 +148,9 @@ static inline int known_key(const bx_jsonbuild *b, unsigned k, const char *p, co
     return (size_t)(end - p) > len && p[len] == '"' && same_bytes(p, b->key[k], len);
 }
 
-/* Pushes a key at position k, a string remembered there when it was plain
- * in the input (s points into it), or one the caller owns. */
+/* Pushes the key [s, s + len) read at position k: the string remembered
+ * there when it has the same bytes, else a new one, remembered in turn when
+ * it was plain in the input (no escape: see known_key). */
 static inline void push_key(jctx *c, unsigned k, const char *s, size_t len, int plain)
 {
     lua_State *L = c->L;
