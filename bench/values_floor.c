@@ -41,36 +41,60 @@ static span find(const char *line, const char *end, const char *key)
     return s;
 }
 
+static void release(void)
+{
+    free(text);
+    free(spans);
+    text = NULL;
+    spans = NULL;
+    records = next_record = 0;
+}
+
+/* The file's bytes, NUL-terminated, or NULL. */
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *bytes = NULL;
+    long size;
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (bytes = malloc((size_t)size + 1)) != NULL) {
+        if (fread(bytes, 1, (size_t)size, f) == (size_t)size)
+            bytes[size] = '\0';
+        else {
+            free(bytes);
+            bytes = NULL;
+        }
+    }
+    fclose(f);
+    return bytes;
+}
+
 /* load(path, key1, key2) -> records: keys as they appear, quote and colon
  * included ('"custom_id":'). */
 static int l_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     const char *key1 = luaL_checkstring(L, 2), *key2 = luaL_checkstring(L, 3);
-    FILE *f = fopen(path, "rb");
-    long size;
     size_t cap = 1024;
     char *p;
-    if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
-        fseek(f, 0, SEEK_SET) != 0)
+    release();
+    if ((text = read_all(path)) == NULL)
         return luaL_error(L, "cannot read %s", path);
-    text = malloc((size_t)size + 1);
-    spans = malloc(2 * cap * sizeof *spans);
-    if (text == NULL || spans == NULL || fread(text, 1, (size_t)size, f) != (size_t)size)
-        return luaL_error(L, "cannot read %s", path);
-    fclose(f);
-    text[size] = '\0';
-    records = next_record = 0;
+    if ((spans = malloc(2 * cap * sizeof *spans)) == NULL)
+        return luaL_error(L, "out of memory");
     for (p = text; *p != '\0';) {
         char *nl = strchr(p, '\n');
         if (nl == NULL)
             break;
         *nl = '\0'; /* strstr stays in the line */
         if (records == cap) {
-            cap *= 2;
-            spans = realloc(spans, 2 * cap * sizeof *spans);
-            if (spans == NULL)
+            span *more = realloc(spans, 4 * cap * sizeof *spans);
+            if (more == NULL)
                 return luaL_error(L, "out of memory");
+            spans = more;
+            cap *= 2;
         }
         spans[2 * records] = find(p, nl, key1);
         spans[2 * records + 1] = find(p, nl, key2);
