@@ -145,18 +145,16 @@ for _, c in ipairs(contenders) do
     rate(c, best) / base_best, cpu, loop_rate(c) / loop_rate(contenders[1]), verdict, hwm / 1024))
   ::continue::
 end
-local floor_run, values = contenders[#contenders], contenders[4]
+local function loop(name) return median(res[name].loops) end
+local floor_loop, ref_wall = loop("values floor"), median(res["io.lines+cjson"].walls)
+local startup = median(res["values(2)"].walls) - loop("values(2)") -- the library's, less its loop
 print(string.format("\nvalues floor (bench/values_floor.lua: the same %d records pre-scanned from the local copy,"
   .. " then only the `for` loop over the record number and two strings a record, pushed by C; no network,"
   .. " ring or decoding): loop %.3f s median against the library's values loop %.3f s and the reference's"
   .. " whole run %.3f s: the Lua side alone is %.2fx the reference by the loop alone, %.2fx with the"
   .. " library's start-up (%.3f s, its whole run less its loop), before any byte is received",
-  floor_run.n, median(res[floor_run.name].loops),
-  median(res[values.name].loops), median(res[contenders[1].name].walls),
-  median(res[contenders[1].name].loops) / median(res[floor_run.name].loops),
-  median(res[contenders[1].name].walls) / (median(res[floor_run.name].loops)
-    + median(res[values.name].walls) - median(res[values.name].loops)),
-  median(res[values.name].walls) - median(res[values.name].loops)))
+  nd.records, floor_loop, loop("values(2)"), ref_wall, loop("io.lines+cjson") / floor_loop,
+  ref_wall / (floor_loop + startup), startup))
 print("\nevery run, wall seconds (CPU seconds):")
 for _, c in ipairs(contenders) do
   local runs = {}

@@ -11,12 +11,11 @@
 #   package  the rockspecs, `make dist`, and the .src.rock installed into an
 #          empty tree and run from elsewhere (spec/package_spec.lua)
 #   asan   the whole suite with the core built with ASan+UBSan (build-asan/)
-#   jit    the client specs (spec/*_spec.lua and spec/hostile/, but those
-#          using 5.4's <close>, and those whose subject runs on a fixed Lua
-#          anyway: cli, cli_tty, cli_conventions, sync_cli: the command on
-#          5.4, and nginx's LuaJIT; legacy_memory, hostile/kill: a 5.4 child;
-#          openresty: nginx's LuaJIT), which saves CI minutes,
-#          on LuaJIT with the core built for it (build-jit/)
+#   jit    the client specs (spec/*_spec.lua and spec/hostile/) on LuaJIT
+#          with the core built for it (build-jit/), but those using 5.4's
+#          <close> and those whose subject runs on a fixed Lua anyway (see
+#          interpreter_files: the command on 5.4, a 5.4 child, nginx's
+#          LuaJIT), which the 5.4 stages run; that saves CI minutes
 #   lua5.1 lua5.2 lua5.3  the same client specs on PUC Lua 5.1, 5.2, 5.3
 #          (build-5.X/); spec/support/compat.lua lets the specs' own code
 #          use 5.3 idioms

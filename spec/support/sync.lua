@@ -23,9 +23,7 @@ function M.folders(tmp)
   local n = 0
   return function()
     n = n + 1
-    local d = tmp .. "/land" .. n
-    assert(os.execute("mkdir -p " .. h.sh_quote(d)))
-    return d
+    return h.emptydir(tmp .. "/land" .. n)
   end
 end
 
