@@ -258,9 +258,8 @@ describe("a part cut at every byte (two chunks, resumed with Range)", function()
   -- any byte (inside a known key, before its quote...) reads as in one piece.
   it("gives the same records, fields and values as in one piece", function()
     local c = new_client({ backoff_base = 0, backoff_max = 0 })
-    local e = m:create_export({ status = "SUCCESS", scope = "PROFILE_ATTRIBUTES", parts = 1, part_size = 700 })
-    local size = e.files[1].size
     local fields = { "custom_id", "$email_address" }
+    local e
     local function read(mode)
       local out = {}
       if mode == "values" then
@@ -270,8 +269,15 @@ describe("a part cut at every byte (two chunks, resumed with Range)", function()
       end
       return out
     end
-    local whole = { full = read("full"), fields = read("fields"), values = read("values") }
+    -- The mock's records vary in length: the smallest part of three or more.
+    local whole
+    for part_size = 700, 1500, 200 do
+      e = m:create_export({ status = "SUCCESS", scope = "PROFILE_ATTRIBUTES", parts = 1, part_size = part_size })
+      whole = { full = read("full"), fields = read("fields"), values = read("values") }
+      if #whole.full >= 3 then break end
+    end
     assert.is_true(#whole.full >= 3)
+    local size = e.files[1].size
     local modes = { "full", "fields", "values" }
     for i = 2, size - 1 do
       local mode = modes[i % 3 + 1]
