@@ -42,6 +42,7 @@ build = {
         "csrc/jsonvalue.c",
         "csrc/loop.c",
         "csrc/offthread.c",
+        "csrc/pump.c",
         "csrc/pager.c",
         "csrc/reader.c",
         "csrc/request.c",

@@ -1,9 +1,10 @@
 /*
  * client.c: the client userdata. It holds what every request of one user
  * shares: the credentials (kept in C memory only and wiped when freed), the
- * header lines built from them, the TLS, proxy and timeout settings, and a
- * curl share handle so that connections, DNS answers and TLS sessions are
- * reused from one call to the next.
+ * header lines built from them, the TLS, proxy and timeout settings, and
+ * curl share handles so that connections, DNS answers and TLS sessions are
+ * reused from one call to the next: one for the calls on the loop, one with
+ * locks for the streams, which run on threads of their own (pump.h).
  */
 #include "client.h"
 
@@ -13,6 +14,7 @@
 #include "transfer.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,8 @@ struct bx_client {
     char *base_url, *user_agent, *proxy, *ca_file;
     struct curl_slist *v2_auth, *legacy_auth;
     bx_ptrset transfers; /* every open transfer made by this client */
+    int share_locks_ready;
+    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST]; /* the streams' share's */
 };
 
 bx_client *bx_checkclient(lua_State *L, int i)
@@ -185,15 +189,69 @@ static int client_build_headers(bx_client *c)
     return ok ? 0 : -1;
 }
 
+/* libcurl asks for each kind of data in a share handle used by several
+ * threads to be locked; a lock per kind, as its documentation suggests. */
+static void share_lock(CURL *easy, curl_lock_data data, curl_lock_access access, void *ud)
+{
+    bx_client *c = ud;
+    (void)easy;
+    (void)access;
+    pthread_mutex_lock(&c->share_locks[(unsigned)data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+static void share_unlock(CURL *easy, curl_lock_data data, void *ud)
+{
+    bx_client *c = ud;
+    (void)easy;
+    pthread_mutex_unlock(&c->share_locks[(unsigned)data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+/* DNS answers and TLS sessions, not connections: libcurl does not let
+ * threads share a connection cache. */
+static int make_stream_share(bx_client *c)
+{
+    int i;
+    for (i = 0; i < CURL_LOCK_DATA_LAST; i++) {
+        if (pthread_mutex_init(&c->share_locks[i], NULL) != 0) {
+            while (i-- > 0)
+                pthread_mutex_destroy(&c->share_locks[i]);
+            return -1;
+        }
+    }
+    c->share_locks_ready = 1;
+    c->settings.stream_share = curl_share_init();
+    if (c->settings.stream_share == NULL)
+        return -1;
+    curl_share_setopt(c->settings.stream_share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(c->settings.stream_share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(c->settings.stream_share, CURLSHOPT_USERDATA, c);
+    curl_share_setopt(c->settings.stream_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->settings.stream_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    return 0;
+}
+
+static void free_shares(bx_client *c)
+{
+    int i;
+    if (c->settings.share)
+        curl_share_cleanup(c->settings.share);
+    if (c->settings.stream_share)
+        curl_share_cleanup(c->settings.stream_share);
+    c->settings.share = c->settings.stream_share = NULL;
+    if (c->share_locks_ready)
+        for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_destroy(&c->share_locks[i]);
+    c->share_locks_ready = 0;
+}
+
 static void client_close(bx_client *c)
 {
-    /* Transfers point at our share handle: end them before it goes. */
+    /* Transfers point at our share handles (and stream threads use them):
+     * end them before the handles go. */
     while (c->transfers.n > 0)
         bx_transfer_close(c->transfers.items[c->transfers.n - 1]);
     bx_ptrset_free(&c->transfers);
-    if (c->settings.share)
-        curl_share_cleanup(c->settings.share);
-    c->settings.share = NULL;
+    free_shares(c);
     free_secret(&c->rest_key);
     free_secret(&c->project_key);
     free_secret(&c->api_key);
@@ -282,6 +340,8 @@ static int l_new(lua_State *L)
     curl_share_setopt(c->settings.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
     curl_share_setopt(c->settings.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(c->settings.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    if (make_stream_share(c) != 0)
+        return luaL_error(L, "curl_share_init failed");
     return 1;
 }
 

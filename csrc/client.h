@@ -16,7 +16,8 @@ typedef struct bx_client bx_client;
 /* What a request reads of its client (request.c); set by core.client and
  * never changed after. The secrets stay in C memory and are wiped. */
 typedef struct bx_client_settings {
-    CURLSH *share;        /* connections, DNS answers, TLS sessions */
+    CURLSH *share;        /* connections, DNS answers, TLS sessions: the loop's */
+    CURLSH *stream_share; /* DNS answers, TLS sessions: the streams', locked */
     const char *api_key;  /* the 1.0 key, for set_legacy_url only */
     const char *base_url; /* normalized by the Lua layer: no trailing slash */
     bx_url origin;        /* base_url parsed: the one origin credentials go to */

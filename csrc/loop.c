@@ -4,6 +4,12 @@
  * scheduler calls perform() between its tasks, and nginx steps it between
  * ngx.sleep()s. Nothing here blocks except poll(), and only for as long as asked.
  *
+ * Streams are the exception: each is received on a thread of its own (a
+ * pump, pump.h), so the network is read while records are decoded. The
+ * loop still counts them in flight, polls their pumps' descriptors beside
+ * curl's sockets (a waiting reader wakes when bytes arrive) and collects
+ * their ends, so that every transfer ends on the loop's thread.
+ *
  * The loop also tells each transfer's stall guard when to look (transfer.c
  * keeps the guard: libcurl's low-speed check cannot tell a stalled server
  * from a stream its consumer holds paused), so poll() wakes at least once a
@@ -26,7 +32,9 @@
 struct bx_loop {
     int closed; /* first: bx_checkopen, bx_close */
     CURLM *multi;
-    bx_ptrset attached; /* the transfers in the multi handle now */
+    bx_ptrset attached;       /* the transfers in flight: in the multi handle, or on a pump */
+    struct curl_waitfd *wake; /* the pumps' descriptors, polled beside curl's */
+    size_t wake_cap;
 };
 
 /* Ends every stalled transfer with a timeout; returns how many. Run after
@@ -65,7 +73,7 @@ int bx_loop_attach(bx_loop *loop, bx_transfer *t, CURL *easy)
 {
     if (loop->closed || bx_ptrset_add(&loop->attached, t) != 0)
         return -1;
-    if (curl_multi_add_handle(loop->multi, easy) != CURLM_OK) {
+    if (easy != NULL && curl_multi_add_handle(loop->multi, easy) != CURLM_OK) {
         bx_ptrset_remove(&loop->attached, t);
         return -1;
     }
@@ -74,7 +82,8 @@ int bx_loop_attach(bx_loop *loop, bx_transfer *t, CURL *easy)
 
 void bx_loop_detach(bx_loop *loop, bx_transfer *t, CURL *easy)
 {
-    curl_multi_remove_handle(loop->multi, easy);
+    if (easy != NULL)
+        curl_multi_remove_handle(loop->multi, easy);
     bx_ptrset_remove(&loop->attached, t);
 }
 
@@ -94,6 +103,41 @@ static int loop_collect(bx_loop *loop)
         finished++;
     }
     return finished;
+}
+
+/* Collects the ends of the transfers on pumps; walks backwards, as
+ * loop_guard does. */
+static int loop_collect_pumps(bx_loop *loop)
+{
+    size_t i = loop->attached.n;
+    int finished = 0;
+    while (i-- > 0)
+        finished += bx_transfer_collect(loop->attached.items[i]);
+    return finished;
+}
+
+/* The pumps' descriptors, for curl_multi_poll; how many (0 when memory is
+ * short: then the poll waits for curl's sockets and the guard's wake-up
+ * only, which is slower, not wrong). */
+static unsigned loop_wake_fds(bx_loop *loop)
+{
+    size_t i;
+    unsigned n = 0;
+    for (i = 0; i < loop->attached.n; i++) {
+        int fd = bx_transfer_wake_fd(loop->attached.items[i]);
+        struct curl_waitfd *grown;
+        if (fd < 0)
+            continue;
+        grown = bx_grow(loop->wake, &loop->wake_cap, n + 1, sizeof *loop->wake, 4);
+        if (grown == NULL)
+            return 0;
+        loop->wake = grown;
+        loop->wake[n].fd = fd;
+        loop->wake[n].events = CURL_WAIT_POLLIN;
+        loop->wake[n].revents = 0;
+        n++;
+    }
+    return n;
 }
 
 /* Lets the file sinks held at their burst (transfer.c) write again. */
@@ -124,6 +168,7 @@ static int loop_perform(lua_State *L, bx_loop *loop)
     if (rc != CURLM_OK)
         return luaL_error(L, "curl_multi_perform: %s", curl_multi_strerror(rc));
     finished = loop_collect(loop);
+    finished += loop_collect_pumps(loop);
     finished += loop_guard(loop);
     lua_pushinteger(L, (lua_Integer)loop->attached.n);
     lua_pushinteger(L, finished);
@@ -159,7 +204,7 @@ static int l_poll(lua_State *L)
     if (loop_bursts_held(loop))
         ms = 0;
     if (ms > 0) {
-        rc = curl_multi_poll(loop->multi, NULL, 0, ms, &numfds);
+        rc = curl_multi_poll(loop->multi, loop->wake, loop_wake_fds(loop), ms, &numfds);
         if (rc != CURLM_OK)
             return luaL_error(L, "curl_multi_poll: %s", curl_multi_strerror(rc));
     }
@@ -179,6 +224,8 @@ static void loop_release(lua_State *L, void *obj)
     while (loop->attached.n > 0)
         bx_transfer_left_loop(loop->attached.items[loop->attached.n - 1]);
     bx_ptrset_free(&loop->attached);
+    free(loop->wake);
+    loop->wake = NULL;
     curl_multi_cleanup(loop->multi);
     loop->multi = NULL;
 }

@@ -30,6 +30,11 @@
 
 #define BX_READER_MT "batchexport.reader"
 #define INFLATE_CHUNK (256 * 1024)
+/* Bytes read from the source's current run before they are handed back:
+ * each hand-back takes the stream's lock (its pump may be writing), so it
+ * is done per run of bytes, not per record, but often enough that the pump
+ * can refill the ring while the rest of the run is decoded. */
+#define GIVE_BACK (64 * 1024)
 
 /* As splitter.h numbers them. */
 enum { FORMAT_JSON = BX_SPLIT_JSON, FORMAT_CSV = BX_SPLIT_CSV, FORMAT_RAW = BX_SPLIT_NONE };
@@ -43,6 +48,8 @@ typedef struct bx_reader {
     bx_splitter split;       /* the parser, the inflater and its bytes ... */
     size_t out_len, out_pos; /* ... and how far the parser got in them */
     bx_transfer *src;        /* kept alive in the user value's "source" */
+    const char *run;         /* the source's bytes last peeked ... */
+    size_t run_len, taken;   /* ... and how many of them were read, not handed back yet */
     bx_jsonbuild build;      /* JSON: builds records, remembers their layout */
     int decode_error;        /* JSONDECODE_ERR_* behind JSONSPLIT_ERR_DECODE */
     lua_Integer consumed;    /* bytes taken from sources: where a resume starts */
@@ -64,20 +71,42 @@ static void set_error(bx_reader *r, const char *kind, const char *msg)
     snprintf(r->error, sizeof r->error, "%s", msg);
 }
 
-/* Bytes of the source not consumed yet. */
+/* Bytes of the source not read yet. */
 static const char *source_bytes(bx_reader *r, size_t *len)
 {
-    if (r->src == NULL) {
+    if (r->src == NULL || bx_transfer_closed(r->src)) {
+        /* A closed source's ring is gone: so is the run shown from it. */
+        r->run = NULL;
+        r->run_len = r->taken = 0;
         *len = 0;
         return NULL;
     }
-    return bx_transfer_peek(r->src, len);
+    /* Looked at again when nothing of the run was read yet, too: a caller
+     * that needs more than it was shown (two bytes of a gzip header) takes
+     * nothing and comes back once more arrived. */
+    if (r->taken == 0 || r->taken == r->run_len)
+        r->run = bx_transfer_peek(r->src, &r->run_len);
+    *len = r->run_len - r->taken;
+    return r->run + r->taken;
 }
 
+/* Hands what was read back to the source, so its ring has room again. */
+static void give_back(bx_reader *r)
+{
+    bx_transfer_consume(r->src, r->taken);
+    r->run += r->taken;
+    r->run_len -= r->taken;
+    r->taken = 0;
+}
+
+/* The whole run is handed back once read, so that when the reader finds no
+ * bytes (and waits) the source counts none as pending that were read. */
 static void source_take(bx_reader *r, size_t n)
 {
-    bx_transfer_consume(r->src, n);
+    r->taken += n;
     r->consumed += (lua_Integer)n;
+    if (r->taken >= GIVE_BACK || r->taken == r->run_len)
+        give_back(r);
 }
 
 /* When the source has nothing buffered: over, failed, or still running. */
@@ -583,6 +612,8 @@ static int l_attach(lua_State *L)
     lua_pushvalue(L, 2);
     lua_setfield(L, -2, "source");
     r->src = t;
+    r->run = NULL;
+    r->run_len = r->taken = 0;
     return 0;
 }
 

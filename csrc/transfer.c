@@ -5,6 +5,13 @@
  * between), or a bounded stream buffer that pauses the transfer while the
  * consumer is behind (readers). Also its stall guard, its outcome and its
  * Lua methods.
+ *
+ * A stream runs on a pump (pump.c), a thread of its own, so the network is
+ * read while the consumer decodes. The callbacks then run on that thread
+ * under the pump's lock, and everything they touch is read here under the
+ * same lock (locked()/unlocked()); the pump never ends the transfer: the
+ * loop collects the end on the consumer's thread (bx_transfer_collect), so
+ * finish, close and result run where every other method runs.
  */
 #include "transfer.h"
 
@@ -12,6 +19,7 @@
 #include "core.h"
 #include "headers.h"
 #include "loop.h"
+#include "pump.h"
 #include "request.h"
 #include "strbuf.h"
 
@@ -69,11 +77,28 @@ struct bx_transfer {
     double paused_at_ms;     /* when the consumer paused it; 0: not paused */
     int stalled;
     strbuf headers; /* "name\0value\0" pairs, names lower-cased */
+    bx_pump *pump;  /* stream sink: the thread running the handle, until the end */
+    int pumped;     /* the handle ran on a pump, not in the loop's multi handle */
+    int locking;    /* lock is initialised: the callbacks and readers take it */
+    pthread_mutex_t lock;
 };
 
 bx_transfer *bx_checktransfer(lua_State *L, int i)
 {
     return luaL_checkudata(L, i, BX_TRANSFER_MT);
+}
+
+/* Around whatever the pump's thread may be writing (see the top). */
+static void locked(const bx_transfer *t)
+{
+    if (t->locking)
+        pthread_mutex_lock((pthread_mutex_t *)&t->lock);
+}
+
+static void unlocked(const bx_transfer *t)
+{
+    if (t->locking)
+        pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
 }
 
 /* ---- the stall guard ---- */
@@ -122,7 +147,11 @@ double bx_transfer_guard_ms(const bx_transfer *t)
 
 int bx_transfer_end_if_stalled(bx_transfer *t, double now_ms)
 {
-    if (!guard_tripped(t, now_ms))
+    int tripped;
+    locked(t);
+    tripped = guard_tripped(t, now_ms);
+    unlocked(t);
+    if (!tripped)
         return 0;
     t->stalled = 1;
     bx_transfer_finish(t, CURLE_OPERATION_TIMEDOUT);
@@ -208,10 +237,8 @@ static size_t keep_error_body(bx_transfer *t, const char *p, size_t n)
     return 0;
 }
 
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+static size_t write_body(bx_transfer *t, char *ptr, size_t n)
 {
-    bx_transfer *t = ud;
-    size_t n = size * nmemb;
     t->arrived += (curl_off_t)n;
     /* An error page never reaches a file or a record stream, and however
      * long it is only its start is worth keeping (for the error message):
@@ -273,6 +300,16 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    bx_transfer *t = ud;
+    size_t kept;
+    locked(t);
+    kept = write_body(t, ptr, size * nmemb);
+    unlocked(t);
+    return kept;
+}
+
 /* A resumed transfer's 206 must start at the byte it asked for. libcurl
  * checks a Content-Range it can read, but lets one with an asterisk in place
  * of the range through, and the body would then be appended at the wrong
@@ -288,10 +325,9 @@ static int resumed_range_ok(bx_transfer *t, const char *name, size_t name_len, c
            r.first == (long long)t->req.resume_from;
 }
 
-static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+static size_t keep_header(bx_transfer *t, char *buf, size_t n)
 {
-    bx_transfer *t = ud;
-    size_t n = size * nitems, i, name_end, v, vend;
+    size_t i, name_end, v, vend;
     t->arrived += (curl_off_t)n;
     t->status = read_status(t);
     if (n >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
@@ -333,6 +369,16 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     return n;
 }
 
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+{
+    bx_transfer *t = ud;
+    size_t kept;
+    locked(t);
+    kept = keep_header(t, buf, size * nitems);
+    unlocked(t);
+    return kept;
+}
+
 static const char *find_header(bx_transfer *t, const char *name)
 {
     const char *p = t->headers.data, *end = p + t->headers.len;
@@ -350,8 +396,18 @@ static void detach(bx_transfer *t)
 {
     if (t->loop == NULL)
         return;
-    bx_loop_detach(t->loop, t, t->easy);
+    bx_loop_detach(t->loop, t, t->pumped ? NULL : t->easy);
     t->loop = NULL;
+}
+
+/* The pump's thread is gone once this returns: from here on only the
+ * consumer's thread touches the transfer. */
+static void stop_pump(bx_transfer *t)
+{
+    if (t->pump == NULL)
+        return;
+    bx_pump_stop(t->pump);
+    t->pump = NULL;
 }
 
 void bx_transfer_left_loop(bx_transfer *t)
@@ -374,6 +430,7 @@ void bx_transfer_finish(bx_transfer *t, CURLcode result)
 {
     if (t->state != T_RUNNING)
         return;
+    stop_pump(t);
     t->result = result;
     t->state = T_DONE;
     t->status = read_status(t);
@@ -398,6 +455,7 @@ void bx_transfer_close(bx_transfer *t)
         t->cancelled = 1;
         t->result = CURLE_ABORTED_BY_CALLBACK;
     }
+    stop_pump(t);
     t->state = T_DONE;
     t->closed = 1;
     detach(t);
@@ -412,9 +470,17 @@ void bx_transfer_close(bx_transfer *t)
     bx_request_free(&t->req);
     strbuf_free(&t->body);
     strbuf_free(&t->headers);
+    if (t->locking)
+        pthread_mutex_destroy(&t->lock);
+    t->locking = 0;
     free(t->ring);
     t->ring = NULL;
     t->ring_cap = t->ring_start = t->ring_count = 0;
+}
+
+int bx_transfer_closed(const bx_transfer *t)
+{
+    return t->closed;
 }
 
 int bx_transfer_is_stream(const bx_transfer *t)
@@ -422,21 +488,55 @@ int bx_transfer_is_stream(const bx_transfer *t)
     return t->req.sink == BX_SINK_STREAM;
 }
 
+/* The bytes handed out stay put while the pump runs: it writes only where
+ * the ring is free, and consume is what frees them. */
 const char *bx_transfer_peek(const bx_transfer *t, size_t *len)
 {
+    const char *p = NULL;
     size_t run;
+    *len = 0;
+    locked(t);
     /* An error page is never content. */
-    if (t->req.sink != BX_SINK_STREAM || t->ring == NULL || !is_success(transfer_status(t))) {
-        *len = 0;
-        return NULL;
+    if (t->req.sink == BX_SINK_STREAM && t->ring != NULL && is_success(transfer_status(t))) {
+        run = t->ring_cap - t->ring_start;
+        *len = t->ring_count < run ? t->ring_count : run;
+        p = t->ring + t->ring_start;
     }
-    run = t->ring_cap - t->ring_start;
-    *len = t->ring_count < run ? t->ring_count : run;
-    return t->ring + t->ring_start;
+    unlocked(t);
+    return p;
+}
+
+/* Lets a stream its consumer paused go on, once what the pause waits for
+ * fits: the chunk curl held back, or a whole chunk after a pause from
+ * on_write (each unpause makes curl offer a chunk at once). On a pump,
+ * unpausing is for the pump's thread, which runs the handle (may_run). */
+static int may_unpause(bx_transfer *t)
+{
+    return t->paused && t->ring_cap - t->ring_count >= t->paused_need;
+}
+
+static void unpause(bx_transfer *t)
+{
+    t->paused = 0;
+    guard_resume(t);
+    curl_easy_pause(t->easy, CURLPAUSE_CONT); /* may call on_write at once */
+}
+
+static int stream_may_run(void *ud)
+{
+    bx_transfer *t = ud;
+    if (!t->paused)
+        return BX_PUMP_RUN;
+    if (!may_unpause(t))
+        return BX_PUMP_WAIT;
+    t->paused = 0;
+    guard_resume(t);
+    return BX_PUMP_UNPAUSE;
 }
 
 void bx_transfer_consume(bx_transfer *t, size_t n)
 {
+    locked(t);
     if (n > t->ring_count)
         n = t->ring_count;
     t->ring_start += n; /* n <= ring_count <= ring_cap: at most one wrap */
@@ -445,15 +545,32 @@ void bx_transfer_consume(bx_transfer *t, size_t n)
     t->ring_count -= n;
     if (t->ring_count == 0)
         t->ring_start = 0; /* longer contiguous runs from here */
-    /* Unpause only once what the pause waits for fits (the chunk curl held
-     * back, or a whole chunk after a pause from on_write): each unpause
-     * makes curl offer a chunk at once. */
-    if (t->paused && t->state == T_RUNNING && t->easy &&
-        t->ring_cap - t->ring_count >= t->paused_need) {
-        t->paused = 0;
-        guard_resume(t);
-        curl_easy_pause(t->easy, CURLPAUSE_CONT); /* may call on_write at once */
+    if (t->state == T_RUNNING && t->easy && may_unpause(t)) {
+        if (t->pump)
+            bx_pump_wake(t->pump);
+        else
+            unpause(t);
     }
+    unlocked(t);
+}
+
+int bx_transfer_wake_fd(const bx_transfer *t)
+{
+    return t->pump ? bx_pump_fd(t->pump) : -1;
+}
+
+int bx_transfer_collect(bx_transfer *t)
+{
+    CURLcode result = CURLE_OK;
+    int ended;
+    if (t->pump == NULL)
+        return 0;
+    locked(t);
+    ended = bx_pump_ended(t->pump, &result);
+    unlocked(t);
+    if (ended)
+        bx_transfer_finish(t, result);
+    return ended;
 }
 
 /* What points into the transfer: curl's callbacks, its error buffer, and
@@ -467,6 +584,27 @@ static void set_callbacks(bx_transfer *t)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+}
+
+/* A stream runs on a pump when one can start (a process out of threads
+ * cannot), else on the loop as every other transfer: slower, not wrong. */
+static void start_pump(bx_transfer *t, const bx_client_settings *s)
+{
+    if (pthread_mutex_init(&t->lock, NULL) != 0)
+        return;
+    t->locking = 1;
+    /* The streams' share handle: the loop's holds the connection cache,
+     * which libcurl does not let threads share, and has no locks. A stream
+     * opens a connection of its own to storage, resuming a TLS session. */
+    curl_easy_setopt(t->easy, CURLOPT_SHARE, s->stream_share);
+    t->pump = bx_pump_start(t->easy, &t->lock, stream_may_run, t);
+    if (t->pump != NULL) {
+        t->pumped = 1;
+        return;
+    }
+    curl_easy_setopt(t->easy, CURLOPT_SHARE, s->share);
+    pthread_mutex_destroy(&t->lock);
+    t->locking = 0;
 }
 
 bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
@@ -510,8 +648,10 @@ bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
             luaL_error(L, "out of memory");
     }
     guard_start(t);
+    if (t->req.sink == BX_SINK_STREAM)
+        start_pump(t, bx_client_settings_of(c));
     t->loop = bx_client_loop(c);
-    if (bx_loop_attach(t->loop, t, t->easy) != 0) {
+    if (bx_loop_attach(t->loop, t, t->pumped ? NULL : t->easy) != 0) {
         t->loop = NULL;
         luaL_error(L, "cannot add the transfer to the loop");
     }
@@ -528,16 +668,32 @@ static int l_done(lua_State *L)
 
 static int l_status(lua_State *L)
 {
-    lua_pushinteger(L, transfer_status(bx_checktransfer(L, 1)));
+    bx_transfer *t = bx_checktransfer(L, 1);
+    long status;
+    locked(t);
+    status = transfer_status(t);
+    unlocked(t);
+    lua_pushinteger(L, status);
     return 1;
 }
 
 static int l_header(lua_State *L)
 {
     bx_transfer *t = bx_checktransfer(L, 1);
-    const char *v = find_header(t, luaL_checkstring(L, 2));
+    const char *name = luaL_checkstring(L, 2), *v;
+    /* The copy's room is made before the lock is taken and the string after
+     * it is let go (either may raise); the pump may add headers meanwhile. */
+    char *copy = lua_newuserdata(L, HEADERS_LIMIT);
+    size_t len = 0;
+    locked(t);
+    v = find_header(t, name);
+    if (v) {
+        len = strlen(v);
+        memcpy(copy, v, len);
+    }
+    unlocked(t);
     if (v)
-        lua_pushstring(L, v);
+        lua_pushlstring(L, copy, len);
     else
         lua_pushnil(L);
     return 1;
@@ -671,10 +827,13 @@ static int l_result(lua_State *L)
 static int l_progress(lua_State *L)
 {
     bx_transfer *t = bx_checktransfer(L, 1);
-    curl_off_t expected = -1;
+    curl_off_t expected = -1, received;
+    locked(t);
     if (t->easy)
         curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
-    lua_pushinteger(L, (lua_Integer)t->received);
+    received = t->received;
+    unlocked(t);
+    lua_pushinteger(L, (lua_Integer)received);
     lua_pushinteger(L, (lua_Integer)expected);
     return 2;
 }

@@ -23,6 +23,7 @@ void bx_transfer_close(bx_transfer *t);
 /* The reader's side: a stream sink's bytes and how the exchange ended
  * (COMPLETE: a 2xx answer, whole; a closed transfer has FAILED). */
 int bx_transfer_is_stream(const bx_transfer *t);
+int bx_transfer_closed(const bx_transfer *t);
 int bx_transfer_outcome(const bx_transfer *t);
 const char *bx_transfer_peek(const bx_transfer *t, size_t *len);
 void bx_transfer_consume(bx_transfer *t, size_t n);
@@ -34,6 +35,11 @@ void bx_transfer_left_loop(bx_transfer *t);
 double bx_transfer_guard_ms(const bx_transfer *t);
 int bx_transfer_end_if_stalled(bx_transfer *t, double now_ms);
 void bx_transfer_release_burst(bx_transfer *t);
+/* A stream runs on a pump (pump.h): the descriptor that turns readable
+ * when it made progress (-1 for the others), and the collection of its end
+ * (1 when it just finished). */
+int bx_transfer_wake_fd(const bx_transfer *t);
+int bx_transfer_collect(bx_transfer *t);
 int bx_transfer_burst_held(const bx_transfer *t);
 
 int bx_open_transfer(lua_State *L);

@@ -1,0 +1,156 @@
+-- A stream is received on a thread of its own (csrc/pump.c), so the network
+-- is read while its records are decoded. What a user relies on: a thread
+-- runs only while a stream is in flight, and is gone once the reader is,
+-- whichever way it goes (read to the end, closed, dropped and collected,
+-- its client closed); an export streams with at most two at once (the part
+-- read and the part prefetched), whatever its number of parts. Linux only:
+-- threads are counted in /proc/self/status.
+local mock = require("spec.support.mock")
+local batchexport = require("batchexport")
+local client = require("spec.support.client")
+local h = require("spec.support.helpers")
+local scheduler = require("batchexport.scheduler")
+
+local m
+
+local function new_client() return client.new(m, client.QUICK) end
+
+local function threads()
+  for line in io.lines("/proc/self/status") do
+    local n = line:match("^Threads:%s*(%d+)")
+    if n then return tonumber(n) end
+  end
+  error("no Threads line in /proc/self/status")
+end
+
+-- Drops everything unreachable, the readers' userdata included.
+local function collect()
+  collectgarbage()
+  collectgarbage()
+end
+
+local BIG = { status = "SUCCESS", scope = "PROFILE_ATTRIBUTES", parts = 1, part_size = 4000000 }
+
+setup(function()
+  m = mock.start({ workers = 1 })
+  -- One stream read whole first: a runtime that starts a thread of its own
+  -- at the first thread made (a sanitizer's) is counted in every baseline.
+  local c = new_client()
+  for _ in c.exports.records(m:create_export({ status = "SUCCESS", parts = 1, part_size = 2000 })) do end
+  c:close()
+end)
+teardown(function() if m then m:stop() end end)
+before_each(function()
+  m:reset()
+  collect()
+end)
+
+describe("a stream's thread", function()
+  it("runs while the stream is in flight and ends with it, read to the end", function()
+    local c = new_client()
+    local e = m:create_export(BIG)
+    local before = threads()
+    local during, n = nil, 0
+    for _ in c.exports.records(e) do
+      n = n + 1
+      if n == 1 then during = threads() end
+    end
+    assert.is_true(n > 1000)
+    assert.equal(before + 1, during)
+    assert.equal(before, threads())
+    c:close()
+  end)
+
+  it("ends when the reader is closed in the middle of the part", function()
+    local c = new_client()
+    local e = m:create_export(BIG)
+    local before = threads()
+    local reader = assert(c.exports.open(e.files[1]))
+    assert(reader:read(1000))
+    assert.equal(before + 1, threads())
+    reader:close()
+    assert.equal(before, threads())
+    c:close()
+  end)
+
+  it("ends when a reader dropped in the middle of the part is collected", function()
+    local c = new_client()
+    local e = m:create_export(BIG)
+    local before = threads()
+    do
+      local reader = assert(c.exports.open(e.files[1]))
+      assert(reader:read(1000))
+      assert.equal(before + 1, threads())
+    end
+    collect()
+    assert.equal(before, threads())
+    c:close()
+  end)
+
+  it("ends when its client is closed", function()
+    local c = new_client()
+    local e = m:create_export(BIG)
+    local before = threads()
+    local reader = assert(c.exports.open(e.files[1]))
+    assert(reader:read(1000))
+    c:close()
+    assert.equal(before, threads())
+    local ok, err = reader:read(1000)
+    assert.is_nil(ok)
+    assert.equal("validation", err.kind)
+  end)
+
+  it("runs at most two at once over a six-part export, and none after", function()
+    local c = new_client()
+    local e = m:create_export({ status = "SUCCESS", scope = "PROFILE_ATTRIBUTES", parts = 6, part_size = 300000 })
+    local before, most, n = threads(), 0, 0
+    for _ in c.exports.records(e) do
+      n = n + 1
+      if n % 50 == 0 then most = math.max(most, threads() - before) end
+    end
+    assert.is_true(n > 1000)
+    assert.is_true(most >= 1 and most <= 2, most .. " stream threads at once")
+    assert.equal(before, threads())
+    c:close()
+  end)
+
+  it("streams a three-part export over TLS, the parts on their threads at once", function()
+    -- The streams share DNS answers and TLS sessions across their threads
+    -- (a share handle with locks: the client's other one is the loop's).
+    local tm = mock.start({ tls = true })
+    local c = assert(batchexport.new({ rest_key = tm.rest_key, project_key = tm.project_key,
+      base_url = tm.api_url, ca_file = tm.ca_file }))
+    local e = tm:create_export({ status = "SUCCESS", scope = "PROFILE_ATTRIBUTES", parts = 3, part_size = 400000 })
+    local expected = 0
+    for _, f in ipairs(e.files) do expected = expected + math.tointeger(tm:file(f.id).records) end
+    local before, n = threads(), 0
+    for _ in c.exports.records(e) do n = n + 1 end
+    c:close()
+    tm:stop()
+    assert.equal(expected, n)
+    assert.equal(before, threads())
+  end)
+
+  it("holds a paused stream while its consumer waits, then reads it whole", function()
+    local c = new_client()
+    local e = m:create_export(BIG)
+    local reader = assert(c.exports.open(e.files[1]))
+    local first = assert(reader:read(100))
+    -- The consumer stops for a while: the thread fills the ring and waits,
+    -- it does not drop or overwrite what was not read yet.
+    scheduler.sleep(0.3)
+    local got = { first }
+    repeat
+      local chunk, err = reader:read(65536)
+      assert.is_nil(err)
+      got[#got + 1] = chunk
+    until not chunk
+    local path = h.tmpname()
+    h.write(path, table.concat(got))
+    local sum, size = m:file_sha256(e.files[1].id)
+    assert.equal(size, #table.concat(got))
+    assert.equal(sum, h.sha256(path))
+    os.remove(path)
+    c:close()
+  end)
+end)
