@@ -1,7 +1,8 @@
 /*
- * offthread.h: one piece of blocking work (disk syncs, a rename) run on a
- * thread of its own, so that an event loop keeps turning meanwhile; the
- * loop asks whether it is over and collects it. No Lua, no curl.
+ * offthread.h: one piece of blocking work (disk syncs, a rename; a stream's
+ * pump, pump.c) run on a thread of its own, so that an event loop keeps
+ * turning meanwhile; the loop asks whether it is over and collects it. No
+ * Lua, no curl.
  */
 #ifndef BX_OFFTHREAD_H
 #define BX_OFFTHREAD_H

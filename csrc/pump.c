@@ -7,6 +7,8 @@
  */
 #include "pump.h"
 
+#include "offthread.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,7 +20,7 @@
 #define POLL_MS 1000
 
 struct bx_pump {
-    pthread_t thread;
+    bx_offthread *thread;
     pthread_mutex_t *lock; /* the consumer's */
     pthread_cond_t cond;
     CURLM *multi;
@@ -60,7 +62,7 @@ static void collect(bx_pump *p)
  * handle's is zero), or unpauses the handle when the consumer made room,
  * then lets curl run it. A handle paused by its write callback waits on
  * the condition variable instead, until the consumer made room or stops. */
-static void *run(void *arg)
+static void run(void *arg)
 {
     bx_pump *p = arg;
     pthread_mutex_lock(p->lock);
@@ -87,7 +89,6 @@ static void *run(void *arg)
     }
     tell(p);
     pthread_mutex_unlock(p->lock);
-    return NULL;
 }
 
 static int open_pipe(int fds[2])
@@ -102,10 +103,30 @@ static int open_pipe(int fds[2])
     return 0;
 }
 
-/* Undoes what pump_start did, in reverse, from the step that failed. */
-static void pump_free(bx_pump *p, int stage)
+/* Takes the pump's resources in order; returns how many it holds (all:
+ * TAKEN), so that pump_free gives back exactly those. */
+enum { TAKEN = 5 };
+
+static int pump_take(bx_pump *p)
 {
-    switch (stage) {
+    if (pthread_cond_init(&p->cond, NULL) != 0)
+        return 0;
+    if (open_pipe(p->fds) != 0)
+        return 1;
+    if ((p->multi = curl_multi_init()) == NULL)
+        return 2;
+    if (curl_multi_add_handle(p->multi, p->easy) != CURLM_OK)
+        return 3;
+    if ((p->thread = bx_offthread_start(run, p)) == NULL)
+        return 4;
+    return TAKEN;
+}
+
+/* Gives back the first `held` resources, in reverse, then the pump. */
+static void pump_free(bx_pump *p, int held)
+{
+    switch (held) {
+    case TAKEN:
     case 4:
         curl_multi_remove_handle(p->multi, p->easy);
         /* fall through */
@@ -127,42 +148,18 @@ static void pump_free(bx_pump *p, int stage)
 bx_pump *bx_pump_start(CURL *easy, pthread_mutex_t *lock, bx_pump_may_run may_run, void *ud)
 {
     bx_pump *p = calloc(1, sizeof *p);
-    int rc;
+    int held;
     if (p == NULL)
         return NULL;
     p->easy = easy;
     p->lock = lock;
     p->may_run = may_run;
     p->ud = ud;
-    if (pthread_cond_init(&p->cond, NULL) != 0) {
-        free(p);
-        errno = ENOMEM;
-        return NULL;
-    }
-    if (open_pipe(p->fds) != 0) {
-        rc = errno;
-        pump_free(p, 1);
-        errno = rc;
-        return NULL;
-    }
-    p->multi = curl_multi_init();
-    if (p->multi == NULL) {
-        pump_free(p, 2);
-        errno = ENOMEM;
-        return NULL;
-    }
-    if (curl_multi_add_handle(p->multi, easy) != CURLM_OK) {
-        pump_free(p, 3);
-        errno = ENOMEM;
-        return NULL;
-    }
-    rc = pthread_create(&p->thread, NULL, run, p);
-    if (rc != 0) {
-        pump_free(p, 4);
-        errno = rc;
-        return NULL;
-    }
-    return p;
+    held = pump_take(p);
+    if (held == TAKEN)
+        return p;
+    pump_free(p, held);
+    return NULL;
 }
 
 void bx_pump_wake(bx_pump *p)
@@ -195,6 +192,6 @@ void bx_pump_stop(bx_pump *p)
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(p->lock);
     curl_multi_wakeup(p->multi); /* out of its poll at once */
-    pthread_join(p->thread, NULL);
-    pump_free(p, 4);
+    bx_offthread_join(p->thread);
+    pump_free(p, TAKEN);
 }

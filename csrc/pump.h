@@ -29,8 +29,8 @@ typedef int (*bx_pump_may_run)(void *ud);
 
 /* Starts running easy (not in any multi handle). lock is the caller's: the
  * handle's callbacks take it themselves around what they share; the pump
- * holds it only to ask may_run and to record the end. NULL with errno set
- * when it cannot start (then easy is left as it was). */
+ * holds it only to ask may_run and to record the end. NULL when it cannot
+ * start (no thread, no memory): then easy is left as it was. */
 bx_pump *bx_pump_start(CURL *easy, pthread_mutex_t *lock, bx_pump_may_run may_run, void *ud);
 
 /* Lock held: the consumer changed what may_run looks at. */

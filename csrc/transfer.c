@@ -300,14 +300,20 @@ static size_t write_body(bx_transfer *t, char *ptr, size_t n)
     return n;
 }
 
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+/* A callback's work, under the lock when a pump runs it (see the top). */
+static size_t under_lock(void *ud, size_t (*work)(bx_transfer *, char *, size_t), char *p, size_t n)
 {
     bx_transfer *t = ud;
     size_t kept;
     locked(t);
-    kept = write_body(t, ptr, size * nmemb);
+    kept = work(t, p, n);
     unlocked(t);
     return kept;
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    return under_lock(ud, write_body, ptr, size * nmemb);
 }
 
 /* A resumed transfer's 206 must start at the byte it asked for. libcurl
@@ -371,12 +377,7 @@ static size_t keep_header(bx_transfer *t, char *buf, size_t n)
 
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
-    bx_transfer *t = ud;
-    size_t kept;
-    locked(t);
-    kept = keep_header(t, buf, size * nitems);
-    unlocked(t);
-    return kept;
+    return under_lock(ud, keep_header, buf, size * nitems);
 }
 
 static const char *find_header(bx_transfer *t, const char *name)

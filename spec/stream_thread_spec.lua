@@ -31,6 +31,17 @@ end
 
 local BIG = { status = "SUCCESS", scope = "PROFILE_ATTRIBUTES", parts = 1, part_size = 4000000 }
 
+-- A reader on a big part with a little of it read, so its stream is in
+-- flight on its thread; and the process's threads before it opened.
+local function reader_in_flight(c)
+  local e = m:create_export(BIG)
+  local before = threads()
+  local reader = assert(c.exports.open(e.files[1]))
+  assert(reader:read(1000))
+  assert.equal(before + 1, threads())
+  return reader, before
+end
+
 setup(function()
   m = mock.start({ workers = 1 })
   -- One stream read whole first: a runtime that starts a thread of its own
@@ -63,11 +74,7 @@ describe("a stream's thread", function()
 
   it("ends when the reader is closed in the middle of the part", function()
     local c = new_client()
-    local e = m:create_export(BIG)
-    local before = threads()
-    local reader = assert(c.exports.open(e.files[1]))
-    assert(reader:read(1000))
-    assert.equal(before + 1, threads())
+    local reader, before = reader_in_flight(c)
     reader:close()
     assert.equal(before, threads())
     c:close()
@@ -75,13 +82,7 @@ describe("a stream's thread", function()
 
   it("ends when a reader dropped in the middle of the part is collected", function()
     local c = new_client()
-    local e = m:create_export(BIG)
-    local before = threads()
-    do
-      local reader = assert(c.exports.open(e.files[1]))
-      assert(reader:read(1000))
-      assert.equal(before + 1, threads())
-    end
+    local before = select(2, reader_in_flight(c)) -- the reader itself is kept nowhere
     collect()
     assert.equal(before, threads())
     c:close()
@@ -89,10 +90,7 @@ describe("a stream's thread", function()
 
   it("ends when its client is closed", function()
     local c = new_client()
-    local e = m:create_export(BIG)
-    local before = threads()
-    local reader = assert(c.exports.open(e.files[1]))
-    assert(reader:read(1000))
+    local reader, before = reader_in_flight(c)
     c:close()
     assert.equal(before, threads())
     local ok, err = reader:read(1000)
