@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 
 struct bx_offthread {
@@ -26,6 +27,20 @@ static void *run(void *p)
     return NULL;
 }
 
+/* The thread starts with every signal blocked (it inherits the mask in
+ * force when it is made): a signal meant for the process, Ctrl-C in a
+ * script, goes to the caller's thread, whose handlers expect it there. */
+static int start_thread(bx_offthread *t)
+{
+    sigset_t all, was;
+    int rc;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &was);
+    rc = pthread_create(&t->thread, NULL, run, t);
+    pthread_sigmask(SIG_SETMASK, &was, NULL);
+    return rc;
+}
+
 bx_offthread *bx_offthread_start(void (*fn)(void *), void *arg)
 {
     bx_offthread *t = calloc(1, sizeof *t);
@@ -39,7 +54,7 @@ bx_offthread *bx_offthread_start(void (*fn)(void *), void *arg)
         errno = ENOMEM;
         return NULL;
     }
-    rc = pthread_create(&t->thread, NULL, run, t);
+    rc = start_thread(t);
     if (rc != 0) {
         pthread_mutex_destroy(&t->lock);
         free(t);

@@ -88,6 +88,29 @@ describe("a stream's thread", function()
     c:close()
   end)
 
+  it("blocks the signals meant for the process, so Ctrl-C reaches the caller's thread", function()
+    local c = new_client()
+    local reader = reader_in_flight(c)
+    local self_pid = io.open("/proc/self/stat"):read("*l"):match("^(%d+)")
+    local others = 0
+    for tid in io.popen("ls /proc/" .. self_pid .. "/task"):lines() do
+      if tid ~= self_pid then
+        others = others + 1
+        local blocked
+        for line in io.lines("/proc/self/task/" .. tid .. "/status") do
+          blocked = blocked or line:match("^SigBlk:%s*(%x+)")
+        end
+        local mask = tonumber(blocked:sub(-8), 16) -- signals 1 to 32
+        for _, signo in ipairs({ 2, 15 }) do  -- SIGINT, SIGTERM
+          assert.equal(1, math.floor(mask / 2 ^ (signo - 1)) % 2, "thread " .. tid .. " takes signal " .. signo)
+        end
+      end
+    end
+    assert.is_true(others >= 1)
+    reader:close()
+    c:close()
+  end)
+
   it("ends when its client is closed", function()
     local c = new_client()
     local reader, before = reader_in_flight(c)
@@ -120,7 +143,7 @@ describe("a stream's thread", function()
       base_url = tm.api_url, ca_file = tm.ca_file }))
     local e = tm:create_export({ status = "SUCCESS", scope = "PROFILE_ATTRIBUTES", parts = 3, part_size = 400000 })
     local expected = 0
-    for _, f in ipairs(e.files) do expected = expected + math.tointeger(tm:file(f.id).records) end
+    for _, f in ipairs(e.files) do expected = expected + tonumber(tm:file(f.id).records) end
     local before, n = threads(), 0
     for _ in c.exports.records(e) do n = n + 1 end
     c:close()
