@@ -29,7 +29,7 @@ PARSERS_SO    = $(MAKE) -s -f tests/c/Makefile $(abspath $@) MODULE_INC=$(1) MOD
 export LUA_PATH  := lua/?.lua;lua/?/init.lua;./?.lua;;
 export LUA_CPATH := build/?.so;;
 
-.PHONY: all deps build build-jit build-asan build-5.1 build-5.2 build-5.3 test test-fast asan valgrind fuzz demo bench clean install dist print-rock-vars lint docs soak soak-ci
+.PHONY: all deps build build-jit build-asan build-tsan build-5.1 build-5.2 build-5.3 test test-fast asan valgrind fuzz demo bench clean install dist print-rock-vars lint docs soak soak-ci
 
 all: build
 
@@ -83,13 +83,29 @@ build-asan/lua5.4-asan: tests/asan/lua.c
 	@mkdir -p $(@D)
 	$(CC) $(SANITIZE) $(WARN) -I$(LUA_INC) -o $@ $< -llua5.4 -lm
 
+# ThreadSanitizer build of the core, and an interpreter linked with its
+# runtime (scripts/test.sh tsan): the specs whose streams run on their pumps'
+# threads (csrc/pump.c).
+THREADSAN    := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+
+build-tsan: build-tsan/batchexport/core.so build-tsan/lua5.4-tsan
+
+build-tsan/batchexport/core.so: $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(THREADSAN) $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ $(CORE_SRC) $(LIBS)
+
+build-tsan/lua5.4-tsan: tests/asan/lua.c
+	@mkdir -p $(@D)
+	$(CC) $(THREADSAN) $(WARN) -I$(LUA_INC) -o $@ $< -llua5.4 -lm
+
 # Every test: lint, the reference, the spec suite on Lua 5.4, the README's
 # blocks, the rock, the client specs on LuaJIT and PUC 5.1/5.2/5.3, the suite
-# under ASan/UBSan, valgrind, a bounded fuzzing run and the short fault soak;
+# under ASan/UBSan, the stream specs under TSan, valgrind, a bounded fuzzing
+# run and the short fault soak;
 # ends with a table of
 # the stages and one "N passed, N failed" line (scripts/test.sh says what
 # each stage counts).
-test: deps build build-jit build-asan build-5.1 build-5.2 build-5.3
+test: deps build build-jit build-asan build-tsan build-5.1 build-5.2 build-5.3
 	@bash scripts/test.sh all
 
 # The spec suite on 5.4, the README, the rock and the client specs on LuaJIT

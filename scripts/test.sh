@@ -11,6 +11,9 @@
 #   package  the rockspecs, `make dist`, and the .src.rock installed into an
 #          empty tree and run from elsewhere (spec/package_spec.lua)
 #   asan   the whole suite with the core built with ASan+UBSan (build-asan/)
+#   tsan   the specs whose streams run on their pumps' threads, with the core
+#          and the interpreter built with ThreadSanitizer (build-tsan/); a
+#          race report ends the run, so the stage fails
 #   jit    the client specs (spec/*_spec.lua and spec/hostile/) on LuaJIT
 #          with the core built for it (build-jit/), but those using 5.4's
 #          <close> and those whose subject runs on a fixed Lua anyway (see
@@ -148,6 +151,15 @@ asan() {
     "BATCHEXPORT_SANITIZED=1" -- "${files[@]}"
 }
 
+tsan() {
+  # The interpreter carries the runtime; children (nginx, lua5.4) run the
+  # normal build. halt_on_error: a report kills busted before its summary.
+  run_busted tsan build-tsan/lua5.4-tsan build \
+    "ASAN_LUA_CPATH=build-tsan/?.so" "TSAN_OPTIONS=halt_on_error=1" -- \
+    spec/stream_thread_spec.lua spec/records_spec.lua spec/decoder_spec.lua spec/legacy_spec.lua \
+    spec/hostile/contract_spec.lua spec/hostile/content_range_spec.lua spec/hostile/stall_spec.lua
+}
+
 jit() {
   if ! command -v luajit >/dev/null; then
     echo "test.sh: luajit is not installed (make deps installs luajit2)"
@@ -204,6 +216,7 @@ for mode in "$@"; do
     readme) readme ;;
     package) package ;;
     asan) asan ;;
+    tsan) tsan ;;
     jit) jit ;;
     lua5.1|lua5.2|lua5.3) lua_version "${mode#lua}" ;;
     lint) lint ;;
@@ -212,8 +225,8 @@ for mode in "$@"; do
     fuzz) fuzz ;;
     soak) soak ;;
     fast) specs; readme; package; jit ;;
-    all) lint; docs; specs; readme; package; jit; lua_version 5.1; lua_version 5.2; lua_version 5.3; asan; valgrind_run; fuzz; soak ;;
-    *) echo "usage: scripts/test.sh [specs|readme|package|asan|jit|lua5.1|lua5.2|lua5.3|lint|docs|valgrind|fuzz|soak|fast|all]..." >&2; exit 2 ;;
+    all) lint; docs; specs; readme; package; jit; lua_version 5.1; lua_version 5.2; lua_version 5.3; asan; tsan; valgrind_run; fuzz; soak ;;
+    *) echo "usage: scripts/test.sh [specs|readme|package|asan|tsan|jit|lua5.1|lua5.2|lua5.3|lint|docs|valgrind|fuzz|soak|fast|all]..." >&2; exit 2 ;;
   esac
 done
 
