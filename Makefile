@@ -75,28 +75,23 @@ build-asan: build-asan/batchexport/core.so build-asan/batchexport/parsers.so bui
 build-asan/batchexport/parsers.so: $(PARSERS_SRC)
 	$(call PARSERS_SO,$(LUA_INC),$(SANITIZE))
 
-build-asan/batchexport/core.so: $(CORE_SRC) $(CORE_HDR)
-	@mkdir -p $(@D)
-	$(CC) $(SANITIZE) $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ $(CORE_SRC) $(LIBS)
-
-build-asan/lua5.4-asan: tests/asan/lua.c
-	@mkdir -p $(@D)
-	$(CC) $(SANITIZE) $(WARN) -I$(LUA_INC) -o $@ $< -llua5.4 -lm
-
-# ThreadSanitizer build of the core, and an interpreter linked with its
-# runtime (scripts/test.sh tsan): the specs whose streams run on their pumps'
-# threads (csrc/pump.c).
+# ThreadSanitizer build of the core and its interpreter (scripts/test.sh
+# tsan): the specs whose streams run on their pumps' threads (csrc/pump.c).
 THREADSAN    := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 
 build-tsan: build-tsan/batchexport/core.so build-tsan/lua5.4-tsan
 
-build-tsan/batchexport/core.so: $(CORE_SRC) $(CORE_HDR)
-	@mkdir -p $(@D)
-	$(CC) $(THREADSAN) $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ $(CORE_SRC) $(LIBS)
+# One recipe for both sanitized builds, each folder with its flags.
+build-asan/%: SAN_FLAGS = $(SANITIZE)
+build-tsan/%: SAN_FLAGS = $(THREADSAN)
 
-build-tsan/lua5.4-tsan: tests/asan/lua.c
+build-asan/batchexport/core.so build-tsan/batchexport/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(THREADSAN) $(WARN) -I$(LUA_INC) -o $@ $< -llua5.4 -lm
+	$(CC) $(SAN_FLAGS) $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ $(CORE_SRC) $(LIBS)
+
+build-asan/lua5.4-asan build-tsan/lua5.4-tsan: tests/asan/lua.c
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) $(WARN) -I$(LUA_INC) -o $@ $< -llua5.4 -lm
 
 # Every test: lint, the reference, the spec suite on Lua 5.4, the README's
 # blocks, the rock, the client specs on LuaJIT and PUC 5.1/5.2/5.3, the suite

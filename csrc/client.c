@@ -191,19 +191,23 @@ static int client_build_headers(bx_client *c)
 
 /* libcurl asks for each kind of data in a share handle used by several
  * threads to be locked; a lock per kind, as its documentation suggests. */
+static pthread_mutex_t *share_mutex(void *client, curl_lock_data data)
+{
+    bx_client *c = client;
+    return &c->share_locks[(unsigned)data < CURL_LOCK_DATA_LAST ? data : 0];
+}
+
 static void share_lock(CURL *easy, curl_lock_data data, curl_lock_access access, void *ud)
 {
-    bx_client *c = ud;
     (void)easy;
     (void)access;
-    pthread_mutex_lock(&c->share_locks[(unsigned)data < CURL_LOCK_DATA_LAST ? data : 0]);
+    pthread_mutex_lock(share_mutex(ud, data));
 }
 
 static void share_unlock(CURL *easy, curl_lock_data data, void *ud)
 {
-    bx_client *c = ud;
     (void)easy;
-    pthread_mutex_unlock(&c->share_locks[(unsigned)data < CURL_LOCK_DATA_LAST ? data : 0]);
+    pthread_mutex_unlock(share_mutex(ud, data));
 }
 
 /* DNS answers and TLS sessions, not connections: libcurl does not let

@@ -37,17 +37,24 @@ struct bx_loop {
     size_t wake_cap;
 };
 
-/* Ends every stalled transfer with a timeout; returns how many. Run after
- * curl_multi_perform, so bytes a slow consumer left waiting in the socket
- * are counted before the guard looks. Walks backwards: an ended transfer
- * leaves its place to one already seen. */
+/* Ends what curl's messages do not report: each stream whose pump is over
+ * (collected here, on the loop's thread), and every stalled transfer, with
+ * a timeout; returns how many. Run after curl_multi_perform, so bytes a
+ * slow consumer left waiting in the socket are counted before the guard
+ * looks. Walks backwards: an ended transfer leaves its place to one already
+ * seen. */
 static int loop_guard(bx_loop *loop)
 {
     double now = bx_clock_ms();
     size_t i = loop->attached.n;
     int ended = 0;
-    while (i-- > 0)
-        ended += bx_transfer_end_if_stalled(loop->attached.items[i], now);
+    while (i-- > 0) {
+        bx_transfer *t = loop->attached.items[i];
+        if (bx_transfer_collect(t))
+            ended++;
+        else
+            ended += bx_transfer_end_if_stalled(t, now);
+    }
     return ended;
 }
 
@@ -105,17 +112,6 @@ static int loop_collect(bx_loop *loop)
     return finished;
 }
 
-/* Collects the ends of the transfers on pumps; walks backwards, as
- * loop_guard does. */
-static int loop_collect_pumps(bx_loop *loop)
-{
-    size_t i = loop->attached.n;
-    int finished = 0;
-    while (i-- > 0)
-        finished += bx_transfer_collect(loop->attached.items[i]);
-    return finished;
-}
-
 /* The pumps' descriptors, for curl_multi_poll; how many (0 when memory is
  * short: then the poll waits for curl's sockets and the guard's wake-up
  * only, which is slower, not wrong). */
@@ -168,7 +164,6 @@ static int loop_perform(lua_State *L, bx_loop *loop)
     if (rc != CURLM_OK)
         return luaL_error(L, "curl_multi_perform: %s", curl_multi_strerror(rc));
     finished = loop_collect(loop);
-    finished += loop_collect_pumps(loop);
     finished += loop_guard(loop);
     lua_pushinteger(L, (lua_Integer)loop->attached.n);
     lua_pushinteger(L, finished);

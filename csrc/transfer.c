@@ -78,8 +78,8 @@ struct bx_transfer {
     int stalled;
     strbuf headers; /* "name\0value\0" pairs, names lower-cased */
     bx_pump *pump;  /* stream sink: the thread running the handle, until the end */
-    int pumped;     /* the handle ran on a pump, not in the loop's multi handle */
-    int locking;    /* lock is initialised: the callbacks and readers take it */
+    int pumped;     /* the handle ran on a pump, not in the loop's multi handle:
+                     * lock is initialised, the callbacks and readers take it */
     pthread_mutex_t lock;
 };
 
@@ -91,13 +91,13 @@ bx_transfer *bx_checktransfer(lua_State *L, int i)
 /* Around whatever the pump's thread may be writing (see the top). */
 static void locked(const bx_transfer *t)
 {
-    if (t->locking)
+    if (t->pumped)
         pthread_mutex_lock((pthread_mutex_t *)&t->lock);
 }
 
 static void unlocked(const bx_transfer *t)
 {
-    if (t->locking)
+    if (t->pumped)
         pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
 }
 
@@ -471,9 +471,9 @@ void bx_transfer_close(bx_transfer *t)
     bx_request_free(&t->req);
     strbuf_free(&t->body);
     strbuf_free(&t->headers);
-    if (t->locking)
+    if (t->pumped)
         pthread_mutex_destroy(&t->lock);
-    t->locking = 0;
+    t->pumped = 0;
     free(t->ring);
     t->ring = NULL;
     t->ring_cap = t->ring_start = t->ring_count = 0;
@@ -516,10 +516,16 @@ static int may_unpause(bx_transfer *t)
     return t->paused && t->ring_cap - t->ring_count >= t->paused_need;
 }
 
-static void unpause(bx_transfer *t)
+/* The pause's bookkeeping; curl is told by whoever runs the handle. */
+static void clear_pause(bx_transfer *t)
 {
     t->paused = 0;
     guard_resume(t);
+}
+
+static void unpause(bx_transfer *t)
+{
+    clear_pause(t);
     curl_easy_pause(t->easy, CURLPAUSE_CONT); /* may call on_write at once */
 }
 
@@ -530,8 +536,7 @@ static int stream_may_run(void *ud)
         return BX_PUMP_RUN;
     if (!may_unpause(t))
         return BX_PUMP_WAIT;
-    t->paused = 0;
-    guard_resume(t);
+    clear_pause(t);
     return BX_PUMP_UNPAUSE;
 }
 
@@ -593,19 +598,17 @@ static void start_pump(bx_transfer *t, const bx_client_settings *s)
 {
     if (pthread_mutex_init(&t->lock, NULL) != 0)
         return;
-    t->locking = 1;
+    t->pumped = 1; /* before the pump starts: its callbacks take the lock */
     /* The streams' share handle: the loop's holds the connection cache,
      * which libcurl does not let threads share, and has no locks. A stream
      * opens a connection of its own to storage, resuming a TLS session. */
     curl_easy_setopt(t->easy, CURLOPT_SHARE, s->stream_share);
     t->pump = bx_pump_start(t->easy, &t->lock, stream_may_run, t);
-    if (t->pump != NULL) {
-        t->pumped = 1;
+    if (t->pump != NULL)
         return;
-    }
     curl_easy_setopt(t->easy, CURLOPT_SHARE, s->share);
     pthread_mutex_destroy(&t->lock);
-    t->locking = 0;
+    t->pumped = 0;
 }
 
 bx_transfer *bx_transfer_start(lua_State *L, int client_idx, int spec)
