@@ -49,6 +49,7 @@ build = {
         "csrc/sha256.c",
         "csrc/splitter.c",
         "csrc/strbuf.c",
+        "csrc/tape.c",
         "csrc/tempfile.c",
         "csrc/terminal.c",
         "csrc/transfer.c",

@@ -46,10 +46,11 @@ typedef struct jctx {
     bx_jsonbuild *b;
     const bx_fields *f;
     const char *end;
-    int more;              /* bytes past end may follow */
-    int keys;              /* stack index of the key cache, or 0 */
-    int base;              /* values: stack index of the first value */
-    unsigned nkey, ntable; /* positions in the record, for the layout memory */
+    int more;                  /* bytes past end may follow */
+    int keys;                  /* stack index of the key cache, or 0 */
+    int base;                  /* values: stack index of the first value */
+    unsigned nkey, ntable;     /* positions in the record, for the layout memory */
+    const bx_tape_record *rec; /* the tape's entry for the record, or NULL */
 } jctx;
 
 void bx_jsonbuild_init(bx_jsonbuild *b)
@@ -489,6 +490,35 @@ static inline int find_child(const bx_fields *f, int node, const char *s, size_t
     return -1;
 }
 
+/* A listed field's value, just pushed (its key below it in a table):
+ * into its slot (values), else into the table unless it is null. */
+static void keep_value(jctx *c, int child, int *kept)
+{
+    lua_State *L = c->L;
+    if (c->base)
+        lua_replace(L, c->base + c->f->node[child].slot);
+    else if (lua_isnil(L, -1))
+        lua_pop(L, 2);
+    else {
+        lua_rawset(L, -3);
+        (*kept)++;
+    }
+}
+
+/* An object holding listed fields, just built (its key below it in a
+ * table): kept unless nothing listed was in it. */
+static void keep_object(jctx *c, int sub, int *kept)
+{
+    if (c->base)
+        return;
+    if (sub == 0) {
+        lua_pop(c->L, 2); /* nothing listed inside: absent */
+    } else {
+        lua_rawset(c->L, -3);
+        (*kept)++;
+    }
+}
+
 /* An object under a projection node: the listed fields are built, into a
  * table (records) or into their value slots (values); the rest is checked
  * and skipped. With a table, *kept counts the fields it got. */
@@ -516,28 +546,13 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth, i
         } else if (f->node[child].slot >= 0) {
             if (!c->base)
                 push_key(c, c->nkey++, s, len, s == key_at + 1);
-            if ((rc = item_value(c, p, &p, depth + 1)) == JSONDECODE_OK) {
-                if (c->base)
-                    lua_replace(L, c->base + f->node[child].slot);
-                else if (lua_isnil(L, -1))
-                    lua_pop(L, 2);
-                else {
-                    lua_rawset(L, -3);
-                    (*kept)++;
-                }
-            }
+            if ((rc = item_value(c, p, &p, depth + 1)) == JSONDECODE_OK)
+                keep_value(c, child, kept);
         } else {
             if (!c->base)
                 push_key(c, c->nkey++, s, len, s == key_at + 1);
-            if ((rc = object_fields(c, p, &p, depth + 1, child, &sub)) == JSONDECODE_OK &&
-                !c->base) {
-                if (sub == 0) {
-                    lua_pop(L, 2); /* nothing listed inside: absent */
-                } else {
-                    lua_rawset(L, -3);
-                    (*kept)++;
-                }
-            }
+            if ((rc = object_fields(c, p, &p, depth + 1, child, &sub)) == JSONDECODE_OK)
+                keep_object(c, sub, kept);
         }
         if (rc != JSONDECODE_OK) {
             *stop = p;
@@ -549,25 +564,82 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth, i
     return JSONDECODE_OK;
 }
 
+/* A record the tape indexed (tape.h): the pump's thread found each member
+ * and checked it whole, so only the listed ones are looked at, from their
+ * places; a plain string is pushed without a scan. */
+static int taped_fields(jctx *c, const char *p, const char **stop, int *kept)
+{
+    lua_State *L = c->L;
+    const bx_fields *f = c->f;
+    const bx_tape_record *rec = c->rec;
+    int i, rc;
+    if ((rc = descend(c, p, stop, 0)) != JSONDECODE_OK)
+        return rc;
+    if (!c->base)
+        lua_createtable(L, 0, f->node[0].nchild);
+    *kept = 0;
+    for (i = 0; i < rec->nmembers; i++) {
+        const bx_tape_member *m = &rec->member[i];
+        const char *key = p + m->key_off, *v = p + m->value_off, *q;
+        int child = find_child(f, 0, key, m->key_len), sub;
+        if (child < 0 || (f->node[child].slot < 0 && *v != '{'))
+            continue;
+        if (!c->base)
+            push_key(c, c->nkey++, key, m->key_len, 1);
+        if (f->node[child].slot < 0) {
+            if ((rc = object_fields(c, v, &q, 1, child, &sub)) != JSONDECODE_OK)
+                break;
+            keep_object(c, sub, kept);
+            continue;
+        }
+        if (m->kind == BX_TAPE_STRING)
+            lua_pushlstring(L, v + 1, m->value_len - 2);
+        else if ((rc = item_value(c, v, &q, 1)) != JSONDECODE_OK)
+            break;
+        keep_value(c, child, kept);
+    }
+    *stop = p + rec->len;
+    return rc;
+}
+
+/* Pushes the values' slots, all nil. */
+static void clear_slots(jctx *c)
+{
+    int i;
+    for (i = 0; i < c->f->nfields; i++)
+        lua_pushnil(c->L);
+}
+
 /* A record under a projection: a table of the listed fields, or (values)
  * one value a field. A record that is not an object has none of them. */
 static int record_fields(jctx *c, const char *p, const char **stop)
 {
     int kept;
-    if (c->base) {
-        int i;
-        for (i = 0; i < c->f->nfields; i++)
-            lua_pushnil(c->L);
+    if (c->base)
+        clear_slots(c);
+    if (*p != '{') {
+        if (!c->base)
+            lua_newtable(c->L);
+        return jsondecode_skip(p, c->end, c->more, 0, stop);
     }
-    if (*p == '{')
-        return object_fields(c, p, stop, 0, 0, &kept);
-    if (!c->base)
-        lua_newtable(c->L);
-    return jsondecode_skip(p, c->end, c->more, 0, stop);
+    if (c->rec != NULL) {
+        int top = lua_gettop(c->L);
+        unsigned nkey = c->nkey;
+        if (taped_fields(c, p, stop, &kept) == JSONDECODE_OK) {
+            c->b->taped = 1;
+            return JSONDECODE_OK;
+        }
+        /* Built again without the tape, for the error's exact place. */
+        c->nkey = nkey;
+        lua_settop(c->L, top - (c->base ? c->f->nfields : 0));
+        if (c->base)
+            clear_slots(c);
+    }
+    return object_fields(c, p, stop, 0, 0, &kept);
 }
 
 int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values, const char *p,
-                 size_t len, int whole, size_t *used, int *err)
+                 size_t len, int whole, const bx_tape_record *rec, size_t *used, int *err)
 {
     int top = lua_gettop(L), rc, n = values ? f->nfields : 1;
     const char *stop = p;
@@ -580,12 +652,15 @@ int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values, 
     c.keys = 0;
     c.base = 0;
     c.nkey = c.ntable = 0;
+    /* An entry for the record at p, whole within len (the splitter's cap). */
+    c.rec = rec != NULL && rec->len <= len ? rec : NULL;
     if (!lua_checkstack(L, n + 8)) {
         *err = JSONDECODE_ERR_DEPTH;
         *used = 0;
         return -1;
     }
     b->null_record = len >= 1 && p[0] == 'n';
+    b->taped = 0;
     if (b->keys_ref != LUA_NOREF && !values) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, b->keys_ref);
         c.keys = lua_gettop(L);
@@ -787,7 +862,7 @@ static int l_json_decode(lua_State *L)
         used = 0;
         rc = -1;
     } else {
-        rc = bx_json_push(L, &b, NULL, 0, p, (size_t)(text + len - p), 1, &used, &err);
+        rc = bx_json_push(L, &b, NULL, 0, p, (size_t)(text + len - p), 1, NULL, &used, &err);
     }
     if (rc > 0) {
         tail = jsondecode_ws(p + used, text + len);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "compat.h"
+#include "tape.h"
 
 #define BX_JSON_KEYS 512   /* key strings remembered by position */
 #define BX_JSON_TABLES 128 /* table sizes remembered by position */
@@ -23,6 +24,7 @@ typedef struct bx_jsonbuild {
     size_t key_len[BX_JSON_KEYS];
     int size[BX_JSON_TABLES];
     int null_record; /* the value just built was a JSON null */
+    int taped;       /* ... was read through the tape's entry */
 } bx_jsonbuild;
 
 void bx_jsonbuild_init(bx_jsonbuild *b);
@@ -32,9 +34,11 @@ void bx_jsonbuild_free(lua_State *L, bx_jsonbuild *b);
  * (f, !values) or as f's count of values (values). Returns the count of
  * values pushed; 0 when !whole and the value goes on past len; -1 on an
  * error, with *err a JSONDECODE_ERR_* code. *used: the value's length, or
- * where it stopped. Leaves the stack as it was unless it succeeds. */
+ * where it stopped. Leaves the stack as it was unless it succeeds. rec,
+ * when not NULL, is the tape's entry for the record at p (tape.h): a
+ * projection then reads the listed members from their places. */
 int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values, const char *p,
-                 size_t len, int whole, size_t *used, int *err);
+                 size_t len, int whole, const bx_tape_record *rec, size_t *used, int *err);
 const bx_fields *bx_checkfields(lua_State *L, int i);
 int bx_open_jsonvalue(lua_State *L);
 

@@ -26,6 +26,7 @@ struct bx_pump {
     CURLM *multi;
     CURL *easy;
     bx_pump_may_run may_run;
+    bx_pump_after after;
     void *ud;
     int fds[2];    /* the progress pipe: read end, write end */
     int signalled; /* a byte is in the pipe */
@@ -79,6 +80,7 @@ static void run(void *arg)
         else
             curl_multi_poll(p->multi, NULL, 0, POLL_MS, NULL);
         rc = curl_multi_perform(p->multi, &running);
+        p->after(p->ud);
         pthread_mutex_lock(p->lock);
         if (rc != CURLM_OK) {
             p->result = CURLE_OUT_OF_MEMORY; /* the multi handle failed as a whole */
@@ -145,7 +147,8 @@ static void pump_free(bx_pump *p, int held)
     }
 }
 
-bx_pump *bx_pump_start(CURL *easy, pthread_mutex_t *lock, bx_pump_may_run may_run, void *ud)
+bx_pump *bx_pump_start(CURL *easy, pthread_mutex_t *lock, bx_pump_may_run may_run,
+                       bx_pump_after after, void *ud)
 {
     bx_pump *p = calloc(1, sizeof *p);
     int held;
@@ -154,6 +157,7 @@ bx_pump *bx_pump_start(CURL *easy, pthread_mutex_t *lock, bx_pump_may_run may_ru
     p->easy = easy;
     p->lock = lock;
     p->may_run = may_run;
+    p->after = after;
     p->ud = ud;
     held = pump_take(p);
     if (held == TAKEN)

@@ -27,11 +27,17 @@ typedef struct bx_pump bx_pump;
 enum { BX_PUMP_WAIT, BX_PUMP_RUN, BX_PUMP_UNPAUSE };
 typedef int (*bx_pump_may_run)(void *ud);
 
+/* Work the consumer gives the pump's thread after each round curl ran,
+ * called with the lock let go (transfer.c indexes the new bytes' records
+ * there: tape.h). */
+typedef void (*bx_pump_after)(void *ud);
+
 /* Starts running easy (not in any multi handle). lock is the caller's: the
  * handle's callbacks take it themselves around what they share; the pump
  * holds it only to ask may_run and to record the end. NULL when it cannot
  * start (no thread, no memory): then easy is left as it was. */
-bx_pump *bx_pump_start(CURL *easy, pthread_mutex_t *lock, bx_pump_may_run may_run, void *ud);
+bx_pump *bx_pump_start(CURL *easy, pthread_mutex_t *lock, bx_pump_may_run may_run,
+                       bx_pump_after after, void *ud);
 
 /* Lock held: the consumer changed what may_run looks at. */
 void bx_pump_wake(bx_pump *p);

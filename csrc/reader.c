@@ -54,6 +54,8 @@ typedef struct bx_reader {
     int decode_error;        /* JSONDECODE_ERR_* behind JSONSPLIT_ERR_DECODE */
     lua_Integer consumed;    /* bytes taken from sources: where a resume starts */
     lua_Integer records;
+    lua_Integer indexed; /* of them, read through the source's index */
+    int indexing;        /* the source's pump was asked to index its records */
     int ended;
     int broken; /* a decode error: every later call repeats it */
     char error[256];
@@ -347,10 +349,20 @@ typedef struct decode_call {
     int pushed;
 } decode_call;
 
+/* The source's index entry for a record starting at p (tape.h), when p is
+ * in the source's bytes (not a gathered record, not inflated ones). */
+static const bx_tape_record *indexed(bx_reader *r, const char *p)
+{
+    if (!r->indexing || r->src == NULL || p < r->run || p >= r->run + r->run_len)
+        return NULL;
+    return bx_transfer_record_at(r->src, bx_transfer_taken(r->src) + (uint64_t)(p - r->run));
+}
+
 static int decode_record(void *ctx, const char *p, size_t len, int whole, size_t *used)
 {
     decode_call *d = ctx;
-    int n = bx_json_push(d->L, &d->r->build, d->fields, d->values, p, len, whole, used,
+    const bx_tape_record *rec = d->fields ? indexed(d->r, p) : NULL;
+    int n = bx_json_push(d->L, &d->r->build, d->fields, d->values, p, len, whole, rec, used,
                          &d->r->decode_error);
     d->pushed = n;
     return n > 0 ? 1 : n;
@@ -377,6 +389,11 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
             return n;
         if (rc == SOURCE_OVER)
             return finish(L, r);
+        if (fields != NULL && !r->indexing && r->src && r->compression == COMPRESSION_NONE) {
+            /* Plain JSON read for a few fields: worth the pump's indexing. */
+            bx_transfer_index_records(r->src);
+            r->indexing = 1;
+        }
         d.pushed = 0;
         if (values) /* the record's number goes below its values */
             lua_pushinteger(L, base + r->records + 1);
@@ -389,6 +406,7 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
         if (rc != JSONSPLIT_RECORD)
             continue;
         r->records++;
+        r->indexed += r->build.taped;
         if (r->build.null_record) {
             lua_pop(L, d.pushed + (values ? 1 : 0));
             continue;
@@ -614,6 +632,7 @@ static int l_attach(lua_State *L)
     r->src = t;
     r->run = NULL;
     r->run_len = r->taken = 0;
+    r->indexing = 0;
     return 0;
 }
 
@@ -625,10 +644,14 @@ static int l_consumed(lua_State *L)
     return 1;
 }
 
+/* reader:count() -> records read, and of them read through the source's
+ * record index (tape.h) */
 static int l_count(lua_State *L)
 {
-    lua_pushinteger(L, checkreader(L)->records);
-    return 1;
+    bx_reader *r = checkreader(L);
+    lua_pushinteger(L, r->records);
+    lua_pushinteger(L, r->indexed);
+    return 2;
 }
 
 static void reader_release(lua_State *L, void *obj)

@@ -20,6 +20,7 @@
 #include "headers.h"
 #include "loop.h"
 #include "pump.h"
+#include "tape.h"
 #include "request.h"
 #include "strbuf.h"
 
@@ -60,6 +61,8 @@ struct bx_transfer {
     strbuf body; /* buffer sink; error pages of the others */
     char *ring;  /* stream sink: a ring of ring_cap bytes */
     size_t ring_cap, ring_start, ring_count;
+    uint64_t ring_taken; /* stream sink: bytes the consumer took, all told */
+    bx_tape *tape;       /* stream sink on a pump: its records' index, once asked for */
     int body_overflow;
     int errbody_cut;    /* an error body ended at its cap */
     int paused;         /* stream sink: consumer is behind */
@@ -476,6 +479,8 @@ void bx_transfer_close(bx_transfer *t)
     t->pumped = 0;
     free(t->ring);
     t->ring = NULL;
+    bx_tape_free(t->tape);
+    t->tape = NULL;
     t->ring_cap = t->ring_start = t->ring_count = 0;
 }
 
@@ -503,6 +508,8 @@ const char *bx_transfer_peek(const bx_transfer *t, size_t *len)
         *len = t->ring_count < run ? t->ring_count : run;
         p = t->ring + t->ring_start;
     }
+    if (t->tape)
+        t->tape->seen = t->tape->head;
     unlocked(t);
     return p;
 }
@@ -540,6 +547,55 @@ static int stream_may_run(void *ud)
     return BX_PUMP_UNPAUSE;
 }
 
+/* The pump's work between rounds (bx_pump_after): indexes the records of
+ * the bytes it wrote, with the lock let go, since the consumer only reads
+ * them and only this thread writes the ring. */
+static void stream_index(void *ud)
+{
+    bx_transfer *t = ud;
+    bx_tape *tp;
+    size_t at, count;
+    uint64_t from, tail = 0, written;
+    locked(t);
+    tp = t->tape;
+    at = t->ring_start;
+    count = t->ring_count;
+    from = t->ring_taken;
+    if (tp)
+        tail = tp->tail;
+    unlocked(t);
+    if (tp == NULL || count == 0)
+        return;
+    written = bx_tape_fill(tp, t->ring, t->ring_cap, at, from, count, tail);
+    locked(t);
+    tp->head = written;
+    unlocked(t);
+}
+
+void bx_transfer_index_records(bx_transfer *t)
+{
+    bx_tape *tp;
+    if (!t->pumped || t->tape != NULL || t->req.sink != BX_SINK_STREAM)
+        return;
+    /* An entry for each record of a ring full of records of 128 bytes or
+     * more (2 MiB for the default ring of 1 MiB); smaller ones than that
+     * fill it, and those past it are decoded without. */
+    tp = bx_tape_new(t->ring_cap / 128 + 1, t->req.resume_from == 0);
+    locked(t);
+    t->tape = tp;
+    unlocked(t);
+}
+
+const bx_tape_record *bx_transfer_record_at(bx_transfer *t, uint64_t offset)
+{
+    return t->tape ? bx_tape_at(t->tape, offset) : NULL;
+}
+
+uint64_t bx_transfer_taken(const bx_transfer *t)
+{
+    return t->ring_taken;
+}
+
 void bx_transfer_consume(bx_transfer *t, size_t n)
 {
     locked(t);
@@ -551,6 +607,9 @@ void bx_transfer_consume(bx_transfer *t, size_t n)
     t->ring_count -= n;
     if (t->ring_count == 0)
         t->ring_start = 0; /* longer contiguous runs from here */
+    t->ring_taken += n;
+    if (t->tape)
+        t->tape->tail = t->tape->read;
     if (t->state == T_RUNNING && t->easy && may_unpause(t)) {
         if (t->pump)
             bx_pump_wake(t->pump);
@@ -603,7 +662,7 @@ static void start_pump(bx_transfer *t, const bx_client_settings *s)
      * which libcurl does not let threads share, and has no locks. A stream
      * opens a connection of its own to storage, resuming a TLS session. */
     curl_easy_setopt(t->easy, CURLOPT_SHARE, s->stream_share);
-    t->pump = bx_pump_start(t->easy, &t->lock, stream_may_run, t);
+    t->pump = bx_pump_start(t->easy, &t->lock, stream_may_run, stream_index, t);
     if (t->pump != NULL)
         return;
     curl_easy_setopt(t->easy, CURLOPT_SHARE, s->share);

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "compat.h"
+#include "tape.h"
 
 typedef struct bx_transfer bx_transfer;
 
@@ -27,6 +28,15 @@ int bx_transfer_closed(const bx_transfer *t);
 int bx_transfer_outcome(const bx_transfer *t);
 const char *bx_transfer_peek(const bx_transfer *t, size_t *len);
 void bx_transfer_consume(bx_transfer *t, size_t n);
+/* The stream's bytes the consumer took so far: the stream offset of what
+ * bx_transfer_peek shows first. */
+uint64_t bx_transfer_taken(const bx_transfer *t);
+/* Asks the stream's pump to index the records it receives (tape.h): a
+ * consumer that reads them as plain JSON asks. Nothing without a pump. */
+void bx_transfer_index_records(bx_transfer *t);
+/* The index's entry for a record starting at stream offset `offset`, or
+ * NULL; records are asked for in the stream's order. */
+const bx_tape_record *bx_transfer_record_at(bx_transfer *t, uint64_t offset);
 
 /* The loop's side. finish: curl's result is in. The stall guard lives with
  * the transfer's counters; the loop only says when to look. */

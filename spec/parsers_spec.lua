@@ -273,11 +273,17 @@ describe("parsers binding (" .. module_name .. ")", function()
   describe("C tests", function()
     local built_out, built = run("make -s -C tests/c bins")
 
-    for _, name in ipairs({ "test_jsonsplit", "test_csvparse", "test_jsonsplit_asan", "test_csvparse_asan" }) do
+    -- Every C test program, plain and under ASan/UBSan.
+    local names = {}
+    for _, t in ipairs({ "jsonsplit", "csvparse", "jsondecode", "tape", "headers", "sha256" }) do
+      names[#names + 1] = "test_" .. t
+      names[#names + 1] = "test_" .. t .. "_asan"
+    end
+    for _, name in ipairs(names) do
       it(name .. " passes", function()
         assert.are.equal(0, built, "building the C tests failed:\n" .. built_out)
         local out, status = run("build/test/" .. name)
-        local passed, failed = out:match("\n(%d+) passed, (%d+) failed\n?$")
+        local passed, failed = ("\n" .. out):match("\n(%d+) passed, (%d+) failed\n?$")
         assert.is_truthy(passed, "no summary line in:\n" .. out)
         assert.are.equal("0", failed, out)
         assert.is_true(tonumber(passed) > 0, out)

@@ -254,7 +254,10 @@ function Reader:starting()
   return t ~= nil and not self.closed and not t:done() and t:pending() == 0 and self.core:consumed() == 0
 end
 
---- reader:count() -> records (or rows) read so far
+--- reader:count() -> records (or rows) read so far, and how many of those
+-- records were read through the stream's record index: with `fields`, or
+-- values, on a plain (not gzip) JSON stream, the thread that receives the
+-- stream finds each record's members ahead of the decoder (see the README)
 function Reader:count()
   return self.core:count()
 end

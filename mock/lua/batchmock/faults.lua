@@ -11,9 +11,18 @@ local ACTIONS = {
   status = "integer", body = "string", retry_after = "retry", retry_after_date = "number",
   delay = "number", stall = "number", stall_at = "integer", close = "boolean", cut_after = "integer",
   malformed_json = "boolean", truncate_json = "boolean", content_type = "string", ignore_range = "boolean",
-  headers = "table", endless = "boolean", expired = "boolean",
+  headers = "table", endless = "boolean", expired = "boolean", body_repeat = "integer", body_tail = "string",
 }
+-- body_repeat builds bodies up to this size (the control request that
+-- asks for one stays small).
+local MAX_REPEATED = 64 * 1024 * 1024
 local MATCHERS = { host = true, method = true, path = true, times = true }
+
+--- The body a fault answers with: `body`, `body_repeat` times over, then
+-- `body_tail`.
+function M.body(f)
+  return string.rep(f.body, f.body_repeat or 1) .. (f.body_tail or "")
+end
 
 -- returns the stored fault or nil, message
 function M.add(spec)
@@ -47,6 +56,10 @@ function M.add(spec)
   end
   if not any then return nil, "a fault needs at least one of: " .. "status, body, retry_after, retry_after_date, delay, stall, close, cut_after, malformed_json, truncate_json, content_type, ignore_range, headers, endless, expired" end
   if f.stall_at and not f.stall then return nil, "stall_at needs stall (the seconds to hold back)" end
+  if (f.body_repeat or f.body_tail) and not f.body then return nil, "body_repeat and body_tail need body" end
+  if f.body_repeat and (f.body_repeat < 1 or f.body_repeat * #f.body > MAX_REPEATED) then
+    return nil, "body_repeat must be at least 1, and the body it makes at most " .. MAX_REPEATED .. " bytes"
+  end
   if f.status and (f.status < 100 or f.status > 599) then return nil, "status must be an HTTP status (100..599)" end
   if type(f.retry_after) == "number" then f.retry_after = tostring(math.floor(f.retry_after)) end
   f.id = state.incr("fault:seq")

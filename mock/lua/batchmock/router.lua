@@ -22,7 +22,7 @@ function M.handle()
       local headers = faults.headers(f)
       if f.body then
         headers["Content-Type"] = "application/json; charset=utf-8"
-        return http.send(f.status, f.body, headers)
+        return http.send(f.status, faults.body(f), headers)
       end
       return http.default_error(family, f.status, headers)
     end

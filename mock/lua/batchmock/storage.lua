@@ -107,11 +107,12 @@ function M.access()
     if f.expired then return xml_error(403, "AccessDenied", "Request has expired") end
     if f.status then
       if f.body then
+        local body = faults.body(f)
         ngx.status = f.status
         ngx.header["Content-Type"] = f.content_type or "text/plain"
         for k, v in pairs(faults.headers(f)) do ngx.header[k] = v end
-        ngx.header["Content-Length"] = #f.body
-        ngx.print(f.body)
+        ngx.header["Content-Length"] = #body
+        ngx.print(body)
         return ngx.exit(f.status)
       end
       local codes = { [403] = "AccessDenied", [404] = "NoSuchKey", [429] = "SlowDown", [500] = "InternalError", [503] = "ServiceUnavailable" }
