@@ -610,30 +610,83 @@ static void clear_slots(jctx *c)
         lua_pushnil(c->L);
 }
 
+/* Values of top-level fields only (no path into an object), at most
+ * FLAT_VALUES of them, from an indexed record: each listed member is kept
+ * by its slot (a later one with the same key wins, as in a table), then
+ * the values are pushed in slot order: no nil pushed, then replaced, per
+ * field. */
+#define FLAT_VALUES 16
+
+static int flat_values(const jctx *c)
+{
+    /* Each field ends at a node of its own: more nodes than fields (the
+     * root aside) are the objects some paths go through. */
+    return c->base && c->f->nfields <= FLAT_VALUES && c->f->nnodes - 1 == c->f->nfields;
+}
+
+static int taped_values(jctx *c, const char *p, const char **stop)
+{
+    const bx_fields *f = c->f;
+    const bx_tape_record *rec = c->rec;
+    const bx_tape_member *at[FLAT_VALUES] = {NULL};
+    int i, rc;
+    for (i = 0; i < rec->nmembers; i++) {
+        const bx_tape_member *m = &rec->member[i];
+        int child = find_child(f, 0, p + m->key_off, m->key_len);
+        if (child >= 0)
+            at[f->node[child].slot] = m;
+    }
+    for (i = 0; i < f->nfields; i++) {
+        const bx_tape_member *m = at[i];
+        const char *q;
+        if (m == NULL)
+            lua_pushnil(c->L);
+        else if (m->kind == BX_TAPE_STRING)
+            lua_pushlstring(c->L, p + m->value_off + 1, m->value_len - 2);
+        else if ((rc = item_value(c, p + m->value_off, &q, 1)) != JSONDECODE_OK)
+            return rc;
+    }
+    *stop = p + rec->len;
+    return JSONDECODE_OK;
+}
+
+/* A record through its index entry; on a failure, the stack and the
+ * layout memory as they were. */
+static int taped_record(jctx *c, const char *p, const char **stop)
+{
+    int kept, rc, top = lua_gettop(c->L);
+    unsigned nkey = c->nkey;
+    if (flat_values(c)) {
+        rc = taped_values(c, p, stop);
+    } else {
+        if (c->base)
+            clear_slots(c);
+        rc = taped_fields(c, p, stop, &kept);
+    }
+    if (rc == JSONDECODE_OK) {
+        c->b->taped = 1;
+        return rc;
+    }
+    c->nkey = nkey;
+    lua_settop(c->L, top);
+    return rc;
+}
+
 /* A record under a projection: a table of the listed fields, or (values)
- * one value a field. A record that is not an object has none of them. */
+ * one value a field. A record that is not an object has none of them. An
+ * indexed record that fails is built again without its entry, for the
+ * error's exact place. */
 static int record_fields(jctx *c, const char *p, const char **stop)
 {
     int kept;
+    if (c->rec != NULL && *p == '{' && taped_record(c, p, stop) == JSONDECODE_OK)
+        return JSONDECODE_OK;
     if (c->base)
         clear_slots(c);
     if (*p != '{') {
         if (!c->base)
             lua_newtable(c->L);
         return jsondecode_skip(p, c->end, c->more, 0, stop);
-    }
-    if (c->rec != NULL) {
-        int top = lua_gettop(c->L);
-        unsigned nkey = c->nkey;
-        if (taped_fields(c, p, stop, &kept) == JSONDECODE_OK) {
-            c->b->taped = 1;
-            return JSONDECODE_OK;
-        }
-        /* Built again without the tape, for the error's exact place. */
-        c->nkey = nkey;
-        lua_settop(c->L, top - (c->base ? c->f->nfields : 0));
-        if (c->base)
-            clear_slots(c);
     }
     return object_fields(c, p, stop, 0, 0, &kept);
 }

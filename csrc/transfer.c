@@ -43,6 +43,9 @@
  * perform (loop.c). */
 #define FILE_BURST (2 * BX_CURL_CHUNK)
 
+/* The most entries a stream's records index holds (tape.h), 272 bytes each. */
+#define INDEX_ENTRIES 8192
+
 enum { T_DONE, T_RUNNING };
 
 /* The stall guard lives here, not in loop.c: its counters are the
@@ -574,13 +577,15 @@ static void stream_index(void *ud)
 
 void bx_transfer_index_records(bx_transfer *t)
 {
+    /* An entry for each record of a ring full of records of 128 bytes or
+     * more (2.2 MB for the default ring of 1 MiB, and no more for a larger
+     * ring); smaller records fill it, and those past it are decoded
+     * without. */
+    size_t entries = t->ring_cap / 128 + 1;
     bx_tape *tp;
     if (!t->pumped || t->tape != NULL || t->req.sink != BX_SINK_STREAM)
         return;
-    /* An entry for each record of a ring full of records of 128 bytes or
-     * more (2 MiB for the default ring of 1 MiB); smaller ones than that
-     * fill it, and those past it are decoded without. */
-    tp = bx_tape_new(t->ring_cap / 128 + 1, t->req.resume_from == 0);
+    tp = bx_tape_new(entries < INDEX_ENTRIES ? entries : INDEX_ENTRIES, t->req.resume_from == 0);
     locked(t);
     t->tape = tp;
     unlocked(t);

@@ -118,7 +118,7 @@ static int decode_layout(lua_State *L)
     const char *text = luaL_checklstring(L, 1, &len);
     const char *p = jsondecode_ws(text, text + len);
     int err;
-    if (bx_json_push(L, &layout, NULL, 0, p, (size_t)(text + len - p), 1, &used, &err) != 1)
+    if (bx_json_push(L, &layout, NULL, 0, p, (size_t)(text + len - p), 1, NULL, &used, &err) != 1)
         return luaL_error(L, "%s", jsondecode_strerror(err));
     if (jsondecode_ws(p + used, text + len) != text + len)
         return luaL_error(L, "bytes after the value");

@@ -27,6 +27,18 @@ local ok, err = pcall(function()
   assert(c.exports.download(e.id, { dir = dir, parallel = 2 }))
   os.execute("rm -rf " .. mock.sh_quote(dir))
 
+  -- values through the records index a plain stream's pump makes (a part
+  -- bigger than the ring), and a reader dropped with its index in use
+  local plain = m:create_export({ status = "SUCCESS", parts = 1, part_size = 3000000 })
+  local valued = 0
+  for i in c.exports.values(plain.id, { "custom_id", "$email_address" }) do valued = i end
+  assert(valued > 1000)
+  local vr = c.exports.open(plain.files[1])
+  local step = vr:values({ "custom_id" })
+  for _ = 1, 5000 do assert(step()) end
+  vr, step = nil, nil
+  collectgarbage()
+
   -- a reader dropped half-way, and one closed half-way
   local rd = c.exports.open(e.files[1])
   assert(rd:lines()())
