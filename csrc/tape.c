@@ -131,7 +131,7 @@ void bx_tape_free(bx_tape *tp)
 /* Indexes what it can of the contiguous bytes [p, end), which are the
  * stream's bytes from scan_off on; `cut`: the stream goes on past end at
  * the ring's start. Returns 0 when it must wait (more bytes, or room). */
-static int fill_piece(bx_tape *tp, const char *p, const char *end, int cut, uint64_t tail)
+static int fill_piece(bx_tape *tp, const char *p, const char *end, int cut)
 {
     const char *q, *next;
     bx_tape_record *rec;
@@ -152,7 +152,7 @@ static int fill_piece(bx_tape *tp, const char *p, const char *end, int cut, uint
         tp->synced = 0;
         return 1;
     }
-    if (tp->written - tail >= tp->cap)
+    if (tp->written - tp->freed >= tp->cap)
         return 0;
     rec = &tp->rec[tp->written % tp->cap];
     rc = bx_tape_scan(q, end, rec, &next);
@@ -168,8 +168,20 @@ static int fill_piece(bx_tape *tp, const char *p, const char *end, int cut, uint
     return 1;
 }
 
-uint64_t bx_tape_fill(bx_tape *tp, const char *bytes, size_t ring_cap, size_t at, uint64_t from,
-                      size_t len, uint64_t tail)
+void bx_tape_producer_exchange(bx_tape *tp)
+{
+    tp->head = tp->written;
+    tp->freed = tp->tail;
+}
+
+void bx_tape_consumer_exchange(bx_tape *tp)
+{
+    tp->seen = tp->head;
+    tp->tail = tp->read;
+}
+
+void bx_tape_fill(bx_tape *tp, const char *bytes, size_t ring_cap, size_t at, uint64_t from,
+                  size_t len)
 {
     uint64_t stop = from + len;
     if (tp->scan_off < from) {
@@ -182,10 +194,9 @@ uint64_t bx_tape_fill(bx_tape *tp, const char *bytes, size_t ring_cap, size_t at
         int cut = piece < left;
         if (!cut)
             piece = left;
-        if (!fill_piece(tp, bytes + pos, bytes + pos + piece, cut, tail))
+        if (!fill_piece(tp, bytes + pos, bytes + pos + piece, cut))
             break;
     }
-    return tp->written;
 }
 
 const bx_tape_record *bx_tape_at(bx_tape *tp, uint64_t offset)

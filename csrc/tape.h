@@ -73,14 +73,15 @@ typedef struct bx_tape {
     /* the producer's */
     uint64_t scan_off; /* the next byte to look at */
     uint64_t written;  /* entries written, not all published */
+    uint64_t freed;    /* tail, as last exchanged */
     int synced;        /* scan_off starts a line */
     char pad1[BX_TAPE_PAD];
-    /* shared, under the owner's lock */
+    /* shared: only bx_tape_*_exchange touch them, under the owner's lock */
     uint64_t head; /* entries published */
     uint64_t tail; /* entries the consumer is done with */
     char pad2[BX_TAPE_PAD];
     /* the consumer's */
-    uint64_t seen; /* head, as last read under the lock */
+    uint64_t seen; /* head, as last exchanged */
     uint64_t read; /* entries looked at */
     char pad3[BX_TAPE_PAD];
 } bx_tape;
@@ -90,17 +91,23 @@ typedef struct bx_tape {
 bx_tape *bx_tape_new(size_t cap, int synced);
 void bx_tape_free(bx_tape *tp);
 
-/* The producer: indexes the records in the stream bytes [from, from + len),
- * held at bytes[(at + i) % ring_cap] for the i-th (a ring), given the
- * consumer's tail. Bytes before `from` are gone (consumed): the scan
- * starts over from there. Returns the entries written (bx_tape_written),
- * for the owner to publish as head. */
-uint64_t bx_tape_fill(bx_tape *tp, const char *bytes, size_t ring_cap, size_t at, uint64_t from,
-                      size_t len, uint64_t tail);
+/* Each side's exchange with the other, under the owner's lock: the
+ * producer publishes the entries it wrote and learns which ones the
+ * consumer is done with (their room is its again); the consumer learns the
+ * published entries and hands back the ones it looked at. */
+void bx_tape_producer_exchange(bx_tape *tp);
+void bx_tape_consumer_exchange(bx_tape *tp);
 
-/* The consumer: the entry made at stream byte `offset`, or NULL; entries
- * made before it are passed over for good (records are asked for in the
- * stream's order). */
+/* The producer: indexes the records in the stream bytes [from, from + len),
+ * held at bytes[(at + i) % ring_cap] for the i-th (a ring), in the room
+ * its last exchange left it. Bytes before `from` are gone (consumed): the
+ * scan starts over from there. */
+void bx_tape_fill(bx_tape *tp, const char *bytes, size_t ring_cap, size_t at, uint64_t from,
+                  size_t len);
+
+/* The consumer: the entry made at stream byte `offset`, among those its
+ * last exchange saw, or NULL; entries made before it are passed over for
+ * good (records are asked for in the stream's order). */
 const bx_tape_record *bx_tape_at(bx_tape *tp, uint64_t offset);
 
 #endif

@@ -512,7 +512,7 @@ const char *bx_transfer_peek(const bx_transfer *t, size_t *len)
         p = t->ring + t->ring_start;
     }
     if (t->tape)
-        t->tape->seen = t->tape->head;
+        bx_tape_consumer_exchange(t->tape);
     unlocked(t);
     return p;
 }
@@ -558,20 +558,20 @@ static void stream_index(void *ud)
     bx_transfer *t = ud;
     bx_tape *tp;
     size_t at, count;
-    uint64_t from, tail = 0, written;
+    uint64_t from;
     locked(t);
     tp = t->tape;
     at = t->ring_start;
     count = t->ring_count;
     from = t->ring_taken;
     if (tp)
-        tail = tp->tail;
+        bx_tape_producer_exchange(tp);
     unlocked(t);
     if (tp == NULL || count == 0)
         return;
-    written = bx_tape_fill(tp, t->ring, t->ring_cap, at, from, count, tail);
+    bx_tape_fill(tp, t->ring, t->ring_cap, at, from, count);
     locked(t);
-    tp->head = written;
+    bx_tape_producer_exchange(tp);
     unlocked(t);
 }
 
@@ -614,7 +614,7 @@ void bx_transfer_consume(bx_transfer *t, size_t n)
         t->ring_start = 0; /* longer contiguous runs from here */
     t->ring_taken += n;
     if (t->tape)
-        t->tape->tail = t->tape->read;
+        bx_tape_consumer_exchange(t->tape);
     if (t->state == T_RUNNING && t->easy && may_unpause(t)) {
         if (t->pump)
             bx_pump_wake(t->pump);

@@ -26,6 +26,7 @@ void bx_transfer_close(bx_transfer *t);
 int bx_transfer_is_stream(const bx_transfer *t);
 int bx_transfer_closed(const bx_transfer *t);
 int bx_transfer_outcome(const bx_transfer *t);
+/* Both also bring the consumer's side of the records index up to date. */
 const char *bx_transfer_peek(const bx_transfer *t, size_t *len);
 void bx_transfer_consume(bx_transfer *t, size_t n);
 /* The stream's bytes the consumer took so far: the stream offset of what

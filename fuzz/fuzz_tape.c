@@ -61,8 +61,12 @@ static void check_fill(const char *stream, size_t size, size_t at, size_t step)
     for (i = 0; i < size; i++)
         ring[(at + i) % size] = stream[i];
     /* the consumer never takes a byte here: the tape's room is all it has */
-    for (fed = step; fed < size + step; fed += step)
-        written = bx_tape_fill(tp, ring, size, at, 0, fed < size ? fed : size, 0);
+    for (fed = step; fed < size + step; fed += step) {
+        bx_tape_producer_exchange(tp);
+        bx_tape_fill(tp, ring, size, at, 0, fed < size ? fed : size);
+        bx_tape_producer_exchange(tp);
+    }
+    written = tp->written;
     for (i = 0; i < written; i++) {
         const bx_tape_record *rec = &tp->rec[i];
         bx_tape_record again;
@@ -81,7 +85,7 @@ static void check_fill(const char *stream, size_t size, size_t at, size_t step)
                 abort();
         last = rec->offset;
     }
-    tp->seen = written;
+    bx_tape_consumer_exchange(tp);
     for (i = 0; i < written; i++)
         if (bx_tape_at(tp, tp->rec[i].offset) != &tp->rec[i])
             abort();

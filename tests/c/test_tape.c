@@ -105,6 +105,17 @@ static void test_scan(void)
     }
 }
 
+/* One round of the producer, as a stream's pump does it: its exchange, a
+ * fill, its exchange again. Returns the entries written. */
+static uint64_t produce(bx_tape *tp, const char *bytes, size_t ring_cap, size_t at, uint64_t from,
+                        size_t len)
+{
+    bx_tape_producer_exchange(tp);
+    bx_tape_fill(tp, bytes, ring_cap, at, from, len);
+    bx_tape_producer_exchange(tp);
+    return tp->written;
+}
+
 /* Every entry a fill made is the scan of the object at its offset, and
  * points at a '{' of the stream. */
 static void check_entries(const char *stream, size_t len, bx_tape *tp, const char *what)
@@ -156,7 +167,7 @@ static void test_fill(void)
             size_t got = 0, fed;
             /* fed a few bytes at a time, as a pump writes them */
             for (fed = 3; fed < len + 3; fed += 3)
-                written = bx_tape_fill(tp, ring, ring_cap, at, 0, fed < len ? fed : len, 0);
+                written = produce(tp, ring, ring_cap, at, 0, fed < len ? fed : len);
             check_entries(stream, len, tp, "fill");
             for (k = 0; k < all; k++) {
                 uint64_t e;
@@ -174,7 +185,7 @@ static void test_fill(void)
                   "ring %zu at %zu: %zu of the records indexed (%llu entries)", ring_cap, at, got,
                   (unsigned long long)written);
             /* the consumer finds each by its offset, in order */
-            tp->seen = tp->head = written;
+            bx_tape_consumer_exchange(tp);
             for (k = 0; k < written; k++) {
                 uint64_t off = tp->rec[k].offset;
                 check(bx_tape_at(tp, off) == &tp->rec[k], "lookup of the entry at %llu",
@@ -194,24 +205,27 @@ static void test_fill_bounds(void)
     bx_tape *tp = bx_tape_new(2, 1);
     uint64_t w;
     /* full: the fill stops at the first record it has no room for */
-    w = bx_tape_fill(tp, stream, len, 0, 0, len, 0);
+    w = produce(tp, stream, len, 0, 0, len);
     check(w == 2 && tp->scan_off == 16, "a full tape waits: %llu entries, at %llu",
           (unsigned long long)w, (unsigned long long)tp->scan_off);
     /* room again (the consumer is done with both): the rest */
-    w = bx_tape_fill(tp, stream, len, 0, 0, len, 2);
+    bx_tape_consumer_exchange(tp);
+    check(bx_tape_at(tp, 0) == &tp->rec[0] && bx_tape_at(tp, 8) == &tp->rec[1], "both seen");
+    bx_tape_consumer_exchange(tp);
+    w = produce(tp, stream, len, 0, 0, len);
     check(w == 4, "room made: %llu entries", (unsigned long long)w);
     check_entries(stream, len, tp, "bounds");
     bx_tape_free(tp);
     /* bytes consumed before they were scanned: the scan starts over after
      * the next newline past them */
     tp = bx_tape_new(8, 1);
-    w = bx_tape_fill(tp, stream + 4, len - 4, 0, 4, len - 4, 0);
+    w = produce(tp, stream + 4, len - 4, 0, 4, len - 4);
     check(w == 3 && tp->rec[0].offset == 8, "resynced at the next line: %llu entries",
           (unsigned long long)w);
     bx_tape_free(tp);
     /* a stream resumed mid-record: nothing until the first newline */
     tp = bx_tape_new(8, 0);
-    w = bx_tape_fill(tp, stream + 1, len - 1, 0, 0, len - 1, 0);
+    w = produce(tp, stream + 1, len - 1, 0, 0, len - 1);
     check(w == 3 && tp->rec[0].offset == 7, "a resumed stream starts at a line: %llu entries",
           (unsigned long long)w);
     bx_tape_free(tp);
