@@ -17,9 +17,9 @@
  * the consumer decodes them itself, errors included.
  *
  * The entries are a ring with one producer (the pump's thread) and one
- * consumer. This file holds no lock: the transfer publishes `head` and
- * `tail` under its own (transfer.c). Depends only on the C standard
- * library and jsondecode.h: no Lua, no curl.
+ * consumer. This file holds no lock: the sides meet in their exchanges,
+ * which the transfer makes under its own (transfer.c). Depends only on the
+ * C standard library and jsondecode.h: no Lua, no curl.
  */
 #ifndef BX_TAPE_H
 #define BX_TAPE_H
