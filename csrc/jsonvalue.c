@@ -519,41 +519,59 @@ static void keep_object(jctx *c, int sub, int *kept)
     }
 }
 
+static int object_fields(jctx *c, const char *p, const char **stop, int depth, int node, int *kept);
+
+/* Whether a member is built: its key names a listed field (child, its
+ * node, or -1), or an object (its value's first byte) on the way to one. */
+static inline int wanted(const bx_fields *f, int child, char first)
+{
+    return child >= 0 && (f->node[child].slot >= 0 || first == '{');
+}
+
+/* A listed member (child: its node) whose value is at p, its key [key,
+ * key + len) (plain: as it was in the input): a listed field is built into
+ * its slot or its table; an object holding listed fields, its own. */
+static int listed_member(jctx *c, int child, const char *key, size_t len, int plain, const char *p,
+                         const char **stop, int depth, int *kept)
+{
+    int rc, sub;
+    if (!c->base)
+        push_key(c, c->nkey++, key, len, plain);
+    if (c->f->node[child].slot < 0) {
+        if ((rc = object_fields(c, p, stop, depth, child, &sub)) == JSONDECODE_OK)
+            keep_object(c, sub, kept);
+    } else if ((rc = item_value(c, p, stop, depth)) == JSONDECODE_OK) {
+        keep_value(c, child, kept);
+    }
+    return rc;
+}
+
 /* An object under a projection node: the listed fields are built, into a
  * table (records) or into their value slots (values); the rest is checked
  * and skipped. With a table, *kept counts the fields it got. */
 static int object_fields(jctx *c, const char *p, const char **stop, int depth, int node, int *kept)
 {
-    lua_State *L = c->L;
     const bx_fields *f = c->f;
     int rc, closed;
     if ((rc = descend(c, p, stop, depth)) != JSONDECODE_OK)
         return rc;
     if (!c->base)
-        lua_createtable(L, 0, f->node[node].nchild);
+        lua_createtable(c->L, 0, f->node[node].nchild);
     *kept = 0;
     open_object(c, &p, stop, &closed);
     while (!closed) {
         const char *s;
         size_t len;
         const char *key_at = p;
-        int child, sub;
+        int child;
         if ((rc = member_key(c, &p, &s, &len, stop)) != JSONDECODE_OK)
             return rc;
         child = find_child(f, node, s, len);
-        if (child < 0 || (f->node[child].slot < 0 && *p != '{')) {
+        /* p may be the end: the value is still to come */
+        if (wanted(f, child, p < c->end ? *p : 0))
+            rc = listed_member(c, child, s, len, s == key_at + 1, p, &p, depth + 1, kept);
+        else
             rc = skip_value(c, p, &p, depth + 1);
-        } else if (f->node[child].slot >= 0) {
-            if (!c->base)
-                push_key(c, c->nkey++, s, len, s == key_at + 1);
-            if ((rc = item_value(c, p, &p, depth + 1)) == JSONDECODE_OK)
-                keep_value(c, child, kept);
-        } else {
-            if (!c->base)
-                push_key(c, c->nkey++, s, len, s == key_at + 1);
-            if ((rc = object_fields(c, p, &p, depth + 1, child, &sub)) == JSONDECODE_OK)
-                keep_object(c, sub, kept);
-        }
         if (rc != JSONDECODE_OK) {
             *stop = p;
             return rc;
@@ -566,36 +584,30 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth, i
 
 /* A record the tape indexed (tape.h): the pump's thread found each member
  * and checked it whole, so only the listed ones are looked at, from their
- * places; a plain string is pushed without a scan. */
+ * places; a listed plain string is pushed without a scan. */
 static int taped_fields(jctx *c, const char *p, const char **stop, int *kept)
 {
-    lua_State *L = c->L;
     const bx_fields *f = c->f;
     const bx_tape_record *rec = c->rec;
     int i, rc;
     if ((rc = descend(c, p, stop, 0)) != JSONDECODE_OK)
         return rc;
     if (!c->base)
-        lua_createtable(L, 0, f->node[0].nchild);
+        lua_createtable(c->L, 0, f->node[0].nchild);
     *kept = 0;
-    for (i = 0; i < rec->nmembers; i++) {
+    for (i = 0; i < rec->nmembers && rc == JSONDECODE_OK; i++) {
         const bx_tape_member *m = &rec->member[i];
         const char *key = p + m->key_off, *v = p + m->value_off, *q;
-        int child = find_child(f, 0, key, m->key_len), sub;
-        if (child < 0 || (f->node[child].slot < 0 && *v != '{'))
+        int child = find_child(f, 0, key, m->key_len);
+        if (!wanted(f, child, *v))
             continue;
-        if (!c->base)
-            push_key(c, c->nkey++, key, m->key_len, 1);
-        if (f->node[child].slot < 0) {
-            if ((rc = object_fields(c, v, &q, 1, child, &sub)) != JSONDECODE_OK)
-                break;
-            keep_object(c, sub, kept);
+        if (m->kind != BX_TAPE_STRING || f->node[child].slot < 0) {
+            rc = listed_member(c, child, key, m->key_len, 1, v, &q, 1, kept);
             continue;
         }
-        if (m->kind == BX_TAPE_STRING)
-            lua_pushlstring(L, v + 1, m->value_len - 2);
-        else if ((rc = item_value(c, v, &q, 1)) != JSONDECODE_OK)
-            break;
+        if (!c->base)
+            push_key(c, c->nkey++, key, m->key_len, 1);
+        lua_pushlstring(c->L, v + 1, m->value_len - 2);
         keep_value(c, child, kept);
     }
     *stop = p + rec->len;

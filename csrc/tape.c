@@ -19,10 +19,7 @@ static int member_key(const char *start, const char *p, const char *end, bx_tape
                       const char **next)
 {
     const char *close;
-    int escaped, rc;
-    if (*p != '"')
-        return BX_TAPE_SKIP;
-    rc = jsondecode_string(p + 1, end, 1, &close, &escaped);
+    int escaped, rc = jsondecode_string(p + 1, end, 1, &close, &escaped);
     if (rc == JSONDECODE_MORE)
         return BX_TAPE_MORE;
     if (rc != JSONDECODE_OK || escaped)
@@ -59,7 +56,7 @@ static int member_value(const char *start, const char *p, const char *end, bx_ta
 
 /* The byte after whitespace at p, or why there is none: BX_TAPE_MORE at
  * the end, BX_TAPE_SKIP when it is not `want` (nor `or`, when not 0). */
-static int expect(const char **pp, const char *end, char want, char or)
+static inline int expect(const char **pp, const char *end, char want, char or)
 {
     const char *p = jsondecode_ws(*pp, end);
     *pp = p;
@@ -68,14 +65,12 @@ static int expect(const char **pp, const char *end, char want, char or)
     return *p == want || (or &&*p == or) ? BX_TAPE_OK : BX_TAPE_SKIP;
 }
 
-int bx_tape_scan(const char *p, const char *end, bx_tape_record *rec, const char **next)
+/* The members of the object at start, within [start, end). */
+static int scan_members(const char *start, const char *end, bx_tape_record *rec, const char **next)
 {
-    const char *start = p;
+    const char *p = start + 1;
     uint16_t n = 0;
     int rc;
-    if (end - p > MAX_RECORD)
-        end = p + MAX_RECORD; /* running into it: BX_TAPE_MORE, made SKIP by the caller */
-    p++;
     if ((rc = expect(&p, end, '"', '}')) != BX_TAPE_OK)
         return rc;
     while (*p != '}') {
@@ -93,17 +88,25 @@ int bx_tape_scan(const char *p, const char *end, bx_tape_record *rec, const char
             (rc = expect(&p, end, ',', '}')) != BX_TAPE_OK)
             return rc;
         if (*p == ',') {
-            p = jsondecode_ws(p + 1, end);
-            if (p == end)
-                return BX_TAPE_MORE;
-            if (*p != '"')
-                return BX_TAPE_SKIP;
+            p++;
+            if ((rc = expect(&p, end, '"', 0)) != BX_TAPE_OK)
+                return rc;
         }
     }
     rec->nmembers = n;
     rec->len = (uint32_t)(p + 1 - start);
     *next = p + 1;
     return BX_TAPE_OK;
+}
+
+int bx_tape_scan(const char *p, const char *end, bx_tape_record *rec, const char **next)
+{
+    int rc;
+    if (end - p <= MAX_RECORD)
+        return scan_members(p, end, rec, next);
+    /* Still going at MAX_RECORD bytes: too long to index. */
+    rc = scan_members(p, p + MAX_RECORD, rec, next);
+    return rc == BX_TAPE_MORE ? BX_TAPE_SKIP : rc;
 }
 
 bx_tape *bx_tape_new(size_t cap, int synced)
@@ -162,7 +165,7 @@ static int fill_piece(bx_tape *tp, const char *p, const char *end, int cut)
         tp->scan_off += (uint64_t)(next - q);
         return 1;
     }
-    if (rc == BX_TAPE_MORE && !cut && end - q < MAX_RECORD)
+    if (rc == BX_TAPE_MORE && !cut)
         return 0;
     tp->synced = 0; /* not one to index: on to the next line */
     return 1;

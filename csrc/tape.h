@@ -58,7 +58,7 @@ enum {
 
 /* Scans the object starting at p ('{') within [p, end): on BX_TAPE_OK
  * rec->len, nmembers and member are set (not offset), *next is past its
- * '}'. */
+ * '}'. One still going after 64 KiB is BX_TAPE_SKIP. */
 int bx_tape_scan(const char *p, const char *end, bx_tape_record *rec, const char **next);
 
 /* Each side's fields on cache lines of their own (the pads): the consumer
