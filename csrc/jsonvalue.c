@@ -32,12 +32,16 @@ typedef struct field_node {
     size_t len;
     int slot;        /* a listed field: its position (0-based); else -1 */
     int child, next; /* first child, next sibling: node indexes or -1 */
-    uint64_t keys;   /* a bit for each child's key: key_bit() */
+    uint64_t keys;   /* a bit for each child's key: bx_tape_key_bit() */
     int nchild;      /* children: the size of its table in a record */
 } field_node;
 
 struct bx_fields {
     int nfields, nnodes; /* node 0 is the root (the record) */
+    /* The root's children, the keys a stream's index looks for (tape.h),
+     * in the tape's order: by slot, objects on the way to nested fields
+     * last. ntop is 0 when the index cannot look for them all. */
+    int ntop, top[BX_TAPE_KEYS];
     field_node node[1];
 };
 
@@ -470,19 +474,11 @@ static int value(jctx *c, const char *p, const char **stop, int depth)
     }
 }
 
-/* A key's bit in a node's mask of its children's keys, from its length
- * and first byte: most keys of a record are not listed, and the mask turns
- * most of them away without a compare. */
-static inline uint64_t key_bit(const char *s, size_t len)
-{
-    return UINT64_C(1) << ((len * 7 + (len ? (unsigned char)s[0] : 0)) % 64);
-}
-
 /* The child of node named [s, s + len), or -1. */
 static inline int find_child(const bx_fields *f, int node, const char *s, size_t len)
 {
     int i;
-    if (!(f->node[node].keys & key_bit(s, len)))
+    if (!(f->node[node].keys & bx_tape_key_bit(s, len)))
         return -1;
     for (i = f->node[node].child; i >= 0; i = f->node[i].next)
         if (f->node[i].len == len && same_bytes(f->node[i].key, s, len))
@@ -582,33 +578,33 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth, i
     return JSONDECODE_OK;
 }
 
-/* A record the tape indexed (tape.h): the pump's thread found each member
- * and checked it whole, so only the listed ones are looked at, from their
- * places; a listed plain string is pushed without a scan. */
+/* A record the tape indexed for the projection's top-level keys (tape.h):
+ * the pump's thread checked every member and found where each key's value
+ * is, so only those values are looked at, from their places; a plain
+ * string is pushed without a scan. */
 static int taped_fields(jctx *c, const char *p, const char **stop, int *kept)
 {
     const bx_fields *f = c->f;
     const bx_tape_record *rec = c->rec;
-    int i, rc;
+    int k, rc;
     if ((rc = descend(c, p, stop, 0)) != JSONDECODE_OK)
         return rc;
     if (!c->base)
         lua_createtable(c->L, 0, f->node[0].nchild);
     *kept = 0;
-    for (i = 0; i < rec->nmembers && rc == JSONDECODE_OK; i++) {
-        const bx_tape_member *m = &rec->member[i];
-        const char *key = p + m->key_off, *v = p + m->value_off, *q;
-        int child = find_child(f, 0, key, m->key_len);
-        if (!wanted(f, child, *v))
+    for (k = 0; k < f->ntop && rc == JSONDECODE_OK; k++) {
+        const field_node *n = &f->node[f->top[k]];
+        const char *v = p + rec->value_off[k], *q;
+        if (!(rec->found & (1u << k)) || !wanted(f, f->top[k], *v))
             continue;
-        if (m->kind != BX_TAPE_STRING || f->node[child].slot < 0) {
-            rc = listed_member(c, child, key, m->key_len, 1, v, &q, 1, kept);
+        if (rec->kind[k] != BX_TAPE_STRING || n->slot < 0) {
+            rc = listed_member(c, f->top[k], n->key, n->len, 1, v, &q, 1, kept);
             continue;
         }
         if (!c->base)
-            push_key(c, c->nkey++, key, m->key_len, 1);
-        lua_pushlstring(c->L, v + 1, m->value_len - 2);
-        keep_value(c, child, kept);
+            push_key(c, c->nkey++, n->key, n->len, 1);
+        lua_pushlstring(c->L, v + 1, rec->value_len[k] - 2u);
+        keep_value(c, f->top[k], kept);
     }
     *stop = p + rec->len;
     return rc;
@@ -622,40 +618,25 @@ static void clear_slots(jctx *c)
         lua_pushnil(c->L);
 }
 
-/* Values of top-level fields only (no path into an object), at most
- * FLAT_VALUES of them, from an indexed record: each listed member is kept
- * by its slot (a later one with the same key wins, as in a table), then
- * the values are pushed in slot order: no nil pushed, then replaced, per
- * field. */
-#define FLAT_VALUES 16
-
+/* Values of top-level fields only (no path into an object): the tape's key
+ * k is then field k (l_fields orders them so), and the values are pushed in
+ * order, a nil for a key not found: no slot is pushed, then replaced. */
 static int flat_values(const jctx *c)
 {
-    /* Each field ends at a node of its own: more nodes than fields (the
-     * root aside) are the objects some paths go through. */
-    return c->base && c->f->nfields <= FLAT_VALUES && c->f->nnodes - 1 == c->f->nfields;
+    return c->base && c->f->ntop == c->f->nfields && c->f->nnodes - 1 == c->f->nfields;
 }
 
 static int taped_values(jctx *c, const char *p, const char **stop)
 {
-    const bx_fields *f = c->f;
     const bx_tape_record *rec = c->rec;
-    const bx_tape_member *at[FLAT_VALUES] = {NULL};
-    int i, rc;
-    for (i = 0; i < rec->nmembers; i++) {
-        const bx_tape_member *m = &rec->member[i];
-        int child = find_child(f, 0, p + m->key_off, m->key_len);
-        if (child >= 0)
-            at[f->node[child].slot] = m;
-    }
-    for (i = 0; i < f->nfields; i++) {
-        const bx_tape_member *m = at[i];
-        const char *q;
-        if (m == NULL)
+    int k, rc;
+    for (k = 0; k < c->f->nfields; k++) {
+        const char *v = p + rec->value_off[k], *q;
+        if (!(rec->found & (1u << k)))
             lua_pushnil(c->L);
-        else if (m->kind == BX_TAPE_STRING)
-            lua_pushlstring(c->L, p + m->value_off + 1, m->value_len - 2);
-        else if ((rc = item_value(c, p + m->value_off, &q, 1)) != JSONDECODE_OK)
+        else if (rec->kind[k] == BX_TAPE_STRING)
+            lua_pushlstring(c->L, v + 1, rec->value_len[k] - 2u);
+        else if ((rc = item_value(c, v, &q, 1)) != JSONDECODE_OK)
             return rc;
     }
     *stop = p + rec->len;
@@ -837,7 +818,7 @@ static int add_path(lua_State *L, bx_fields *f, char **bytes, int n, int field)
             c->nchild = 0;
             c->next = f->node[node].child;
             f->node[node].nchild++;
-            f->node[node].keys |= key_bit(key, len);
+            f->node[node].keys |= bx_tape_key_bit(key, len);
             f->node[node].child = f->nnodes;
             child = f->nnodes++;
         }
@@ -846,6 +827,34 @@ static int add_path(lua_State *L, bx_fields *f, char **bytes, int n, int field)
     f->node[node].slot = field;
     lua_pop(L, n);
     return 1;
+}
+
+/* The root's children in the order a stream's index is asked for them: by
+ * slot, the objects on the way to nested fields (no slot) last; none when
+ * there are more than an index looks for, or a key longer than it takes. */
+static void order_top(bx_fields *f)
+{
+    int child, i;
+    f->ntop = 0;
+    for (child = f->node[0].child; child >= 0; child = f->node[child].next) {
+        unsigned slot = (unsigned)f->node[child].slot; /* no slot: the largest */
+        if (f->ntop == BX_TAPE_KEYS || f->node[child].len > BX_TAPE_KEY_MAX) {
+            f->ntop = 0;
+            return;
+        }
+        for (i = f->ntop++; i > 0 && (unsigned)f->node[f->top[i - 1]].slot > slot; i--)
+            f->top[i] = f->top[i - 1];
+        f->top[i] = child;
+    }
+}
+
+int bx_fields_tape_keys(const bx_fields *f, bx_tape_keys *keys)
+{
+    int k;
+    memset(keys, 0, sizeof *keys);
+    for (k = 0; k < f->ntop; k++)
+        bx_tape_keys_add(keys, f->node[f->top[k]].key, f->node[f->top[k]].len);
+    return f->ntop > 0;
 }
 
 /* core.fields(list) -> fields, or nil, message: a projection compiled once.
@@ -892,6 +901,7 @@ static int l_fields(lua_State *L)
             return 2;
         }
     }
+    order_top(f);
     return 1;
 }
 

@@ -35,11 +35,15 @@ void bx_jsonbuild_free(lua_State *L, bx_jsonbuild *b);
  * values pushed; 0 when !whole and the value goes on past len; -1 on an
  * error, with *err a JSONDECODE_ERR_* code. *used: the value's length, or
  * where it stopped. Leaves the stack as it was unless it succeeds. rec,
- * when not NULL, is the tape's entry for the record at p (tape.h): a
- * projection then reads the listed members from their places. */
+ * when not NULL, is the tape's entry for the record at p, made for f's
+ * keys (tape.h, bx_fields_tape_keys): f then reads the values from their
+ * places. */
 int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values, const char *p,
                  size_t len, int whole, const bx_tape_record *rec, size_t *used, int *err);
 const bx_fields *bx_checkfields(lua_State *L, int i);
+/* The top-level keys of f's fields, for a stream's index to look for
+ * (tape.h): 0 when there are more than it looks for. */
+int bx_fields_tape_keys(const bx_fields *f, bx_tape_keys *keys);
 int bx_open_jsonvalue(lua_State *L);
 
 #endif

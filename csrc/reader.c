@@ -54,8 +54,10 @@ typedef struct bx_reader {
     int decode_error;        /* JSONDECODE_ERR_* behind JSONSPLIT_ERR_DECODE */
     lua_Integer consumed;    /* bytes taken from sources: where a resume starts */
     lua_Integer records;
-    lua_Integer indexed; /* of them, read through the source's index */
-    int indexing;        /* the source's pump was asked to index its records */
+    lua_Integer indexed;    /* of them, read through the source's index */
+    int indexing;           /* the source's pump was asked to index its records */
+    const bx_fields *keyed; /* ... for this projection's keys (NULL: none) */
+    int keyed_ref;          /* the registry's hold on it: no other gets its address */
     int ended;
     int broken; /* a decode error: every later call repeats it */
     char error[256];
@@ -361,18 +363,45 @@ static const bx_tape_record *indexed(bx_reader *r, const char *p)
 static int decode_record(void *ctx, const char *p, size_t len, int whole, size_t *used)
 {
     decode_call *d = ctx;
-    const bx_tape_record *rec = d->fields ? indexed(d->r, p) : NULL;
+    const bx_tape_record *rec = d->fields && d->fields == d->r->keyed ? indexed(d->r, p) : NULL;
     int n = bx_json_push(d->L, &d->r->build, d->fields, d->values, p, len, whole, rec, used,
                          &d->r->decode_error);
     d->pushed = n;
     return n > 0 ? 1 : n;
 }
 
+/* Forgets the projection the source's index was asked for. */
+static void unkey(lua_State *L, bx_reader *r)
+{
+    luaL_unref(L, LUA_REGISTRYINDEX, r->keyed_ref);
+    r->keyed_ref = LUA_NOREF;
+    r->keyed = NULL;
+}
+
+/* Asks the source's pump, once a source, to index its records for the
+ * keys of fields (at fields_at on the stack): worth it for plain JSON read
+ * for a few fields. A record is then read through its entry only under
+ * this projection: one the registry holds, so no other can take its
+ * address. */
+static void ask_index(lua_State *L, bx_reader *r, const bx_fields *fields, int fields_at)
+{
+    bx_tape_keys keys;
+    r->indexing = 1;
+    if (r->compression != COMPRESSION_NONE || !bx_fields_tape_keys(fields, &keys))
+        return;
+    bx_transfer_index_records(r->src, &keys);
+    unkey(L, r);
+    lua_pushvalue(L, fields_at);
+    r->keyed_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    r->keyed = fields;
+}
+
 /* The next record decoded: pushes it (records) or its count and its
  * fields' values (values); false; or nil [, kind, message]. A record that
- * is JSON null has nothing to give: it is skipped. */
-static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int values,
-                        lua_Integer base)
+ * is JSON null has nothing to give: it is skipped. fields_at: where fields
+ * is on the stack (or an upvalue). */
+static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int fields_at,
+                        int values, lua_Integer base)
 {
     decode_call d;
     d.L = L;
@@ -389,11 +418,8 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
             return n;
         if (rc == SOURCE_OVER)
             return finish(L, r);
-        if (fields != NULL && !r->indexing && r->src && r->compression == COMPRESSION_NONE) {
-            /* Plain JSON read for a few fields: worth the pump's indexing. */
-            bx_transfer_index_records(r->src);
-            r->indexing = 1;
-        }
+        if (fields != NULL && !r->indexing && r->src)
+            ask_index(L, r, fields, fields_at);
         d.pushed = 0;
         if (values) /* the record's number goes below its values */
             lua_pushinteger(L, base + r->records + 1);
@@ -421,7 +447,7 @@ static int l_record(lua_State *L)
 {
     bx_reader *r = checkreader(L);
     const bx_fields *fields = lua_isnoneornil(L, 2) ? NULL : bx_checkfields(L, 2);
-    return next_decoded(L, r, fields, 0, 0);
+    return next_decoded(L, r, fields, 2, 0, 0);
 }
 
 /* reader:values(fields) -> the record's number and one value a field |
@@ -429,7 +455,7 @@ static int l_record(lua_State *L)
 static int l_values(lua_State *L)
 {
     bx_reader *r = checkreader(L);
-    return next_decoded(L, r, bx_checkfields(L, 2), 1, 0);
+    return next_decoded(L, r, bx_checkfields(L, 2), 2, 1, 0);
 }
 
 /* The iterator a generic for calls for every record: buffered records come
@@ -542,7 +568,7 @@ static int l_iterate(lua_State *L)
     if (st->slice > 0 && slice_over(st))
         return hand_back(L, st, 1);
     if (r != NULL && r->format == FORMAT_JSON && r->src != NULL && !r->broken) {
-        int n = next_decoded(L, r, st->fields, st->values, st->base);
+        int n = next_decoded(L, r, st->fields, lua_upvalueindex(UP_FIELDS), st->values, st->base);
         if (lua_toboolean(L, -n))
             return n;
         lua_settop(L, top);
@@ -633,6 +659,7 @@ static int l_attach(lua_State *L)
     r->run = NULL;
     r->run_len = r->taken = 0;
     r->indexing = 0;
+    unkey(L, r);
     return 0;
 }
 
@@ -660,6 +687,7 @@ static void reader_release(lua_State *L, void *obj)
     if (r->src)
         bx_transfer_close(r->src);
     bx_jsonbuild_free(L, &r->build);
+    unkey(L, r);
     r->src = NULL;
     bx_splitter_free(&r->split);
 }
@@ -702,6 +730,7 @@ static int l_new(lua_State *L)
     r = bx_newuserdata(L, sizeof *r);
     memset(r, 0, sizeof *r);
     r->closed = 1; /* until built */
+    r->keyed_ref = LUA_NOREF;
     bx_jsonbuild_init(&r->build);
     luaL_setmetatable(L, BX_READER_MT);
     lua_newtable(L); /* the user value: the source transfer, kept alive */

@@ -14,44 +14,62 @@
  * holds only part of starts over at each fill, and the offsets stay small. */
 #define MAX_RECORD (64 * 1024)
 
-/* Past a member's key at p (its opening quote): its place in *m. */
-static int member_key(const char *start, const char *p, const char *end, bx_tape_member *m,
+typedef char record_places_fit_16_bits[MAX_RECORD <= 65536 ? 1 : -1];
+
+/* Keys are short, and most are turned away by their bit: a loop costs
+ * less than memcmp's call. */
+static inline int same_key(const char *a, const char *b, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+/* The member's key at p (its opening quote): which of keys it is (-1 for
+ * none), *next past its closing quote. An escaped key could be one looked
+ * for once unescaped: the record is left to the decoder. */
+static int member_key(const bx_tape_keys *keys, const char *p, const char *end, int *k,
                       const char **next)
 {
     const char *close;
-    int escaped, rc = jsondecode_string(p + 1, end, 1, &close, &escaped);
+    size_t len;
+    int escaped, i, rc = jsondecode_string(p + 1, end, 1, &close, &escaped);
     if (rc == JSONDECODE_MORE)
         return BX_TAPE_MORE;
     if (rc != JSONDECODE_OK || escaped)
         return BX_TAPE_SKIP;
-    m->key_off = (uint32_t)(p + 1 - start);
-    m->key_len = (uint16_t)(close - (p + 1));
     *next = close + 1;
+    *k = -1;
+    len = (size_t)(close - (p + 1));
+    if (!(keys->bits & bx_tape_key_bit(p + 1, len)))
+        return BX_TAPE_OK;
+    for (i = 0; i < keys->n; i++)
+        if (keys->len[i] == len && same_key(keys->key[i], p + 1, len)) {
+            *k = i;
+            break;
+        }
     return BX_TAPE_OK;
 }
 
-/* A member's value at p, checked whole: its place and kind in *m. */
-static int member_value(const char *start, const char *p, const char *end, bx_tape_member *m,
-                        const char **next)
+/* A member's value at p, checked whole; *kind says what it is. */
+static int member_value(const char *p, const char *end, uint8_t *kind, const char **next)
 {
     int escaped = 0, rc;
     if (*p == '"') {
         rc = jsondecode_string(p + 1, end, 1, next, &escaped);
         if (rc == JSONDECODE_OK)
             (*next)++;
-        m->kind = escaped ? BX_TAPE_ESCAPED : BX_TAPE_STRING;
+        *kind = escaped ? BX_TAPE_ESCAPED : BX_TAPE_STRING;
     } else {
         /* Depth 1, as the decoder skips a member of a record. */
         rc = jsondecode_skip(p, end, 1, 1, next);
-        m->kind = BX_TAPE_OTHER;
+        *kind = BX_TAPE_OTHER;
     }
     if (rc == JSONDECODE_MORE)
         return BX_TAPE_MORE;
-    if (rc != JSONDECODE_OK)
-        return BX_TAPE_SKIP;
-    m->value_off = (uint32_t)(p - start);
-    m->value_len = (uint32_t)(*next - p);
-    return BX_TAPE_OK;
+    return rc == JSONDECODE_OK ? BX_TAPE_OK : BX_TAPE_SKIP;
 }
 
 /* The byte after whitespace at p, or why there is none: BX_TAPE_MORE at
@@ -65,27 +83,44 @@ static inline int expect(const char **pp, const char *end, char want, char or)
     return *p == want || (or &&*p == or) ? BX_TAPE_OK : BX_TAPE_SKIP;
 }
 
-/* The members of the object at start, within [start, end). */
-static int scan_members(const char *start, const char *end, bx_tape_record *rec, const char **next)
+/* Notes the value [v, next) of key k in rec; a key found twice (the
+ * decoder keeps the last in a table, and builds both on the way to a
+ * nested field) is left to the decoder. */
+static int found(bx_tape_record *rec, int k, const char *start, const char *v, const char *next,
+                 uint8_t kind)
 {
-    const char *p = start + 1;
-    uint16_t n = 0;
-    int rc;
+    if (rec->found & (1u << k))
+        return BX_TAPE_SKIP;
+    rec->found |= (uint16_t)(1u << k);
+    rec->kind[k] = kind;
+    rec->value_off[k] = (uint16_t)(v - start);
+    rec->value_len[k] = (uint16_t)(next - v);
+    return BX_TAPE_OK;
+}
+
+/* The members of the object at start, within [start, end), at most
+ * MAX_RECORD bytes: places within it fit the entry's 16 bits. */
+static int scan_members(const bx_tape_keys *keys, const char *start, const char *end,
+                        bx_tape_record *rec, const char **next)
+{
+    const char *p = start + 1, *v;
+    uint8_t kind;
+    int rc, k;
+    rec->found = 0;
     if ((rc = expect(&p, end, '"', '}')) != BX_TAPE_OK)
         return rc;
     while (*p != '}') {
-        bx_tape_member *m;
-        if (n == BX_TAPE_MEMBERS)
-            return BX_TAPE_SKIP;
-        m = &rec->member[n++];
-        if ((rc = member_key(start, p, end, m, &p)) != BX_TAPE_OK ||
+        if ((rc = member_key(keys, p, end, &k, &p)) != BX_TAPE_OK ||
             (rc = expect(&p, end, ':', 0)) != BX_TAPE_OK)
             return rc;
-        p = jsondecode_ws(p + 1, end);
-        if (p == end)
+        v = jsondecode_ws(p + 1, end);
+        if (v == end)
             return BX_TAPE_MORE;
-        if ((rc = member_value(start, p, end, m, &p)) != BX_TAPE_OK ||
-            (rc = expect(&p, end, ',', '}')) != BX_TAPE_OK)
+        if ((rc = member_value(v, end, &kind, &p)) != BX_TAPE_OK)
+            return rc;
+        if (k >= 0 && (rc = found(rec, k, start, v, p, kind)) != BX_TAPE_OK)
+            return rc;
+        if ((rc = expect(&p, end, ',', '}')) != BX_TAPE_OK)
             return rc;
         if (*p == ',') {
             p++;
@@ -93,33 +128,56 @@ static int scan_members(const char *start, const char *end, bx_tape_record *rec,
                 return rc;
         }
     }
-    rec->nmembers = n;
     rec->len = (uint32_t)(p + 1 - start);
     *next = p + 1;
     return BX_TAPE_OK;
 }
 
-int bx_tape_scan(const char *p, const char *end, bx_tape_record *rec, const char **next)
+int bx_tape_scan(const bx_tape_keys *keys, const char *p, const char *end, bx_tape_record *rec,
+                 const char **next)
 {
     int rc;
     if (end - p <= MAX_RECORD)
-        return scan_members(p, end, rec, next);
+        return scan_members(keys, p, end, rec, next);
     /* Still going at MAX_RECORD bytes: too long to index. */
-    rc = scan_members(p, p + MAX_RECORD, rec, next);
+    rc = scan_members(keys, p, p + MAX_RECORD, rec, next);
     return rc == BX_TAPE_MORE ? BX_TAPE_SKIP : rc;
 }
 
-bx_tape *bx_tape_new(size_t cap, int synced)
+int bx_tape_keys_add(bx_tape_keys *keys, const char *key, size_t len)
+{
+    if (keys->n == BX_TAPE_KEYS || len > BX_TAPE_KEY_MAX)
+        return 0;
+    keys->key[keys->n] = key;
+    keys->len[keys->n] = (uint8_t)len;
+    keys->bits |= bx_tape_key_bit(key, len);
+    keys->n++;
+    return 1;
+}
+
+bx_tape *bx_tape_new(size_t cap, int synced, const bx_tape_keys *keys)
 {
     bx_tape *tp = calloc(1, sizeof *tp);
+    void *rec = NULL;
+    char *copy;
+    int i;
     if (tp == NULL)
         return NULL;
-    if ((tp->rec = malloc(cap * sizeof *tp->rec)) == NULL) {
+    /* Entries on cache lines of their own (tape.h's bx_tape_record). */
+    if (posix_memalign(&rec, 64, cap * sizeof *tp->rec) != 0) {
         free(tp);
         return NULL;
     }
+    tp->rec = rec;
     tp->cap = cap;
     tp->synced = synced;
+    tp->keys = *keys;
+    copy = tp->key_bytes;
+    for (i = 0; i < keys->n; i++) {
+        memcpy(copy, keys->key[i], keys->len[i]);
+        tp->keys.key[i] = copy;
+        copy += keys->len[i];
+    }
     return tp;
 }
 
@@ -130,7 +188,6 @@ void bx_tape_free(bx_tape *tp)
     free(tp->rec);
     free(tp);
 }
-
 /* Indexes what it can of the contiguous bytes [p, end), which are the
  * stream's bytes from scan_off on; `cut`: the stream goes on past end at
  * the ring's start. Returns 0 when it must wait (more bytes, or room). */
@@ -158,7 +215,7 @@ static int fill_piece(bx_tape *tp, const char *p, const char *end, int cut)
     if (tp->written - tp->freed >= tp->cap)
         return 0;
     rec = &tp->rec[tp->written % tp->cap];
-    rc = bx_tape_scan(q, end, rec, &next);
+    rc = bx_tape_scan(&tp->keys, q, end, rec, &next);
     if (rc == BX_TAPE_OK) {
         rec->offset = tp->scan_off;
         tp->written++;

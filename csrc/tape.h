@@ -1,20 +1,20 @@
 /*
  * tape.h: an index of a stream's JSON records, made on the stream's pump
- * thread (pump.c) while its consumer decodes earlier records. For each
- * object found at the start of a line, checked whole as the decoder checks
- * a value it skips, the tape says where each top-level member's key and
- * value are. A consumer that asks for a few fields (jsonvalue.c's
- * projections) reads them from those places without scanning the record
- * again: the scanning moves to the thread that otherwise waits on the
- * network.
+ * thread (pump.c) while its consumer decodes earlier records, for the
+ * top-level keys the consumer's projection starts with (jsonvalue.c). For
+ * each object found at the start of a line, checked whole as the decoder
+ * checks a value it skips, the tape says where the value of each of those
+ * keys is. The consumer reads the values from their places without
+ * scanning the record: the scanning, and the matching of keys, move to the
+ * thread that otherwise waits on the network.
  *
  * An entry is a hint, never the authority: the consumer's splitter alone
  * says where records start, and uses an entry only when one was made at
  * that very byte. An entry made at a byte that turns out not to start a
  * record (a line inside a record written over several lines) is never
- * asked for; bytes the tape cannot index (escaped keys, a record cut by
- * the ring's end, too many members, anything not JSON) get no entry, and
- * the consumer decodes them itself, errors included.
+ * asked for; bytes the tape cannot index (an escaped key, a key looked for
+ * twice, a record cut by the ring's end or over 64 KiB, anything not JSON)
+ * get no entry, and the consumer decodes them itself, errors included.
  *
  * The entries are a ring with one producer (the pump's thread) and one
  * consumer. This file holds no lock: the sides meet in their exchanges,
@@ -27,26 +27,46 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Records with more top-level members get no entry. */
-#define BX_TAPE_MEMBERS 16
+/* The most top-level keys a tape looks for, and the longest. */
+#define BX_TAPE_KEYS 8
+#define BX_TAPE_KEY_MAX 255
 
-/* A member's value: a string without escapes (its bytes are the value), a
- * string to unescape, or anything else (decoded from its place). */
+/* The top-level keys a tape looks for: the ones a consumer's projection
+ * starts with. bits has a bit for each key (bx_tape_key_bit), so most
+ * members of a record are turned away without a compare. */
+typedef struct bx_tape_keys {
+    int n;
+    uint64_t bits;
+    const char *key[BX_TAPE_KEYS];
+    uint8_t len[BX_TAPE_KEYS];
+} bx_tape_keys;
+
+/* A key's bit in a mask of keys, from its length and first byte. */
+static inline uint64_t bx_tape_key_bit(const char *s, size_t len)
+{
+    return (uint64_t)1 << ((len * 7 + (len ? (unsigned char)s[0] : 0)) % 64);
+}
+
+/* Adds a key (its bytes are not copied); 0 when keys has BX_TAPE_KEYS
+ * already, or the key is longer than BX_TAPE_KEY_MAX. */
+int bx_tape_keys_add(bx_tape_keys *keys, const char *key, size_t len);
+
+/* A found key's value: a string without escapes (its bytes are the value),
+ * a string to unescape, or anything else (decoded from its place). */
 enum { BX_TAPE_STRING, BX_TAPE_ESCAPED, BX_TAPE_OTHER };
 
-typedef struct bx_tape_member {
-    uint32_t key_off;   /* the key's first byte, past its quote, from the record's start */
-    uint32_t value_off; /* the value's first byte (a string's quote) */
-    uint32_t value_len; /* the value's bytes, quotes included */
-    uint16_t key_len;   /* the key's bytes, no escape among them */
-    uint8_t kind;
-} bx_tape_member;
-
+/* An entry: where the record is, and where the value of each key looked
+ * for is in it. One cache line: the consumer's thread reads it from the
+ * line the pump's thread wrote. Records are at most 64 KiB (bx_tape_scan),
+ * so a place within one fits 16 bits. */
 typedef struct bx_tape_record {
-    uint64_t offset; /* the record's '{', counted in the stream's bytes */
-    uint32_t len;    /* up to and including its '}' */
-    uint16_t nmembers;
-    bx_tape_member member[BX_TAPE_MEMBERS];
+    uint64_t offset;                  /* the record's '{', in the stream's bytes */
+    uint32_t len;                     /* up to and including its '}' */
+    uint16_t found;                   /* bit k: keys->key[k] is a member */
+    uint8_t kind[BX_TAPE_KEYS];       /* found key k's value ... */
+    uint16_t value_off[BX_TAPE_KEYS]; /* ... its first byte (a string's quote) ... */
+    uint16_t value_len[BX_TAPE_KEYS]; /* ... and its bytes, quotes included */
+    uint8_t spare[64 - 14 - 5 * BX_TAPE_KEYS];
 } bx_tape_record;
 
 /* What bx_tape_scan found at p. */
@@ -56,10 +76,13 @@ enum {
     BX_TAPE_SKIP  /* not an object the tape indexes */
 };
 
-/* Scans the object starting at p ('{') within [p, end): on BX_TAPE_OK
- * rec->len, nmembers and member are set (not offset), *next is past its
- * '}'. One still going after 64 KiB is BX_TAPE_SKIP. */
-int bx_tape_scan(const char *p, const char *end, bx_tape_record *rec, const char **next);
+/* Scans the object starting at p ('{') within [p, end), checking every
+ * member, for the members named by keys: on BX_TAPE_OK rec->len, found and
+ * their places are set (not offset), *next is past its '}'. An object
+ * still going after 64 KiB, one with a key escaped (it could be one looked
+ * for), or one holding a key looked for twice is BX_TAPE_SKIP. */
+int bx_tape_scan(const bx_tape_keys *keys, const char *p, const char *end, bx_tape_record *rec,
+                 const char **next);
 
 /* Each side's fields on cache lines of their own (the pads): the consumer
  * reads its cursor once a record, and a line the other thread keeps
@@ -69,6 +92,8 @@ int bx_tape_scan(const char *p, const char *end, bx_tape_record *rec, const char
 typedef struct bx_tape {
     bx_tape_record *rec; /* set once: read by both */
     uint64_t cap;
+    bx_tape_keys keys; /* set once, their bytes in key_bytes */
+    char key_bytes[BX_TAPE_KEYS * BX_TAPE_KEY_MAX];
     char pad0[BX_TAPE_PAD];
     /* the producer's */
     uint64_t scan_off; /* the next byte to look at */
@@ -86,9 +111,10 @@ typedef struct bx_tape {
     char pad3[BX_TAPE_PAD];
 } bx_tape;
 
-/* A tape of cap entries; NULL without memory. synced: the stream's first
- * byte starts a line (a stream from its start, not a resumed one). */
-bx_tape *bx_tape_new(size_t cap, int synced);
+/* A tape of cap entries looking for keys (copied); NULL without memory.
+ * synced: the stream's first byte starts a line (a stream from its start,
+ * not a resumed one). */
+bx_tape *bx_tape_new(size_t cap, int synced, const bx_tape_keys *keys);
 void bx_tape_free(bx_tape *tp);
 
 /* Each side's exchange with the other, under the owner's lock: the

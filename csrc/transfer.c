@@ -43,7 +43,7 @@
  * perform (loop.c). */
 #define FILE_BURST (2 * BX_CURL_CHUNK)
 
-/* The most entries a stream's records index holds (tape.h), 272 bytes each. */
+/* The most entries a stream's records index holds (tape.h), 64 bytes each. */
 #define INDEX_ENTRIES 8192
 
 enum { T_DONE, T_RUNNING };
@@ -575,17 +575,18 @@ static void stream_index(void *ud)
     unlocked(t);
 }
 
-void bx_transfer_index_records(bx_transfer *t)
+void bx_transfer_index_records(bx_transfer *t, const bx_tape_keys *keys)
 {
     /* An entry for each record of a ring full of records of 128 bytes or
-     * more (2.2 MB for the default ring of 1 MiB, and no more for a larger
-     * ring); smaller records fill it, and those past it are decoded
-     * without. */
+     * more (512 KiB for the default ring of 1 MiB, and no more for a
+     * larger ring); smaller records fill it, and those past it are
+     * decoded without. */
     size_t entries = t->ring_cap / 128 + 1;
     bx_tape *tp;
     if (!t->pumped || t->tape != NULL || t->req.sink != BX_SINK_STREAM)
         return;
-    tp = bx_tape_new(entries < INDEX_ENTRIES ? entries : INDEX_ENTRIES, t->req.resume_from == 0);
+    tp = bx_tape_new(entries < INDEX_ENTRIES ? entries : INDEX_ENTRIES, t->req.resume_from == 0,
+                     keys);
     locked(t);
     t->tape = tp;
     unlocked(t);

@@ -32,9 +32,10 @@ void bx_transfer_consume(bx_transfer *t, size_t n);
 /* The stream's bytes the consumer took so far: the stream offset of what
  * bx_transfer_peek shows first. */
 uint64_t bx_transfer_taken(const bx_transfer *t);
-/* Asks the stream's pump to index the records it receives (tape.h): a
- * consumer that reads them as plain JSON asks. Nothing without a pump. */
-void bx_transfer_index_records(bx_transfer *t);
+/* Asks the stream's pump to index the records it receives, for keys
+ * (tape.h): a consumer that reads plain JSON for a few fields asks, once.
+ * Nothing without a pump. */
+void bx_transfer_index_records(bx_transfer *t, const bx_tape_keys *keys);
 /* The index's entry for a record starting at stream offset `offset`, or
  * NULL; records are asked for in the stream's order. */
 const bx_tape_record *bx_transfer_record_at(bx_transfer *t, uint64_t offset);

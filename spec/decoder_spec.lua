@@ -293,8 +293,9 @@ end)
 
 describe("the stream's record index (the pump's thread finds the members ahead)", function()
   -- Records that the index takes and records it leaves to the decoder: an
-  -- escaped key, more than 16 members, a record over 64 KiB, one written
-  -- over two lines whose second line is an object of its own, CRLF.
+  -- escaped key, a key looked for twice, a record over 64 KiB, one written
+  -- over two lines whose second line is an object of its own, CRLF, and 21
+  -- members (any number is indexed).
   local many = {}
   for i = 1, 20 do many[#many + 1] = string.format('"k%d":%d', i, i) end
   local LINES = {
@@ -355,8 +356,8 @@ describe("the stream's record index (the pump's thread finds the members ahead)"
       if email ~= nil then want.m = { e = email } end
       assert.same(want, fields[n], "record " .. n)
     end
-    -- Of every 12 records, 3 are left to the decoder (the escaped key, the
-    -- 20 members, the one over 64 KiB), and so are the first ones (before
+    -- Of every 12 records, 3 are left to the decoder (the escaped key, "id"
+    -- and "m" twice, the one over 64 KiB), and so are the first ones (before
     -- the reader asked) and any the decoder reaches before the pump's
     -- thread: how many depends on the two threads' speeds (about 70% here,
     -- 30% under ThreadSanitizer).
@@ -364,6 +365,39 @@ describe("the stream's record index (the pump's thread finds the members ahead)"
       assert.is_true(count > 0, count .. " of " .. records .. " records indexed")
       assert.is_true(count <= records * 9 / 12, count .. " of " .. records .. " records indexed")
     end
+  end)
+
+  it("reads each record under the projection it is asked for, when they change", function()
+    local stream = require("batchexport.stream")
+    local c = new_client()
+    local full = read_all(c, serve())
+    -- The index is made for the first projection's keys; the others read
+    -- the records themselves: "k20" is a key the index does not look for,
+    -- and 9 top-level keys are more than it looks for at all.
+    local nine = { "id", "m", "x", "z", "n", "pad", "k1", "k2", "k3" }
+    local projections = { assert(stream.fields(FIELDS)), assert(stream.fields({ "k20", "id" })),
+      assert(stream.fields(nine)) }
+    local rd = assert(c.exports.open(serve()))
+    for n, record in ipairs(full) do
+      local which = n % 7 == 0 and 2 or n % 11 == 0 and 3 or 1
+      local got = { rd:next_values(projections[which]) }
+      local want = { n, pick(record, "id"), pick(record, "m.e") }
+      if which == 2 then want = { n, record.k20, record.id } end
+      if which == 3 then
+        want = { n }
+        for i, key in ipairs(nine) do want[i + 1] = record[key] end
+      end
+      assert.same(want, got, "record " .. n .. " under projection " .. which)
+    end
+    assert.is_nil(rd:next_values(projections[1]))
+    local records, indexed = rd:count()
+    rd:close()
+    assert.equal(#full, records)
+    assert.is_true(indexed > 0 and indexed <= records * 9 / 12, indexed .. " of " .. records)
+    -- More top-level keys than the index looks for: no index, the same values.
+    local values, _, none = read_values(c, serve(), nine)
+    assert.equal(0, none)
+    for n, record in ipairs(full) do assert.same({ n, record.id, record.m }, { values[n][1], values[n][2], values[n][3] }) end
   end)
 
   it("reports a bad member it would not read at the same record and byte as without", function()

@@ -1,7 +1,8 @@
 /*
  * Tests of csrc/tape.c, the record index a stream's pump thread makes: what
- * one scan finds in a record (each member's key and value, checked as the
- * decoder checks a value it skips), what it leaves to the decoder, and the
+ * one scan finds in a record (where the values of the keys looked for are,
+ * every member checked as the decoder checks a value it skips), what it
+ * leaves to the decoder, and the
  * ring of entries filled from the bytes of a ring buffer and looked up in
  * the stream's order. Each input is its own exact-size allocation, so a read
  * past it is an ASan error.
@@ -10,98 +11,151 @@
 #include "../../csrc/tape.h"
 #include "harness.h"
 
-/* "key=value|key=value" from an entry, values as their bytes in the input,
- * with the kind's letter (s: plain string, e: escaped string, o: other). */
-static void describe(const char *p, const bx_tape_record *rec, sbuf *out)
+/* Keys to look for, from a NULL-terminated list: KEYS("a", "b"). */
+#define KEYS(...) keys_of((const char *const[]){__VA_ARGS__, NULL})
+
+static bx_tape_keys keys_of(const char *const *list)
 {
-    uint16_t i;
-    for (i = 0; i < rec->nmembers; i++) {
-        const bx_tape_member *m = &rec->member[i];
-        if (i > 0)
+    bx_tape_keys keys;
+    memset(&keys, 0, sizeof keys);
+    for (; *list; list++)
+        check(bx_tape_keys_add(&keys, *list, strlen(*list)), "key %s is taken", *list);
+    return keys;
+}
+
+/* "key=value|key=value" from an entry, in the keys' order, for the keys
+ * found: values as their bytes in the input, with the kind's letter (s:
+ * plain string, e: escaped string, o: other). */
+static void describe(const bx_tape_keys *keys, const char *p, const bx_tape_record *rec, sbuf *out)
+{
+    int k, first = 1;
+    for (k = 0; k < keys->n; k++) {
+        if (!(rec->found & (1u << k)))
+            continue;
+        if (!first)
             sb_str(out, "|");
-        sb_add(out, p + m->key_off, m->key_len);
-        sb_str(out, m->kind == BX_TAPE_STRING ? "=s" : m->kind == BX_TAPE_ESCAPED ? "=e" : "=o");
-        sb_add(out, p + m->value_off, m->value_len);
+        first = 0;
+        sb_add(out, keys->key[k], keys->len[k]);
+        sb_str(out, rec->kind[k] == BX_TAPE_STRING    ? "=s"
+                    : rec->kind[k] == BX_TAPE_ESCAPED ? "=e"
+                                                      : "=o");
+        sb_add(out, p + rec->value_off[k], rec->value_len[k]);
     }
 }
 
-/* The record doc is scanned whole (want: its members described), and every
- * prefix of it asks for more. */
-static void scan_case(const char *doc, const char *want)
+/* The record doc is scanned whole for keys (want: the found ones
+ * described), and every prefix of it asks for more. */
+static void scan_case(bx_tape_keys keys, const char *doc, const char *want)
 {
     size_t len = strlen(doc), cut;
     char *copy = dup_chunk(doc, len);
     const char *next = NULL;
     bx_tape_record rec;
     sbuf got = {0};
-    int rc = bx_tape_scan(copy, copy + len, &rec, &next);
+    int rc = bx_tape_scan(&keys, copy, copy + len, &rec, &next);
     if (rc == BX_TAPE_OK)
-        describe(copy, &rec, &got);
+        describe(&keys, copy, &rec, &got);
     sb_add(&got, "", 0);
     check(rc == BX_TAPE_OK && rec.len == len && next == copy + len && strcmp(got.s, want) == 0,
-          "scan %s: rc %d, len %u, got %s, want %s", doc, rc, rc == BX_TAPE_OK ? rec.len : 0, got.s,
-          want);
+          "scan %.80s: rc %d, len %u, got %.200s, want %.200s", doc, rc,
+          rc == BX_TAPE_OK ? rec.len : 0, got.s, want);
     free(copy);
     free(got.s);
     for (cut = 1; cut < len; cut++) {
         copy = dup_chunk(doc, cut);
-        rc = bx_tape_scan(copy, copy + cut, &rec, &next);
-        check(rc == BX_TAPE_MORE, "scan %s cut at %zu: rc %d, want MORE", doc, cut, rc);
+        rc = bx_tape_scan(&keys, copy, copy + cut, &rec, &next);
+        check(rc == BX_TAPE_MORE, "scan %.80s cut at %zu: rc %d, want MORE", doc, cut, rc);
         free(copy);
     }
 }
 
 /* doc is left to the decoder, whole or cut anywhere (or asks for more). */
-static void skip_case(const char *doc)
+static void skip_case(bx_tape_keys keys, const char *doc)
 {
     size_t len = strlen(doc), cut;
     const char *next;
     bx_tape_record rec;
     for (cut = 1; cut <= len; cut++) {
         char *copy = dup_chunk(doc, cut);
-        int rc = bx_tape_scan(copy, copy + cut, &rec, &next);
+        int rc = bx_tape_scan(&keys, copy, copy + cut, &rec, &next);
         check(rc == BX_TAPE_SKIP || (rc == BX_TAPE_MORE && cut < len),
-              "scan %s cut at %zu: rc %d, want SKIP (or MORE before the end)", doc, cut, rc);
+              "scan %.80s cut at %zu: rc %d, want SKIP (or MORE before the end)", doc, cut, rc);
         free(copy);
     }
 }
 
 static void test_scan(void)
 {
-    char many[512];
-    size_t n = 0;
-    int i;
-    scan_case("{}", "");
-    scan_case("{ }", "");
-    scan_case("{\"a\":1}", "a=o1");
-    scan_case("{\"id\":\"user-1\",\"n\":[1,{\"x\":\"}\"}],\"e\":\"a\\\"b\",\"t\":true,\"z\":null}",
+    static const char rich[] =
+        "{\"id\":\"user-1\",\"n\":[1,{\"x\":\"}\"}],\"e\":\"a\\\"b\",\"t\":true,\"z\":null}";
+    scan_case(KEYS("a"), "{}", "");
+    scan_case(KEYS("a"), "{ }", "");
+    scan_case(KEYS("a"), "{\"a\":1}", "a=o1");
+    scan_case(KEYS("id", "n", "e", "t", "z"), rich,
               "id=s\"user-1\"|n=o[1,{\"x\":\"}\"}]|e=e\"a\\\"b\"|t=otrue|z=onull");
-    scan_case("{ \"a\" : { \"b\" : 2 } , \"c\" :\n-1.5e3 }", "a=o{ \"b\" : 2 }|c=o-1.5e3");
-    scan_case("{\"\":\"\"}", "=s\"\"");
-    scan_case("{\"a\":1,\"a\":2}", "a=o1|a=o2");
-    skip_case("{\"\\u0061\":1}"); /* an escaped key */
-    skip_case("{\"a\":[1,}");     /* not JSON, in any member */
-    skip_case("{\"a\":1,}");
-    skip_case("{\"a\" 1}");
-    skip_case("{\"a\":01}");
-    skip_case("{\"a\":\"\x01\"}");
-    skip_case("{1:1}");
-    skip_case("{\"a\":1 \"b\":2}");
-    /* BX_TAPE_MEMBERS members are indexed, one more is not */
+    /* only the keys looked for, in their order; the others checked */
+    scan_case(KEYS("z", "id"), rich, "z=onull|id=s\"user-1\"");
+    scan_case(KEYS("x"), rich, ""); /* a key inside a value is not a member */
+    scan_case(KEYS("a", "c"), "{ \"a\" : { \"b\" : 2 } , \"c\" :\n-1.5e3 }",
+              "a=o{ \"b\" : 2 }|c=o-1.5e3");
+    scan_case(KEYS(""), "{\"\":\"\"}", "=s\"\"");
+    /* the same length and first byte (the same bit), other bytes */
+    scan_case(KEYS("ab"), "{\"ac\":1,\"ab\":2}", "ab=o2");
+    /* a key not looked for may repeat; one looked for may not */
+    scan_case(KEYS("b"), "{\"a\":1,\"a\":2,\"b\":3}", "b=o3");
+    skip_case(KEYS("a"), "{\"a\":1,\"a\":2}");
+    skip_case(KEYS("zz"), "{\"\\u0061\":1}"); /* an escaped key, whichever */
+    skip_case(KEYS("zz"), "{\"a\":[1,}");     /* not JSON, in any member */
+    skip_case(KEYS("zz"), "{\"a\":1,}");
+    skip_case(KEYS("zz"), "{\"a\" 1}");
+    skip_case(KEYS("zz"), "{\"a\":01}");
+    skip_case(KEYS("zz"), "{\"a\":\"\x01\"}");
+    skip_case(KEYS("a"), "{\"a\":\"\x01\"}");
+    skip_case(KEYS("zz"), "{1:1}");
+    skip_case(KEYS("zz"), "{\"a\":1 \"b\":2}");
+}
+
+static void test_scan_bounds(void)
+{
+    bx_tape_keys keys;
+    bx_tape_record rec;
+    const char *next;
+    char many[1024], *big;
+    size_t n = 0, len;
+    int i;
+    /* any number of members */
     n += (size_t)snprintf(many + n, sizeof many - n, "{");
-    for (i = 0; i < BX_TAPE_MEMBERS; i++)
+    for (i = 0; i < 40; i++)
         n += (size_t)snprintf(many + n, sizeof many - n, "%s\"k%d\":%d", i ? "," : "", i, i);
-    many[n] = '\0';
-    {
-        char whole[600];
-        bx_tape_record rec;
-        const char *next;
-        snprintf(whole, sizeof whole, "%s}", many);
-        check(bx_tape_scan(whole, whole + strlen(whole), &rec, &next) == BX_TAPE_OK &&
-                  rec.nmembers == BX_TAPE_MEMBERS,
-              "%d members are indexed", BX_TAPE_MEMBERS);
-        snprintf(whole, sizeof whole, "%s,\"last\":0}", many);
-        skip_case(whole);
+    snprintf(many + n, sizeof many - n, "}");
+    scan_case(KEYS("k39", "k0"), many, "k39=o39|k0=o0");
+    /* BX_TAPE_KEYS keys of up to BX_TAPE_KEY_MAX bytes */
+    memset(&keys, 0, sizeof keys);
+    memset(many, 'k', BX_TAPE_KEY_MAX + 1);
+    for (i = 0; i < BX_TAPE_KEYS; i++)
+        check(bx_tape_keys_add(&keys, many, (size_t)i + 1), "key %d of %d", i + 1, BX_TAPE_KEYS);
+    check(!bx_tape_keys_add(&keys, "x", 1), "one key too many");
+    memset(&keys, 0, sizeof keys);
+    check(bx_tape_keys_add(&keys, many, BX_TAPE_KEY_MAX) &&
+              !bx_tape_keys_add(&keys, many, BX_TAPE_KEY_MAX + 1),
+          "a key of %d bytes, not one more", BX_TAPE_KEY_MAX);
+    /* a record of 64 KiB, its last value's place past 32767: indexed; one
+     * byte more: left to the decoder */
+    for (len = 65536; len <= 65537; len++) {
+        big = malloc(len + 1);
+        n = (size_t)snprintf(big, len + 1, "{\"pad\":\"");
+        memset(big + n, 'x', len - n);
+        memcpy(big + len - 12, "\",\"v\":\"end\"}", 12);
+        keys = KEYS("v");
+        i = bx_tape_scan(&keys, big, big + len, &rec, &next);
+        if (len == 65536)
+            check(i == BX_TAPE_OK && rec.len == len && rec.found == 1 &&
+                      rec.value_off[0] == len - 6 && rec.value_len[0] == 5 &&
+                      memcmp(big + rec.value_off[0], "\"end\"", 5) == 0,
+                  "a record of 64 KiB: rc %d", i);
+        else
+            check(i == BX_TAPE_SKIP, "a record over 64 KiB: rc %d", i);
+        free(big);
     }
 }
 
@@ -125,15 +179,15 @@ static void check_entries(const char *stream, size_t len, bx_tape *tp, const cha
         const bx_tape_record *rec = &tp->rec[i % tp->cap];
         bx_tape_record again;
         const char *next;
-        uint16_t m;
+        int k;
         int ok = rec->offset < len && stream[rec->offset] == '{' &&
-                 bx_tape_scan(stream + rec->offset, stream + len, &again, &next) == BX_TAPE_OK &&
-                 again.len == rec->len && again.nmembers == rec->nmembers;
-        for (m = 0; ok && m < rec->nmembers; m++) {
-            const bx_tape_member *a = &again.member[m], *b = &rec->member[m];
-            ok = a->key_off == b->key_off && a->key_len == b->key_len &&
-                 a->value_off == b->value_off && a->value_len == b->value_len && a->kind == b->kind;
-        }
+                 bx_tape_scan(&tp->keys, stream + rec->offset, stream + len, &again, &next) ==
+                     BX_TAPE_OK &&
+                 again.len == rec->len && again.found == rec->found;
+        for (k = 0; ok && k < tp->keys.n; k++)
+            ok = !(rec->found & (1u << k)) ||
+                 (again.value_off[k] == rec->value_off[k] &&
+                  again.value_len[k] == rec->value_len[k] && again.kind[k] == rec->kind[k]);
         check(ok, "%s: entry %llu at %llu is the record there", what, (unsigned long long)i,
               (unsigned long long)rec->offset);
     }
@@ -153,16 +207,18 @@ static char *ring_of(const char *stream, size_t len, size_t ring_cap, size_t at)
 static void test_fill(void)
 {
     static const char stream[] = "{\"a\":1}\n{\"b\":\"x\"}\n\n{\"c\":[1,2]}\r\n"
-                                 "{\"\\u0064\":4}\n{\"e\":\n{\"f\":5}}\n[1]\n{\"g\":7} {\"h\":8}\n";
-    /* the records the tape indexes: "d" has an escaped key, "e" spans two
-     * lines (when the ring's end cuts it, the object on its second line is
+                                 "{\"\\u0064\":4}\n{\"e\":\n{\"f\":5}}\n[1]\n{\"g\":7} {\"h\":8}\n"
+                                 "{\"b\":1,\"b\":2}\n";
+    /* the records the tape indexes: "d" has an escaped key, the last one a
+     * key looked for twice, "e" spans two lines (when the ring's end cuts it, the object on its second line is
      * indexed instead: never asked for, since no record starts there) */
     static const char *const want[] = {"{\"a\"", "{\"b\"", "{\"c\"", "{\"e\"", "{\"g\"", "{\"h\""};
     size_t len = sizeof stream - 1, all = sizeof want / sizeof want[0], ring_cap, at, k;
     for (ring_cap = len; ring_cap <= len + 7; ring_cap += 7) {
         for (at = 0; at < ring_cap; at += 5) {
             char *ring = ring_of(stream, len, ring_cap, at);
-            bx_tape *tp = bx_tape_new(16, 1);
+            bx_tape_keys keys = KEYS("b", "f", "h");
+            bx_tape *tp = bx_tape_new(16, 1, &keys);
             uint64_t written = 0;
             size_t got = 0, fed;
             /* fed a few bytes at a time, as a pump writes them */
@@ -202,12 +258,20 @@ static void test_fill_bounds(void)
 {
     static const char stream[] = "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n{\"a\":4}\n";
     size_t len = sizeof stream - 1;
-    bx_tape *tp = bx_tape_new(2, 1);
+    char key[] = "a";
+    bx_tape_keys keys;
+    bx_tape *tp;
     uint64_t w;
+    memset(&keys, 0, sizeof keys);
+    bx_tape_keys_add(&keys, key, 1);
+    tp = bx_tape_new(2, 1, &keys);
+    key[0] = 'z'; /* the tape has its own copy */
     /* full: the fill stops at the first record it has no room for */
     w = produce(tp, stream, len, 0, 0, len);
     check(w == 2 && tp->scan_off == 16, "a full tape waits: %llu entries, at %llu",
           (unsigned long long)w, (unsigned long long)tp->scan_off);
+    check(tp->rec[0].found == 1 && tp->rec[1].found == 1 && tp->rec[1].value_off[0] == 5,
+          "the key looked for is found, from the tape's copy");
     /* room again (the consumer is done with both): the rest */
     bx_tape_consumer_exchange(tp);
     check(bx_tape_at(tp, 0) == &tp->rec[0] && bx_tape_at(tp, 8) == &tp->rec[1], "both seen");
@@ -218,13 +282,13 @@ static void test_fill_bounds(void)
     bx_tape_free(tp);
     /* bytes consumed before they were scanned: the scan starts over after
      * the next newline past them */
-    tp = bx_tape_new(8, 1);
+    tp = bx_tape_new(8, 1, &keys);
     w = produce(tp, stream + 4, len - 4, 0, 4, len - 4);
     check(w == 3 && tp->rec[0].offset == 8, "resynced at the next line: %llu entries",
           (unsigned long long)w);
     bx_tape_free(tp);
     /* a stream resumed mid-record: nothing until the first newline */
-    tp = bx_tape_new(8, 0);
+    tp = bx_tape_new(8, 0, &keys);
     w = produce(tp, stream + 1, len - 1, 0, 0, len - 1);
     check(w == 3 && tp->rec[0].offset == 7, "a resumed stream starts at a line: %llu entries",
           (unsigned long long)w);
@@ -236,6 +300,7 @@ int main(void)
     (void)check_all_splits; /* the harness's drivers serve the other tests */
     (void)fail_case;
     test_scan();
+    test_scan_bounds();
     test_fill();
     test_fill_bounds();
     return summary();
