@@ -15,6 +15,7 @@
  * A projection (core.fields) names the fields to keep as paths of keys: the
  * rest of a record is checked (jsondecode_skip) but builds nothing.
  */
+#include "bytes.h"
 #include "core.h"
 #include "jsonvalue.h"
 #include "jsondecode.h"
@@ -116,30 +117,6 @@ static inline int string_bytes(jctx *c, const char *p, const char **s, size_t *l
     return JSONDECODE_OK;
 }
 
-/* Whether a and b hold the same len bytes. Keys are short: eight bytes at
- * a time, the last eight overlapping, never reading past either end
- * (memcmp's call costs more than the compare). */
-static inline int same_bytes(const char *a, const char *b, size_t len)
-{
-    uint64_t x, y;
-    size_t i;
-    if (len < 8) {
-        for (i = 0; i < len; i++)
-            if (a[i] != b[i])
-                return 0;
-        return 1;
-    }
-    for (i = 0; i + 8 < len; i += 8) {
-        memcpy(&x, a + i, 8);
-        memcpy(&y, b + i, 8);
-        if (x != y)
-            return 0;
-    }
-    memcpy(&x, a + len - 8, 8);
-    memcpy(&y, b + len - 8, 8);
-    return x == y;
-}
-
 /* Whether the bytes at p (just past a key's opening quote) are the key
  * remembered at position k, closing quote included. Only keys read plain
  * (no escape) are remembered, so their bytes hold no quote, backslash or
@@ -150,7 +127,7 @@ static inline int known_key(const bx_jsonbuild *b, unsigned k, const char *p, co
     if (k >= BX_JSON_KEYS || b->key[k] == NULL)
         return 0;
     len = b->key_len[k];
-    return (size_t)(end - p) > len && p[len] == '"' && same_bytes(p, b->key[k], len);
+    return (size_t)(end - p) > len && p[len] == '"' && bx_same_bytes(p, b->key[k], len);
 }
 
 /* Pushes the key [s, s + len) read at position k: the string remembered
@@ -164,7 +141,7 @@ static inline void push_key(jctx *c, unsigned k, const char *s, size_t len, int 
         lua_pushlstring(L, s, len);
         return;
     }
-    if (b->key[k] != NULL && b->key_len[k] == len && same_bytes(b->key[k], s, len)) {
+    if (b->key[k] != NULL && b->key_len[k] == len && bx_same_bytes(b->key[k], s, len)) {
         lua_rawgeti(L, c->keys, (int)k + 1);
         return;
     }
@@ -481,7 +458,7 @@ static inline int find_child(const bx_fields *f, int node, const char *s, size_t
     if (!(f->node[node].keys & bx_tape_key_bit(s, len)))
         return -1;
     for (i = f->node[node].child; i >= 0; i = f->node[i].next)
-        if (f->node[i].len == len && same_bytes(f->node[i].key, s, len))
+        if (f->node[i].len == len && bx_same_bytes(f->node[i].key, s, len))
             return i;
     return -1;
 }

@@ -5,6 +5,7 @@
  */
 #include "tape.h"
 
+#include "bytes.h"
 #include "jsondecode.h"
 
 #include <stdlib.h>
@@ -15,17 +16,6 @@
 #define MAX_RECORD (64 * 1024)
 
 typedef char record_places_fit_16_bits[MAX_RECORD <= 65536 ? 1 : -1];
-
-/* Keys are short, and most are turned away by their bit: a loop costs
- * less than memcmp's call. */
-static inline int same_key(const char *a, const char *b, size_t len)
-{
-    size_t i;
-    for (i = 0; i < len; i++)
-        if (a[i] != b[i])
-            return 0;
-    return 1;
-}
 
 /* The member's key at p (its opening quote): which of keys it is (-1 for
  * none), *next past its closing quote. An escaped key could be one looked
@@ -46,7 +36,7 @@ static int member_key(const bx_tape_keys *keys, const char *p, const char *end, 
     if (!(keys->bits & bx_tape_key_bit(p + 1, len)))
         return BX_TAPE_OK;
     for (i = 0; i < keys->n; i++)
-        if (keys->len[i] == len && same_key(keys->key[i], p + 1, len)) {
+        if (keys->len[i] == len && bx_same_bytes(keys->key[i], p + 1, len)) {
             *k = i;
             break;
         }
