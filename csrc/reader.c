@@ -50,6 +50,7 @@ typedef struct bx_reader {
     bx_transfer *src;        /* kept alive in the user value's "source" */
     const char *run;         /* the source's bytes last peeked ... */
     size_t run_len, taken;   /* ... and how many of them were read, not handed back yet */
+    size_t shown;            /* all the source showed at that peek, less what was handed back */
     bx_jsonbuild build;      /* JSON: builds records, remembers their layout */
     int decode_error;        /* JSONDECODE_ERR_* behind JSONSPLIT_ERR_DECODE */
     lua_Integer consumed;    /* bytes taken from sources: where a resume starts */
@@ -81,7 +82,7 @@ static const char *source_bytes(bx_reader *r, size_t *len)
     if (r->src == NULL || bx_transfer_closed(r->src)) {
         /* A closed source's ring is gone: so is the run shown from it. */
         r->run = NULL;
-        r->run_len = r->taken = 0;
+        r->run_len = r->taken = r->shown = 0;
         *len = 0;
         return NULL;
     }
@@ -89,7 +90,7 @@ static const char *source_bytes(bx_reader *r, size_t *len)
      * that needs more than it was shown (two bytes of a gzip header) takes
      * nothing and comes back once more arrived. */
     if (r->taken == 0 || r->taken == r->run_len)
-        r->run = bx_transfer_peek(r->src, &r->run_len);
+        r->run = bx_transfer_peek(r->src, &r->run_len, &r->shown);
     *len = r->run_len - r->taken;
     return r->run + r->taken;
 }
@@ -100,6 +101,7 @@ static void give_back(bx_reader *r)
     bx_transfer_consume(r->src, r->taken);
     r->run += r->taken;
     r->run_len -= r->taken;
+    r->shown -= r->taken;
     r->taken = 0;
 }
 
@@ -293,8 +295,14 @@ static int next_bytes(lua_State *L, bx_reader *r, const char **p, size_t *len, i
         return push_failure(L, r, INFLATE_FAILED);
     *rc = plain_bytes(r, p, len);
     if (*rc == NO_DATA_YET) {
+        /* What the source showed at the reader's last look (all of it
+         * of no use alone): the caller waits for more than that. Counted
+         * then, not when the caller asks the source: by then the source
+         * may have shown more, up to a full ring, and a wait for more
+         * than a full ring would never end. */
         lua_pushboolean(L, 0);
-        return 1;
+        lua_pushinteger(L, (lua_Integer)r->shown);
+        return 2;
     }
     if (*rc != MORE_DATA && *rc != SOURCE_OVER)
         return push_failure(L, r, *rc);
@@ -337,7 +345,7 @@ static int next_raw(lua_State *L, bx_reader *r)
     }
 }
 
-/* reader:next() -> record text | false | nil [, kind, message] */
+/* reader:next() -> record text | false, shown | nil [, kind, message] */
 static int l_next(lua_State *L)
 {
     return next_raw(L, checkreader(L));
@@ -442,7 +450,7 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
 }
 
 /* reader:record([fields]) -> the next record decoded (only the fields of a
- * core.fields projection, when given) | false | nil [, kind, message] */
+ * core.fields projection, when given) | false, shown | nil [, kind, message] */
 static int l_record(lua_State *L)
 {
     bx_reader *r = checkreader(L);
@@ -451,7 +459,7 @@ static int l_record(lua_State *L)
 }
 
 /* reader:values(fields) -> the record's number and one value a field |
- * false | nil [, kind, message] */
+ * false, shown | nil [, kind, message] */
 static int l_values(lua_State *L)
 {
     bx_reader *r = checkreader(L);
@@ -621,7 +629,8 @@ static int l_iterator(lua_State *L)
     return 1;
 }
 
-/* reader:read([n]) -> up to n plain bytes | false | nil [, kind, message] */
+/* reader:read([n]) -> up to n plain bytes | false, shown | nil [, kind, message]
+ * (false: nothing of use yet; shown: the source's bytes it was shown) */
 static int l_read(lua_State *L)
 {
     bx_reader *r = checkreader(L);
@@ -657,7 +666,7 @@ static int l_attach(lua_State *L)
     lua_setfield(L, -2, "source");
     r->src = t;
     r->run = NULL;
-    r->run_len = r->taken = 0;
+    r->run_len = r->taken = r->shown = 0;
     r->indexing = 0;
     unkey(L, r);
     return 0;

@@ -64,6 +64,7 @@ struct bx_transfer {
     strbuf body; /* buffer sink; error pages of the others */
     char *ring;  /* stream sink: a ring of ring_cap bytes */
     size_t ring_cap, ring_start, ring_count;
+    size_t ring_unshown; /* written after ring_count this round, shown once indexed */
     uint64_t ring_taken; /* stream sink: bytes the consumer took, all told */
     bx_tape *tape;       /* stream sink on a pump: its records' index, once asked for */
     int body_overflow;
@@ -218,16 +219,28 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* The stream ring's free bytes. */
+static size_t ring_room(const bx_transfer *t)
+{
+    return t->ring_cap - t->ring_count - t->ring_unshown;
+}
+
 /* Appends to the stream ring (the caller checked it fits). A ring, not a
  * buffer compacted as it is read: the reader takes bytes in whatever
- * contiguous runs it gets, so nothing is ever moved. */
+ * contiguous runs it gets, so nothing is ever moved. With an index, the
+ * bytes are shown to the consumer only once the round's indexing is done
+ * (stream_index): a consumer shown them at once would decode the records
+ * the pump is about to index, each one costing it a whole scan. */
 static void ring_put(bx_transfer *t, const char *p, size_t n)
 {
-    size_t end = (t->ring_start + t->ring_count) % t->ring_cap;
+    size_t end = (t->ring_start + t->ring_count + t->ring_unshown) % t->ring_cap;
     size_t first = t->ring_cap - end < n ? t->ring_cap - end : n;
     memcpy(t->ring + end, p, first);
     memcpy(t->ring, p + first, n - first);
-    t->ring_count += n;
+    if (t->tape)
+        t->ring_unshown += n;
+    else
+        t->ring_count += n;
 }
 
 static size_t keep_error_body(bx_transfer *t, const char *p, size_t n)
@@ -263,7 +276,7 @@ static size_t write_body(bx_transfer *t, char *ptr, size_t n)
             t->range_ignored = 1;
             return 0;
         }
-        if (n > t->ring_cap - t->ring_count) {
+        if (n > ring_room(t)) {
             t->paused = 1;
             t->paused_need = n;
             guard_pause(t);
@@ -276,7 +289,7 @@ static size_t write_body(bx_transfer *t, char *ptr, size_t n)
          * than the decoding on a fast link (an mmap of the chunk's size,
          * its pages faulted in, then unmapped). The refusal above remains
          * for a chunk larger than announced. */
-        if (t->ring_cap - t->ring_count < BX_CURL_CHUNK) {
+        if (ring_room(t) < BX_CURL_CHUNK) {
             t->paused = 1;
             t->paused_need = BX_CURL_CHUNK;
             guard_pause(t);
@@ -347,7 +360,7 @@ static size_t keep_header(bx_transfer *t, char *buf, size_t n)
         strbuf_reset(&t->headers);
         if (t->req.sink == BX_SINK_FILE || t->req.sink == BX_SINK_STREAM) {
             strbuf_reset(&t->body);
-            t->ring_start = t->ring_count = 0;
+            t->ring_start = t->ring_count = t->ring_unshown = 0;
         }
         return n;
     }
@@ -484,7 +497,7 @@ void bx_transfer_close(bx_transfer *t)
     t->ring = NULL;
     bx_tape_free(t->tape);
     t->tape = NULL;
-    t->ring_cap = t->ring_start = t->ring_count = 0;
+    t->ring_cap = t->ring_start = t->ring_count = t->ring_unshown = 0;
 }
 
 int bx_transfer_closed(const bx_transfer *t)
@@ -499,16 +512,17 @@ int bx_transfer_is_stream(const bx_transfer *t)
 
 /* The bytes handed out stay put while the pump runs: it writes only where
  * the ring is free, and consume is what frees them. */
-const char *bx_transfer_peek(const bx_transfer *t, size_t *len)
+const char *bx_transfer_peek(const bx_transfer *t, size_t *len, size_t *shown)
 {
     const char *p = NULL;
     size_t run;
-    *len = 0;
+    *len = *shown = 0;
     locked(t);
     /* An error page is never content. */
     if (t->req.sink == BX_SINK_STREAM && t->ring != NULL && is_success(transfer_status(t))) {
         run = t->ring_cap - t->ring_start;
         *len = t->ring_count < run ? t->ring_count : run;
+        *shown = t->ring_count;
         p = t->ring + t->ring_start;
     }
     if (t->tape)
@@ -523,7 +537,7 @@ const char *bx_transfer_peek(const bx_transfer *t, size_t *len)
  * unpausing is for the pump's thread, which runs the handle (may_run). */
 static int may_unpause(bx_transfer *t)
 {
-    return t->paused && t->ring_cap - t->ring_count >= t->paused_need;
+    return t->paused && ring_room(t) >= t->paused_need;
 }
 
 /* The pause's bookkeeping; curl is told by whoever runs the handle. */
@@ -562,16 +576,18 @@ static void stream_index(void *ud)
     locked(t);
     tp = t->tape;
     at = t->ring_start;
-    count = t->ring_count;
+    count = t->ring_count + t->ring_unshown;
     from = t->ring_taken;
     if (tp)
         bx_tape_producer_exchange(tp);
     unlocked(t);
-    if (tp == NULL || count == 0)
-        return;
-    bx_tape_fill(tp, t->ring, t->ring_cap, at, from, count);
+    if (tp != NULL && count > 0)
+        bx_tape_fill(tp, t->ring, t->ring_cap, at, from, count);
     locked(t);
-    bx_tape_producer_exchange(tp);
+    if (tp)
+        bx_tape_producer_exchange(tp);
+    t->ring_count += t->ring_unshown;
+    t->ring_unshown = 0;
     unlocked(t);
 }
 
@@ -611,7 +627,7 @@ void bx_transfer_consume(bx_transfer *t, size_t n)
     if (t->ring_start >= t->ring_cap)
         t->ring_start -= t->ring_cap;
     t->ring_count -= n;
-    if (t->ring_count == 0)
+    if (t->ring_count == 0 && t->ring_unshown == 0)
         t->ring_start = 0; /* longer contiguous runs from here */
     t->ring_taken += n;
     if (t->tape)
@@ -907,12 +923,13 @@ static int l_progress(lua_State *L)
     return 2;
 }
 
-/* transfer:pending() -> stream bytes received and not read yet */
+/* transfer:pending() -> stream bytes received and not read yet (shown to
+ * the reader: in the ring, and indexed when it is being indexed) */
 static int l_pending(lua_State *L)
 {
-    size_t len;
-    bx_transfer_peek(bx_checktransfer(L, 1), &len);
-    lua_pushinteger(L, (lua_Integer)len);
+    size_t len, shown;
+    bx_transfer_peek(bx_checktransfer(L, 1), &len, &shown);
+    lua_pushinteger(L, (lua_Integer)shown);
     return 1;
 }
 

@@ -26,8 +26,11 @@ void bx_transfer_close(bx_transfer *t);
 int bx_transfer_is_stream(const bx_transfer *t);
 int bx_transfer_closed(const bx_transfer *t);
 int bx_transfer_outcome(const bx_transfer *t);
-/* Both also bring the consumer's side of the records index up to date. */
-const char *bx_transfer_peek(const bx_transfer *t, size_t *len);
+/* The bytes shown to the consumer: the first contiguous run of them
+ * (*len), and how many there are in all (*shown: the run and those past
+ * the ring's end). Both this and bx_transfer_consume also bring the
+ * consumer's side of the records index up to date. */
+const char *bx_transfer_peek(const bx_transfer *t, size_t *len, size_t *shown);
 void bx_transfer_consume(bx_transfer *t, size_t n);
 /* The stream's bytes the consumer took so far: the stream offset of what
  * bx_transfer_peek shows first. */

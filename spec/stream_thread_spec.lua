@@ -174,4 +174,49 @@ describe("a stream's thread", function()
     os.remove(path)
     c:close()
   end)
+
+  it("goes on when the stream fills its ring between the reader finding nothing and its wait", function()
+    local core = require("batchexport.core")
+    local stream = require("batchexport.stream")
+    local c = new_client()
+    local e = m:create_export(BIG)
+    local reader = assert(c.exports.open(e.files[1]))
+    local fields = assert(stream.fields({ "custom_id" }))
+    -- The C reader's first "nothing of use yet" is held back until the
+    -- thread has filled the ring and paused: the reader must then wait for
+    -- more than it was shown, not for more than the full ring holds now.
+    local real, held_back = reader.core, false
+    reader.core = setmetatable({}, { __index = function(_, name)
+      local method = real[name]
+      if type(method) ~= "function" then return method end
+      return function(_, ...)
+        local results = table.pack(method(real, ...))
+        if results[1] == false and not held_back then
+          held_back = true
+          local last, still = -1, 0
+          while still < 5 and not reader.transfer:done() do
+            scheduler.sleep(0.02)
+            local now = reader.transfer:pending()
+            still = now == last and still + 1 or 0
+            last = now
+          end
+          assert.is_true(last > 0, "the thread filled the ring")
+        end
+        return table.unpack(results, 1, results.n)
+      end
+    end })
+    -- A wait that never ends fails here rather than hanging the run.
+    local deadline = core.now() + 20
+    debug.sethook(function() if core.now() > deadline then error("the reader waits for ever") end end, "", 1000)
+    local ok, n = pcall(function()
+      local count = 0
+      while reader:next_values(fields) do count = count + 1 end
+      return count
+    end)
+    debug.sethook()
+    assert.is_true(ok, tostring(n))
+    assert.is_true(held_back, "the reader found nothing of use once")
+    assert.equal(select(1, reader:count()), n)
+    c:close()
+  end)
 end)

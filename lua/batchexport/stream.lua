@@ -75,10 +75,12 @@ local function settle(self, method, how, value, kind, message, ...)
   if value then return value, kind, message, ... end
   local rd = self.core
   if value == false then
-    -- The reader may already hold bytes it cannot use alone (one byte of
-    -- a gzip header): wait for more than it has, not for any.
-    local transfer, held = self.transfer, self.transfer:pending()
-    scheduler.wait_until(function() return transfer:done() or transfer:pending() > held end)
+    -- Nothing of use yet: the reader says how many bytes the source had
+    -- shown it (one byte of a gzip header it cannot use alone, say); wait
+    -- for more than that. Not the source's count now: it may have filled
+    -- its ring since, and more than a full ring never comes.
+    local transfer, shown = self.transfer, kind
+    scheduler.wait_until(function() return transfer:done() or transfer:pending() > shown end)
   elseif kind == nil then
     local got = rd:consumed()
     if self.size and got ~= self.size then
