@@ -131,6 +131,13 @@ void bx_tape_consumer_exchange(bx_tape *tp);
 void bx_tape_fill(bx_tape *tp, const char *bytes, size_t ring_cap, size_t at, uint64_t from,
                   size_t len);
 
+/* The producer: the stream byte it has looked up to (every record before
+ * it is indexed, or left to the decoder). */
+static inline uint64_t bx_tape_scanned(const bx_tape *tp)
+{
+    return tp->scan_off;
+}
+
 /* The consumer: the entry made at stream byte `offset`, among those its
  * last exchange saw, or NULL; entries made before it are passed over for
  * good (records are asked for in the stream's order). */

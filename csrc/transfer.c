@@ -45,6 +45,8 @@
 
 /* The most entries a stream's records index holds (tape.h), 64 bytes each. */
 #define INDEX_ENTRIES 8192
+/* The bytes indexed between two showings to the consumer (stream_index). */
+#define INDEX_STEP (64 * 1024)
 
 enum { T_DONE, T_RUNNING };
 
@@ -564,30 +566,49 @@ static int stream_may_run(void *ud)
     return BX_PUMP_UNPAUSE;
 }
 
+/* Shows the consumer the bytes written up to stream byte `upto`. */
+static void show_upto(bx_transfer *t, uint64_t upto)
+{
+    uint64_t shown = t->ring_taken + t->ring_count;
+    size_t more;
+    if (upto <= shown)
+        return;
+    more = upto - shown < t->ring_unshown ? (size_t)(upto - shown) : t->ring_unshown;
+    t->ring_count += more;
+    t->ring_unshown -= more;
+}
+
 /* The pump's work between rounds (bx_pump_after): indexes the records of
  * the bytes it wrote, with the lock let go, since the consumer only reads
- * them and only this thread writes the ring. */
+ * them and only this thread writes the ring. They are indexed and shown a
+ * step at a time, each step up to the first record it could not finish:
+ * a consumer that caught up waits for a step's indexing, not a round's
+ * (up to a whole ring). */
 static void stream_index(void *ud)
 {
     bx_transfer *t = ud;
     bx_tape *tp;
-    size_t at, count;
-    uint64_t from;
+    size_t at;
+    uint64_t from, step, end;
     locked(t);
     tp = t->tape;
     at = t->ring_start;
-    count = t->ring_count + t->ring_unshown;
     from = t->ring_taken;
+    step = from + t->ring_count;
+    end = step + t->ring_unshown;
     if (tp)
         bx_tape_producer_exchange(tp);
     unlocked(t);
-    if (tp != NULL && count > 0)
-        bx_tape_fill(tp, t->ring, t->ring_cap, at, from, count);
-    locked(t);
-    if (tp)
+    while (tp != NULL && step < end) {
+        step = end - step > INDEX_STEP ? step + INDEX_STEP : end;
+        bx_tape_fill(tp, t->ring, t->ring_cap, at, from, (size_t)(step - from));
+        locked(t);
         bx_tape_producer_exchange(tp);
-    t->ring_count += t->ring_unshown;
-    t->ring_unshown = 0;
+        show_upto(t, step < end ? bx_tape_scanned(tp) : end);
+        unlocked(t);
+    }
+    locked(t);
+    show_upto(t, end);
     unlocked(t);
 }
 
