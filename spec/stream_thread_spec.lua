@@ -23,6 +23,17 @@ local function threads()
   error("no Threads line in /proc/self/status")
 end
 
+-- This process's thread ids, and its own (a child's /proc/self is the child's).
+local function task_ids()
+  local stat = assert(io.open("/proc/self/stat"))
+  local pid = stat:read("*l"):match("^(%d+)")
+  stat:close()
+  local ids, ls = {}, assert(io.popen("ls /proc/" .. pid .. "/task"))
+  for tid in ls:lines() do ids[#ids + 1] = tid end
+  ls:close()
+  return ids, pid
+end
+
 -- Drops everything unreachable, the readers' userdata included.
 local function collect()
   collectgarbage()
@@ -72,6 +83,28 @@ describe("a stream's thread", function()
     c:close()
   end)
 
+  it("is named batchexport, apart from the caller's thread (top -H, gdb, perf)", function()
+    local function names()
+      local out = {}
+      for _, tid in ipairs((task_ids())) do
+        local f = io.open("/proc/self/task/" .. tid .. "/comm")
+        if f then -- gone since
+          local name = f:read("*l")
+          f:close()
+          out[name] = (out[name] or 0) + 1
+        end
+      end
+      return out
+    end
+    local c = new_client()
+    local before = names().batchexport or 0
+    local reader = reader_in_flight(c)
+    assert.equal(before + 1, names().batchexport)
+    reader:close()
+    assert.equal(before, names().batchexport or 0)
+    c:close()
+  end)
+
   it("ends when the reader is closed in the middle of the part", function()
     local c = new_client()
     local reader, before = reader_in_flight(c)
@@ -91,9 +124,9 @@ describe("a stream's thread", function()
   it("blocks the signals meant for the process, so Ctrl-C reaches the caller's thread", function()
     local c = new_client()
     local reader = reader_in_flight(c)
-    local self_pid = io.open("/proc/self/stat"):read("*l"):match("^(%d+)")
+    local ids, self_pid = task_ids()
     local others = 0
-    for tid in io.popen("ls /proc/" .. self_pid .. "/task"):lines() do
+    for _, tid in ipairs(ids) do
       if tid ~= self_pid then
         others = others + 1
         local blocked
