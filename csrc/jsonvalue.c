@@ -33,7 +33,7 @@ typedef struct field_node {
     size_t len;
     int slot;        /* a listed field: its position (0-based); else -1 */
     int child, next; /* first child, next sibling: node indexes or -1 */
-    uint64_t keys;   /* a bit for each child's key: bx_tape_key_bit() */
+    uint64_t keys;   /* a bit for each child's key: bx_key_bit() */
     int nchild;      /* children: the size of its table in a record */
 } field_node;
 
@@ -455,7 +455,7 @@ static int value(jctx *c, const char *p, const char **stop, int depth)
 static inline int find_child(const bx_fields *f, int node, const char *s, size_t len)
 {
     int i;
-    if (!(f->node[node].keys & bx_tape_key_bit(s, len)))
+    if (!(f->node[node].keys & bx_key_bit(s, len)))
         return -1;
     for (i = f->node[node].child; i >= 0; i = f->node[i].next)
         if (f->node[i].len == len && bx_same_bytes(f->node[i].key, s, len))
@@ -571,8 +571,11 @@ static int taped_fields(jctx *c, const char *p, const char **stop, int *kept)
     *kept = 0;
     for (k = 0; k < f->ntop && rc == JSONDECODE_OK; k++) {
         const field_node *n = &f->node[f->top[k]];
-        const char *v = p + rec->value_off[k], *q;
-        if (!(rec->found & (1u << k)) || !wanted(f, f->top[k], *v))
+        const char *v, *q;
+        if (!(rec->found & (1u << k))) /* then its place is not set */
+            continue;
+        v = p + rec->value_off[k];
+        if (!wanted(f, f->top[k], *v))
             continue;
         if (rec->kind[k] != BX_TAPE_STRING || n->slot < 0) {
             rc = listed_member(c, f->top[k], n->key, n->len, 1, v, &q, 1, kept);
@@ -608,12 +611,12 @@ static int taped_values(jctx *c, const char *p, const char **stop)
     const bx_tape_record *rec = c->rec;
     int k, rc;
     for (k = 0; k < c->f->nfields; k++) {
-        const char *v = p + rec->value_off[k], *q;
+        const char *q;
         if (!(rec->found & (1u << k)))
             lua_pushnil(c->L);
         else if (rec->kind[k] == BX_TAPE_STRING)
-            lua_pushlstring(c->L, v + 1, rec->value_len[k] - 2u);
-        else if ((rc = item_value(c, v, &q, 1)) != JSONDECODE_OK)
+            lua_pushlstring(c->L, p + rec->value_off[k] + 1, rec->value_len[k] - 2u);
+        else if ((rc = item_value(c, p + rec->value_off[k], &q, 1)) != JSONDECODE_OK)
             return rc;
     }
     *stop = p + rec->len;
@@ -795,7 +798,7 @@ static int add_path(lua_State *L, bx_fields *f, char **bytes, int n, int field)
             c->nchild = 0;
             c->next = f->node[node].child;
             f->node[node].nchild++;
-            f->node[node].keys |= bx_tape_key_bit(key, len);
+            f->node[node].keys |= bx_key_bit(key, len);
             f->node[node].child = f->nnodes;
             child = f->nnodes++;
         }

@@ -33,7 +33,7 @@ static int member_key(const bx_tape_keys *keys, const char *p, const char *end, 
     *next = close + 1;
     *k = -1;
     len = (size_t)(close - (p + 1));
-    if (!(keys->bits & bx_tape_key_bit(p + 1, len)))
+    if (!(keys->bits & bx_key_bit(p + 1, len)))
         return BX_TAPE_OK;
     for (i = 0; i < keys->n; i++)
         if (keys->len[i] == len && bx_same_bytes(keys->key[i], p + 1, len)) {
@@ -140,7 +140,7 @@ int bx_tape_keys_add(bx_tape_keys *keys, const char *key, size_t len)
         return 0;
     keys->key[keys->n] = key;
     keys->len[keys->n] = (uint8_t)len;
-    keys->bits |= bx_tape_key_bit(key, len);
+    keys->bits |= bx_key_bit(key, len);
     keys->n++;
     return 1;
 }

@@ -32,20 +32,14 @@
 #define BX_TAPE_KEY_MAX 255
 
 /* The top-level keys a tape looks for: the ones a consumer's projection
- * starts with. bits has a bit for each key (bx_tape_key_bit), so most
- * members of a record are turned away without a compare. */
+ * starts with. bits has each key's bx_key_bit (bytes.h), so most members
+ * of a record are turned away without a compare. */
 typedef struct bx_tape_keys {
     int n;
     uint64_t bits;
     const char *key[BX_TAPE_KEYS];
     uint8_t len[BX_TAPE_KEYS];
 } bx_tape_keys;
-
-/* A key's bit in a mask of keys, from its length and first byte. */
-static inline uint64_t bx_tape_key_bit(const char *s, size_t len)
-{
-    return (uint64_t)1 << ((len * 7 + (len ? (unsigned char)s[0] : 0)) % 64);
-}
 
 /* Adds a key (its bytes are not copied); 0 when keys has BX_TAPE_KEYS
  * already, or the key is longer than BX_TAPE_KEY_MAX. */

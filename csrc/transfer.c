@@ -599,17 +599,18 @@ static void stream_index(void *ud)
     if (tp)
         bx_tape_producer_exchange(tp);
     unlocked(t);
-    while (tp != NULL && step < end) {
+    /* At least one fill, even with nothing new: bytes shown before were
+     * left unindexed when the index had no room, and may have some now. */
+    do {
         step = end - step > INDEX_STEP ? step + INDEX_STEP : end;
-        bx_tape_fill(tp, t->ring, t->ring_cap, at, from, (size_t)(step - from));
+        if (tp)
+            bx_tape_fill(tp, t->ring, t->ring_cap, at, from, (size_t)(step - from));
         locked(t);
-        bx_tape_producer_exchange(tp);
-        show_upto(t, step < end ? bx_tape_scanned(tp) : end);
+        if (tp)
+            bx_tape_producer_exchange(tp);
+        show_upto(t, tp != NULL && step < end ? bx_tape_scanned(tp) : end);
         unlocked(t);
-    }
-    locked(t);
-    show_upto(t, end);
-    unlocked(t);
+    } while (step < end);
 }
 
 void bx_transfer_index_records(bx_transfer *t, const bx_tape_keys *keys)
