@@ -16,6 +16,7 @@
 #define MAX_RECORD (64 * 1024)
 
 typedef char record_places_fit_16_bits[MAX_RECORD <= 65536 ? 1 : -1];
+typedef char entry_is_one_cache_line[sizeof(bx_tape_record) == 64 ? 1 : -1];
 
 /* The member's key at p (its opening quote): which of keys it is (-1 for
  * none), *next past its closing quote. An escaped key could be one looked

@@ -596,19 +596,20 @@ static void stream_index(void *ud)
     from = t->ring_taken;
     step = from + t->ring_count;
     end = step + t->ring_unshown;
-    if (tp)
-        bx_tape_producer_exchange(tp);
+    if (tp == NULL) { /* nothing held back: bytes are shown as written */
+        unlocked(t);
+        return;
+    }
+    bx_tape_producer_exchange(tp);
     unlocked(t);
     /* At least one fill, even with nothing new: bytes shown before were
      * left unindexed when the index had no room, and may have some now. */
     do {
         step = end - step > INDEX_STEP ? step + INDEX_STEP : end;
-        if (tp)
-            bx_tape_fill(tp, t->ring, t->ring_cap, at, from, (size_t)(step - from));
+        bx_tape_fill(tp, t->ring, t->ring_cap, at, from, (size_t)(step - from));
         locked(t);
-        if (tp)
-            bx_tape_producer_exchange(tp);
-        show_upto(t, tp != NULL && step < end ? bx_tape_scanned(tp) : end);
+        bx_tape_producer_exchange(tp);
+        show_upto(t, step < end ? bx_tape_scanned(tp) : end);
         unlocked(t);
     } while (step < end);
 }
