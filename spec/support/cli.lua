@@ -73,4 +73,12 @@ function M.example(m, script, args, names, over)
   return code, out
 end
 
+-- A failed check's message about a process: its exit code and its last
+-- line first (the CI log's summary keeps a failure's first lines only),
+-- then everything it printed.
+function M.said(code, out)
+  local last = out:match("([^\n]*%S[^\n]*)%s*$") or "(nothing printed)"
+  return string.format("exit %s, last line: %s\n%s", tostring(code), last, out)
+end
+
 return M

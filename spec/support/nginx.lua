@@ -83,25 +83,30 @@ function M.start(m, edit)
   local root = repo_root()
   -- The LuaJIT build of the core (Lua 5.1 API), as nginx loads it.
   assert(os.execute(CLEAN_ENV .. "make -s build-jit >/dev/null"), "make build-jit failed")
-  local self = setmetatable({ port = free_port(), root = root }, Nginx)
+  local self = setmetatable({ root = root }, Nginx)
   self.prefix = h.tmpdir()
   assert(os.execute("mkdir -p " .. sh_quote(self.prefix .. "/logs")))
-  -- The example's own configuration, with its port, the repository's paths
-  -- and (as root) the workers' user filled in.
+  -- The example's own configuration, with the repository's paths and (as
+  -- root) the workers' user filled in; its port, each attempt's.
   local conf = assert(read_file(root .. "/examples/openresty/nginx.conf"))
-  conf = conf:gsub("127%.0%.0%.1:8089", "127.0.0.1:" .. self.port)
   conf = conf:gsub("%$prefix/%.%./%.%.", root)
   conf = conf:gsub("%$prefix/%?%.lua", root .. "/examples/openresty/?.lua")
   if edit then conf = edit(conf) end
   local id = io.popen("id -u")
   if id:read("l") == "0" then conf = "user root root;\n" .. conf end
   id:close()
-  write_file(self.prefix .. "/nginx.conf", conf)
   local env = string.format("MOCK_API_URL=%s BATCH_REST_KEY=%s BATCH_PROJECT_KEY=%s BATCH_API_KEY=%s ",
     sh_quote(m.api_url), sh_quote(m.rest_key), sh_quote(m.project_key), sh_quote(m.api_key))
-  local ok = os.execute(CLEAN_ENV .. env .. M.NGINX .. " -p " .. sh_quote(self.prefix) .. " -c nginx.conf -g 'error_log "
-    .. self.prefix .. "/logs/error.log info;' 2>" .. sh_quote(self.prefix .. "/start.err"))
-  assert(ok, "nginx did not start: " .. tostring(read_file(self.prefix .. "/start.err")))
+  -- A free port may be taken before nginx binds it: then another one.
+  for attempt = 1, 5 do
+    self.port = free_port()
+    write_file(self.prefix .. "/nginx.conf", (conf:gsub("127%.0%.0%.1:8089", "127.0.0.1:" .. self.port)))
+    local ok = os.execute(CLEAN_ENV .. env .. M.NGINX .. " -p " .. sh_quote(self.prefix) .. " -c nginx.conf -g 'error_log "
+      .. self.prefix .. "/logs/error.log info;' 2>" .. sh_quote(self.prefix .. "/start.err"))
+    if ok then break end
+    local why = tostring(read_file(self.prefix .. "/start.err"))
+    assert(attempt < 5 and why:find("Address already in use", 1, true), "nginx did not start: " .. why)
+  end
   local deadline = socket.gettime() + 10
   while true do
     local c = socket.tcp()
