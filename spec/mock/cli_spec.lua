@@ -61,10 +61,7 @@ describe("batchexport-mock start/stop", function()
     local socket = require("socket")
     local port
     for _ = 1, 20 do
-      local s = assert(socket.bind("127.0.0.1", 0))
-      local _, p = s:getsockname()
-      s:close()
-      p = tonumber(p)
+      local p = h.free_port()
       local s2 = socket.bind("127.0.0.1", p + 1)
       if s2 then s2:close(); port = p; break end
     end
@@ -84,10 +81,7 @@ describe("batchexport-mock start/stop", function()
   -- Both servers on one port would start (nginx takes two servers on one
   -- listen), and the API server would answer every storage request.
   it("refuses one port for the API and storage", function()
-    local socket = require("socket")
-    local s = assert(socket.bind("127.0.0.1", 0))
-    local _, port = s:getsockname()
-    s:close()
+    local port = h.free_port()
     local out, code = run(mock.sh_quote(mock.bin) .. " start --port " .. port .. " --storage-port " .. port)
     assert.equal(2, code, out)
     assert.matches("must differ", out)
@@ -95,11 +89,8 @@ describe("batchexport-mock start/stop", function()
   end)
 
   it("picks an API port apart from a given --storage-port; each server answers as itself", function()
-    local socket = require("socket")
-    local s = assert(socket.bind("127.0.0.1", 0))
-    local _, port = s:getsockname()
-    s:close()
-    local m = mock.start({ storage_port = tonumber(port), history = 3 })
+    local port = h.free_port()
+    local m = mock.start({ storage_port = port, history = 3 })
     finally(function() m:stop() end)
     assert.equal("http://127.0.0.1:" .. port, m.storage_url)
     assert.not_equal(m.api_url, m.storage_url)

@@ -8,6 +8,15 @@
 --   local out, code = h.sh("ls " .. h.sh_quote(dir)); h.rmrf(dir)
 local M = {}
 
+-- A loopback port the kernel says is free now (a server started on it may
+-- still lose a race for it).
+function M.free_port()
+  local s = assert(require("socket").bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
 -- One shell word, whatever the string holds.
 function M.sh_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"

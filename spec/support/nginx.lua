@@ -19,13 +19,6 @@ local sh_quote = h.sh_quote
 
 local read_file, write_file = h.read, h.write
 
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
-
 local function repo_root()
   local p = io.popen("pwd")
   local dir = p:read("l")
@@ -99,7 +92,7 @@ function M.start(m, edit)
     sh_quote(m.api_url), sh_quote(m.rest_key), sh_quote(m.project_key), sh_quote(m.api_key))
   -- A free port may be taken before nginx binds it: then another one.
   for attempt = 1, 5 do
-    self.port = free_port()
+    self.port = h.free_port()
     write_file(self.prefix .. "/nginx.conf", (conf:gsub("127%.0%.0%.1:8089", "127.0.0.1:" .. self.port)))
     local ok = os.execute(CLEAN_ENV .. env .. M.NGINX .. " -p " .. sh_quote(self.prefix) .. " -c nginx.conf -g 'error_log "
       .. self.prefix .. "/logs/error.log info;' 2>" .. sh_quote(self.prefix .. "/start.err"))
