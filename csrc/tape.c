@@ -18,15 +18,47 @@
 typedef char record_places_fit_16_bits[MAX_RECORD <= 65536 ? 1 : -1];
 typedef char entry_is_one_cache_line[sizeof(bx_tape_record) == 64 ? 1 : -1];
 
-/* The member's key at p (its opening quote): which of keys it is (-1 for
+/* Member m's key at p (its opening quote) as the layout remembers it, or 0:
+ * the remembered bytes and closing quote, compared whole within end. */
+static int remembered_key(const bx_tape_layout *layout, int m, const char *p, const char *end,
+                          int *k, const char **next)
+{
+    size_t len;
+    if (layout == NULL || m >= layout->n)
+        return 0;
+    len = layout->len[m];
+    if ((size_t)(end - p) < len + 2 || !bx_same_bytes(layout->key[m], p + 1, len + 1))
+        return 0;
+    *k = layout->k[m];
+    *next = p + len + 2;
+    return 1;
+}
+
+/* Remembers member m's plain key [s, s + len) and which key looked for it
+ * is; members after it are forgotten (the layout changed there). */
+static void remember_key(bx_tape_layout *layout, int m, const char *s, size_t len, int k)
+{
+    if (layout == NULL || m >= BX_TAPE_LAYOUT_MEMBERS || m > layout->n ||
+        len > BX_TAPE_LAYOUT_KEY_MAX)
+        return;
+    memcpy(layout->key[m], s, len + 1); /* its closing quote too */
+    layout->len[m] = (uint8_t)len;
+    layout->k[m] = (int8_t)k;
+    layout->n = m + 1;
+}
+
+/* Member m's key at p (its opening quote): which of keys it is (-1 for
  * none), *next past its closing quote. An escaped key could be one looked
  * for once unescaped: the record is left to the decoder. */
-static int member_key(const bx_tape_keys *keys, const char *p, const char *end, int *k,
-                      const char **next)
+static int member_key(const bx_tape_keys *keys, bx_tape_layout *layout, int m, const char *p,
+                      const char *end, int *k, const char **next)
 {
     const char *close;
     size_t len;
-    int escaped, i, rc = jsondecode_string(p + 1, end, 1, &close, &escaped);
+    int escaped, i, rc;
+    if (remembered_key(layout, m, p, end, k, next))
+        return BX_TAPE_OK;
+    rc = jsondecode_string(p + 1, end, 1, &close, &escaped);
     if (rc == JSONDECODE_MORE)
         return BX_TAPE_MORE;
     if (rc != JSONDECODE_OK || escaped)
@@ -34,13 +66,13 @@ static int member_key(const bx_tape_keys *keys, const char *p, const char *end, 
     *next = close + 1;
     *k = -1;
     len = (size_t)(close - (p + 1));
-    if (!(keys->bits & bx_key_bit(p + 1, len)))
-        return BX_TAPE_OK;
-    for (i = 0; i < keys->n; i++)
-        if (keys->len[i] == len && bx_same_bytes(keys->key[i], p + 1, len)) {
-            *k = i;
-            break;
-        }
+    if (keys->bits & bx_key_bit(p + 1, len))
+        for (i = 0; i < keys->n; i++)
+            if (keys->len[i] == len && bx_same_bytes(keys->key[i], p + 1, len)) {
+                *k = i;
+                break;
+            }
+    remember_key(layout, m, p + 1, len, *k);
     return BX_TAPE_OK;
 }
 
@@ -91,17 +123,17 @@ static int found(bx_tape_record *rec, int k, const char *start, const char *v, c
 
 /* The members of the object at start, within [start, end), at most
  * MAX_RECORD bytes: places within it fit the entry's 16 bits. */
-static int scan_members(const bx_tape_keys *keys, const char *start, const char *end,
-                        bx_tape_record *rec, const char **next)
+static int scan_members(const bx_tape_keys *keys, bx_tape_layout *layout, const char *start,
+                        const char *end, bx_tape_record *rec, const char **next)
 {
     const char *p = start + 1, *v;
     uint8_t kind;
-    int rc, k;
+    int rc, k, m = 0;
     rec->found = 0;
     if ((rc = expect(&p, end, '"', '}')) != BX_TAPE_OK)
         return rc;
     while (*p != '}') {
-        if ((rc = member_key(keys, p, end, &k, &p)) != BX_TAPE_OK ||
+        if ((rc = member_key(keys, layout, m++, p, end, &k, &p)) != BX_TAPE_OK ||
             (rc = expect(&p, end, ':', 0)) != BX_TAPE_OK)
             return rc;
         v = jsondecode_ws(p + 1, end);
@@ -124,14 +156,14 @@ static int scan_members(const bx_tape_keys *keys, const char *start, const char 
     return BX_TAPE_OK;
 }
 
-int bx_tape_scan(const bx_tape_keys *keys, const char *p, const char *end, bx_tape_record *rec,
-                 const char **next)
+int bx_tape_scan(const bx_tape_keys *keys, bx_tape_layout *layout, const char *p, const char *end,
+                 bx_tape_record *rec, const char **next)
 {
     int rc;
     if (end - p <= MAX_RECORD)
-        return scan_members(keys, p, end, rec, next);
+        return scan_members(keys, layout, p, end, rec, next);
     /* Still going at MAX_RECORD bytes: too long to index. */
-    rc = scan_members(keys, p, p + MAX_RECORD, rec, next);
+    rc = scan_members(keys, layout, p, p + MAX_RECORD, rec, next);
     return rc == BX_TAPE_MORE ? BX_TAPE_SKIP : rc;
 }
 
@@ -206,7 +238,7 @@ static int fill_piece(bx_tape *tp, const char *p, const char *end, int cut)
     if (tp->written - tp->freed >= tp->cap)
         return 0;
     rec = &tp->rec[tp->written % tp->cap];
-    rc = bx_tape_scan(&tp->keys, q, end, rec, &next);
+    rc = bx_tape_scan(&tp->keys, &tp->layout, q, end, rec, &next);
     if (rc == BX_TAPE_OK) {
         rec->offset = tp->scan_off;
         tp->written++;

@@ -63,6 +63,22 @@ typedef struct bx_tape_record {
     uint8_t spare[64 - 14 - 5 * BX_TAPE_KEYS];
 } bx_tape_record;
 
+/* The keys of the members of the last records scanned, in their order:
+ * records of an export most often share their layout, so a member whose
+ * key is the one remembered at its place (with its closing quote, byte for
+ * byte) is known without a scan of the key: a plain string, and which of
+ * the keys looked for it is. Only keys found plain (no escape, no control
+ * character) are remembered. */
+#define BX_TAPE_LAYOUT_MEMBERS 32
+#define BX_TAPE_LAYOUT_KEY_MAX 32
+
+typedef struct bx_tape_layout {
+    int n;                               /* members remembered */
+    uint8_t len[BX_TAPE_LAYOUT_MEMBERS]; /* member m's key length ... */
+    int8_t k[BX_TAPE_LAYOUT_MEMBERS];    /* ... which key looked for it is, or -1 ... */
+    char key[BX_TAPE_LAYOUT_MEMBERS][BX_TAPE_LAYOUT_KEY_MAX + 1]; /* ... its bytes and '"' */
+} bx_tape_layout;
+
 /* What bx_tape_scan found at p. */
 enum {
     BX_TAPE_OK,   /* an object, whole and valid: *rec filled */
@@ -74,9 +90,11 @@ enum {
  * member, for the members named by keys: on BX_TAPE_OK rec->len, found and
  * their places are set (not offset), *next is past its '}'. An object
  * still going after 64 KiB, one with a key escaped (it could be one looked
- * for), or one holding a key looked for twice is BX_TAPE_SKIP. */
-int bx_tape_scan(const bx_tape_keys *keys, const char *p, const char *end, bx_tape_record *rec,
-                 const char **next);
+ * for), or one holding a key looked for twice is BX_TAPE_SKIP. layout, when
+ * not NULL, is the memory of the records scanned before with it (zeroed
+ * first, for the same keys): the outcome is the same with or without. */
+int bx_tape_scan(const bx_tape_keys *keys, bx_tape_layout *layout, const char *p, const char *end,
+                 bx_tape_record *rec, const char **next);
 
 /* Each side's fields on cache lines of their own (the pads): the consumer
  * reads its cursor once a record, and a line the other thread keeps
@@ -94,6 +112,7 @@ typedef struct bx_tape {
     uint64_t written;  /* entries written, not all published */
     uint64_t freed;    /* tail, as last exchanged */
     int synced;        /* scan_off starts a line */
+    bx_tape_layout layout;
     char pad1[BX_TAPE_PAD];
     /* shared: only bx_tape_*_exchange touch them, under the owner's lock */
     uint64_t head; /* entries published */

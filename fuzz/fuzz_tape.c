@@ -15,6 +15,9 @@
  *     fed in pieces sized from byte 1) makes only entries that are the scan
  *     of an object at their offset, in increasing order, each found again
  *     by its offset.
+ *   - scanning the input's lines in turn with one layout memory gives, for
+ *     each, what a scan without memory gives (the same outcome, entry and
+ *     end), whatever lines came before.
  * Byte 2 picks the keys looked for among a few (its low bits).
  */
 #include <stdint.h>
@@ -91,7 +94,7 @@ static void check_scan(const bx_tape_keys *keys, const char *p, size_t size)
 {
     const char *end = p + size, *next, *stop;
     bx_tape_record rec, want;
-    int rc = bx_tape_scan(keys, p, end, &rec, &next);
+    int rc = bx_tape_scan(keys, NULL, p, end, &rec, &next);
     int skip = jsondecode_skip(p, end, 1, 0, &stop);
     if (rc == BX_TAPE_OK) {
         if (skip != JSONDECODE_OK || stop != p + rec.len || next != stop ||
@@ -128,7 +131,8 @@ static void check_fill(const bx_tape_keys *keys, const char *stream, size_t size
         bx_tape_record again;
         const char *next;
         if (rec->offset >= size || (i > 0 && rec->offset <= last) || stream[rec->offset] != '{' ||
-            bx_tape_scan(keys, stream + rec->offset, stream + size, &again, &next) != BX_TAPE_OK ||
+            bx_tape_scan(keys, NULL, stream + rec->offset, stream + size, &again, &next) !=
+                BX_TAPE_OK ||
             again.len != rec->len || !same_entry(keys, rec, &again))
             abort();
         last = rec->offset;
@@ -139,6 +143,27 @@ static void check_fill(const bx_tape_keys *keys, const char *stream, size_t size
             abort();
     bx_tape_free(tp);
     free(ring);
+}
+
+static void check_layout(const bx_tape_keys *keys, const char *stream, size_t size)
+{
+    bx_tape_layout layout;
+    const char *p = stream, *end = stream + size;
+    memset(&layout, 0, sizeof layout);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *stop = nl ? nl : end;
+        if (p < stop && *p == '{') {
+            bx_tape_record with, without;
+            const char *next_with = NULL, *next_without = NULL;
+            int rc_with = bx_tape_scan(keys, &layout, p, stop, &with, &next_with);
+            int rc_without = bx_tape_scan(keys, NULL, p, stop, &without, &next_without);
+            if (rc_with != rc_without ||
+                (rc_with == BX_TAPE_OK && (next_with != next_without || with.len != without.len ||
+                                           !same_entry(keys, &with, &without))))
+                abort();
+        }
+        p = stop + 1;
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -153,7 +178,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     len = size - 3;
     if (len > 0 && stream[0] == '{')
         check_scan(&keys, stream, len);
-    if (len > 0)
+    if (len > 0) {
+        check_layout(&keys, stream, len);
         check_fill(&keys, stream, len, data[0] % len, (size_t)data[1] % 64 + 1);
+    }
     return 0;
 }

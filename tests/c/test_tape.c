@@ -52,7 +52,7 @@ static void scan_case(bx_tape_keys keys, const char *doc, const char *want)
     const char *next = NULL;
     bx_tape_record rec;
     sbuf got = {0};
-    int rc = bx_tape_scan(&keys, copy, copy + len, &rec, &next);
+    int rc = bx_tape_scan(&keys, NULL, copy, copy + len, &rec, &next);
     if (rc == BX_TAPE_OK)
         describe(&keys, copy, &rec, &got);
     sb_add(&got, "", 0);
@@ -63,7 +63,7 @@ static void scan_case(bx_tape_keys keys, const char *doc, const char *want)
     free(got.s);
     for (cut = 1; cut < len; cut++) {
         copy = dup_chunk(doc, cut);
-        rc = bx_tape_scan(&keys, copy, copy + cut, &rec, &next);
+        rc = bx_tape_scan(&keys, NULL, copy, copy + cut, &rec, &next);
         check(rc == BX_TAPE_MORE, "scan %.80s cut at %zu: rc %d, want MORE", doc, cut, rc);
         free(copy);
     }
@@ -77,7 +77,7 @@ static void skip_case(bx_tape_keys keys, const char *doc)
     bx_tape_record rec;
     for (cut = 1; cut <= len; cut++) {
         char *copy = dup_chunk(doc, cut);
-        int rc = bx_tape_scan(&keys, copy, copy + cut, &rec, &next);
+        int rc = bx_tape_scan(&keys, NULL, copy, copy + cut, &rec, &next);
         check(rc == BX_TAPE_SKIP || (rc == BX_TAPE_MORE && cut < len),
               "scan %.80s cut at %zu: rc %d, want SKIP (or MORE before the end)", doc, cut, rc);
         free(copy);
@@ -147,7 +147,7 @@ static void test_scan_bounds(void)
         memset(big + n, 'x', len - n);
         memcpy(big + len - 12, "\",\"v\":\"end\"}", 12);
         keys = KEYS("v");
-        i = bx_tape_scan(&keys, big, big + len, &rec, &next);
+        i = bx_tape_scan(&keys, NULL, big, big + len, &rec, &next);
         if (len == 65536)
             check(i == BX_TAPE_OK && rec.len == len && rec.found == 1 &&
                       rec.value_off[0] == len - 6 && rec.value_len[0] == 5 &&
@@ -157,6 +157,69 @@ static void test_scan_bounds(void)
             check(i == BX_TAPE_SKIP, "a record over 64 KiB: rc %d", i);
         free(big);
     }
+}
+
+/* Records scanned in turn with one layout memory give, each, what a scan
+ * without memory gives: whatever keys came before at the same places. */
+static void layout_case(bx_tape_keys keys, const char *const *docs)
+{
+    bx_tape_layout layout;
+    memset(&layout, 0, sizeof layout);
+    for (; *docs; docs++) {
+        size_t len = strlen(*docs), cut;
+        char *copy = dup_chunk(*docs, len);
+        /* every prefix too: a record cut short, then whole */
+        for (cut = 1; cut <= len; cut++) {
+            bx_tape_record with, without;
+            const char *next_with = NULL, *next_without = NULL;
+            sbuf a = {0}, b = {0};
+            int rc_with = bx_tape_scan(&keys, &layout, copy, copy + cut, &with, &next_with);
+            int rc_without = bx_tape_scan(&keys, NULL, copy, copy + cut, &without, &next_without);
+            if (rc_with == BX_TAPE_OK)
+                describe(&keys, copy, &with, &a);
+            if (rc_without == BX_TAPE_OK)
+                describe(&keys, copy, &without, &b);
+            sb_add(&a, "", 0);
+            sb_add(&b, "", 0);
+            check(rc_with == rc_without && next_with == next_without && strcmp(a.s, b.s) == 0 &&
+                      (rc_with != BX_TAPE_OK || with.len == without.len),
+                  "layout: %.80s cut at %zu: rc %d with the memory, %d without; %s against %s",
+                  *docs, cut, rc_with, rc_without, a.s, b.s);
+            free(a.s);
+            free(b.s);
+        }
+        free(copy);
+    }
+}
+
+static void test_layout(void)
+{
+    static const char *const same[] = {
+        "{\"custom_id\":\"u1\",\"ids\":[\"a\",\"b\"],\"$email_address\":\"a@x\",\"n\":1}",
+        "{\"custom_id\":\"u2\",\"ids\":[],\"$email_address\":\"b@x\",\"n\":2}",
+        "{\"custom_id\":null,\"ids\":[\"c\"],\"$email_address\":\"c\\u0040x\",\"n\":3}", NULL};
+    /* each key against one remembered at its place: a prefix of it, a key
+     * it is a prefix of, the same bytes escaped or with a control
+     * character, one key looked for moved, members added and removed */
+    static const char *const changing[] = {"{\"ab\":1,\"id\":\"x\",\"c\":3}",
+                                           "{\"a\":1,\"id\":\"x\",\"c\":3}",
+                                           "{\"abc\":1,\"id\":\"x\",\"c\":3}",
+                                           "{\"ab\":1,\"i\\u0064\":\"x\",\"c\":3}",
+                                           "{\"ab\":1,\"id\":\"x\",\"c\":3}",
+                                           "{\"ab\":1,\"i\td\":\"x\",\"c\":3}",
+                                           "{\"ab\":1,\"c\":3,\"id\":\"y\"}",
+                                           "{\"ab\":1,\"id\":\"x\",\"c\":3,\"id\":\"z\"}",
+                                           "{\"ab\":1}",
+                                           "{\"ab\":1,\"id\":\"x\",\"c\":3}",
+                                           "{\"ab\":1,\"id\":\"x\",\"c\":3}",
+                                           NULL};
+    static char long_key[200];
+    static const char *const long_keys[] = {long_key, long_key, NULL};
+    int n = snprintf(long_key, sizeof long_key, "{\"%040d\":1,\"id\":\"x\"}", 7);
+    check(n > 0 && (size_t)n < sizeof long_key, "long key record");
+    layout_case(KEYS("custom_id", "$email_address"), same);
+    layout_case(KEYS("id", "ab"), changing);
+    layout_case(KEYS("id"), long_keys);
 }
 
 /* One round of the producer, as a stream's pump does it: its exchange, a
@@ -181,7 +244,7 @@ static void check_entries(const char *stream, size_t len, bx_tape *tp, const cha
         const char *next;
         int k;
         int ok = rec->offset < len && stream[rec->offset] == '{' &&
-                 bx_tape_scan(&tp->keys, stream + rec->offset, stream + len, &again, &next) ==
+                 bx_tape_scan(&tp->keys, NULL, stream + rec->offset, stream + len, &again, &next) ==
                      BX_TAPE_OK &&
                  again.len == rec->len && again.found == rec->found;
         for (k = 0; ok && k < tp->keys.n; k++)
@@ -301,6 +364,7 @@ int main(void)
     (void)fail_case;
     test_scan();
     test_scan_bounds();
+    test_layout();
     test_fill();
     test_fill_bounds();
     return summary();
