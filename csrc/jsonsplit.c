@@ -459,6 +459,23 @@ int jsonsplit_decode(jsonsplit *s, const char *data, size_t len, size_t *consume
     return fail(s, JSONSPLIT_ERR_DECODE, s->rec_off + used);
 }
 
+const char *jsonsplit_next_object(const jsonsplit *s, const char *data, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)data, *end = p + len;
+    if (s->mode != M_OBJECTS || s->in_value || s->err)
+        return NULL;
+    while (p < end && k_ws[*p])
+        p++;
+    return p < end && *p == '{' ? (const char *)p : NULL;
+}
+
+void jsonsplit_took(jsonsplit *s, size_t skipped, size_t rec_len)
+{
+    s->records++;
+    s->rec_off = s->offset + skipped;
+    s->offset += skipped + rec_len;
+}
+
 int jsonsplit_finish(jsonsplit *s)
 {
     if (s->err)

@@ -82,6 +82,20 @@ typedef int (*jsonsplit_decoder)(void *ctx, const char *value, size_t len, int w
 int jsonsplit_decode(jsonsplit *s, const char *data, size_t len, size_t *consumed,
                      jsonsplit_decoder decode, void *ctx);
 
+/* A lane for a caller that knows where the next record ends without this
+ * scan (an index it trusts, made by a check as strict as its decoder's):
+ * in an object stream between records, the next record's '{' in
+ * data[0..len), past whitespace only; NULL in any other state (before the
+ * first record, in an array, inside a record, after an error) or when data
+ * holds no '{' after its whitespace. */
+const char *jsonsplit_next_object(const jsonsplit *s, const char *data, size_t len);
+
+/* After jsonsplit_next_object() gave data + skipped: the caller decoded
+ * the record there, its rec_len bytes (at most jsonsplit_max_record()).
+ * Counts it as jsonsplit_decode() would have: the next call starts at
+ * data + skipped + rec_len. */
+void jsonsplit_took(jsonsplit *s, size_t skipped, size_t rec_len);
+
 /* At end of input: JSONSPLIT_END if the stream ended cleanly (also for an
  * empty or whitespace-only stream, a lone BOM, or "[]"),
  * JSONSPLIT_ERR_TRUNCATED if a record or the array was left open (or only

@@ -708,6 +708,56 @@ int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values, 
     return n;
 }
 
+/* Whether rec names only plain strings among the values it found. */
+static int plain_strings(const bx_fields *f, const bx_tape_record *rec)
+{
+    int k;
+    for (k = 0; k < f->ntop; k++)
+        if ((rec->found & (1u << k)) && rec->kind[k] != BX_TAPE_STRING)
+            return 0;
+    return 1;
+}
+
+int bx_json_push_indexed(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int fields_at,
+                         int values, const char *p, const bx_tape_record *rec)
+{
+    size_t used;
+    int k, err, n;
+    /* Top-level fields whose values are plain strings or absent: pushed
+     * from their places, as values (at most BX_TAPE_KEYS of them, within
+     * the LUA_MINSTACK slots a C function is given) or in a table, keyed
+     * with the projection's own key strings (l_fields). */
+    if (f->ntop == f->nfields && f->nnodes - 1 == f->nfields && plain_strings(f, rec)) {
+        if (!values) {
+            lua_createtable(L, 0, f->nfields);
+            lua_getuservalue(L, fields_at);
+        }
+        for (k = 0; k < f->nfields; k++) {
+            if (!(rec->found & (1u << k))) {
+                if (values)
+                    lua_pushnil(L);
+                continue;
+            }
+            if (!values)
+                lua_rawgeti(L, -1, k + 1);
+            lua_pushlstring(L, p + rec->value_off[k] + 1, rec->value_len[k] - 2u);
+            if (!values)
+                lua_rawset(L, -4); /* the record, below the keys, key and value */
+        }
+        if (!values)
+            lua_pop(L, 1);
+        b->null_record = 0;
+        b->taped = 1;
+        return values ? f->nfields : 1;
+    }
+    n = bx_json_push(L, b, f, values, p, rec->len, 1, rec, &used, &err);
+    if (n > 0 && used != rec->len) {
+        lua_pop(L, n);
+        return 0;
+    }
+    return n > 0 ? n : 0;
+}
+
 /* A builder for a reader: remembers layouts between records. */
 void bx_jsonbuild_keep_layout(lua_State *L, bx_jsonbuild *b)
 {
@@ -882,6 +932,14 @@ static int l_fields(lua_State *L)
         }
     }
     order_top(f);
+    /* The top-level keys as Lua strings, in the index's order: a record read
+     * through its entry gets its keys from here (bx_json_push_indexed). */
+    lua_createtable(L, f->ntop, 0);
+    for (i = 0; i < f->ntop; i++) {
+        lua_pushlstring(L, f->node[f->top[i]].key, f->node[f->top[i]].len);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setuservalue(L, -2);
     return 1;
 }
 

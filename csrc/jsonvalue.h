@@ -40,6 +40,14 @@ void bx_jsonbuild_free(lua_State *L, bx_jsonbuild *b);
  * places. */
 int bx_json_push(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int values, const char *p,
                  size_t len, int whole, const bx_tape_record *rec, size_t *used, int *err);
+/* The record at p, whole, through rec, the index's entry for it made for
+ * f's keys (f at fields_at on the stack, or an upvalue): what bx_json_push
+ * pushes for it, and its count. Plain strings are pushed straight from
+ * their places. Returns 0, the stack as it was, when the record is not
+ * good: bx_json_push then reads it again without the entry, for the
+ * error's place. */
+int bx_json_push_indexed(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int fields_at,
+                         int values, const char *p, const bx_tape_record *rec);
 const bx_fields *bx_checkfields(lua_State *L, int i);
 /* The top-level keys of f's fields, for a stream's index to look for
  * (tape.h): 0 when there are more than it looks for. */

@@ -404,6 +404,45 @@ static void ask_index(lua_State *L, bx_reader *r, const bx_fields *fields, int f
     r->keyed = fields;
 }
 
+/* The lane for a record the source's index holds whole in the run at
+ * hand, under the projection it was made for: the values come from their
+ * places in the entry (bx_json_push_indexed), and the splitter and the
+ * source are told the record was taken, past the general path's layers
+ * (the source's peek, the splitter's seek, the decoder's call through it).
+ * Returns what next_decoded returns, or 0 when the next record is not one
+ * for the lane: the general path then reads it (an entry passed over here
+ * is not looked for again: the record is decoded without it). */
+static int indexed_lane(lua_State *L, bx_reader *r, const bx_fields *fields, int fields_at,
+                        int values, lua_Integer base)
+{
+    const bx_tape_record *rec;
+    const char *p, *q;
+    size_t len, skipped;
+    int n;
+    if (r->taken >= r->run_len || r->ended || r->broken || bx_transfer_closed(r->src))
+        return 0;
+    p = r->run + r->taken;
+    len = r->run_len - r->taken;
+    q = jsonsplit_next_object(r->split.json, p, len);
+    if (q == NULL || (rec = indexed(r, q)) == NULL)
+        return 0;
+    skipped = (size_t)(q - p);
+    if (rec->len > len - skipped || rec->len > jsonsplit_max_record(r->split.json))
+        return 0;
+    if (values) /* the record's number goes below its values */
+        lua_pushinteger(L, base + r->records + 1);
+    n = bx_json_push_indexed(L, &r->build, fields, fields_at, values, q, rec);
+    if (n == 0) {
+        lua_pop(L, values ? 1 : 0);
+        return 0;
+    }
+    jsonsplit_took(r->split.json, skipped, rec->len);
+    source_take(r, skipped + rec->len);
+    r->records++;
+    r->indexed += r->build.taped;
+    return values ? n + 1 : 1;
+}
+
 /* The next record decoded: pushes it (records) or its count and its
  * fields' values (values); false; or nil [, kind, message]. A record that
  * is JSON null has nothing to give: it is skipped. fields_at: where fields
@@ -421,7 +460,11 @@ static int next_decoded(lua_State *L, bx_reader *r, const bx_fields *fields, int
     while (1) {
         const char *p = NULL;
         size_t len = 0, used = 0;
-        int rc, n = next_bytes(L, r, &p, &len, &rc);
+        int rc, n;
+        if (fields != NULL && fields == r->keyed &&
+            (n = indexed_lane(L, r, fields, fields_at, values, base)) > 0)
+            return n;
+        n = next_bytes(L, r, &p, &len, &rc);
         if (n > 0)
             return n;
         if (rc == SOURCE_OVER)

@@ -367,6 +367,33 @@ describe("the stream's record index (the pump's thread finds the members ahead)"
     end
   end)
 
+  it("gives top-level fields, as values and in tables, as the decoder gives them", function()
+    -- Projections of top-level keys only: a record whose values are plain
+    -- strings (or absent) is built from its index entry alone; one with
+    -- another value (escaped, a number, an object, false) goes through the
+    -- decoder with its entry.
+    local c = new_client()
+    local full = read_all(c, serve())
+    for _, list in ipairs({ { "id" }, { "id", "z", "n" }, { "n", "m", "id" } }) do
+      local values, records, indexed = read_values(c, serve(), list)
+      local tables = read_all(c, serve(), { fields = list })
+      assert.equal(#full, records)
+      assert.equal(#full, #tables)
+      assert.is_true(indexed > 0, indexed .. " of " .. records .. " records indexed")
+      for n, record in ipairs(full) do
+        local want, row = {}, { n }
+        for i, key in ipairs(list) do
+          want[key] = record[key]
+          row[i + 1] = record[key]
+        end
+        assert.same(want, tables[n], "record " .. n .. ", fields " .. table.concat(list, ","))
+        assert.same({ row[1], row[2], row[3] }, values[n], "record " .. n .. ", values " .. table.concat(list, ","))
+      end
+      -- Each record its own table.
+      if #tables > 1 then assert.are_not.equal(tables[1], tables[2]) end
+    end
+  end)
+
   it("reads each record under the projection it is asked for, when they change", function()
     local stream = require("batchexport.stream")
     local c = new_client()

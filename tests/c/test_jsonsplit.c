@@ -385,6 +385,81 @@ static void test_alloc_cap(void)
 
 /* The scalar flag tells records that hold a number or a null outside their
  * strings from the rest, wherever the chunks split them. */
+/* The lane for a caller that knows where records end (jsonsplit_next_object,
+ * jsonsplit_took): records taken through it, every other one, leave the
+ * splitter where jsonsplit_next would have, and its counters too. */
+static void lane_case(const char *doc)
+{
+    size_t len = strlen(doc), pos = 0, used, rlen, n = 0, taken = 0;
+    const char *rec;
+    jsonsplit *ref = jsonsplit_new(0), *s = jsonsplit_new(0);
+    int rc = JSONSPLIT_RECORD;
+    while (rc == JSONSPLIT_RECORD) {
+        size_t at = pos;
+        rc = jsonsplit_next(ref, doc + pos, len - pos, &used, &rec, &rlen);
+        pos += used;
+        if (rc != JSONSPLIT_RECORD)
+            break;
+        n++;
+        if (n % 2 == 0 && jsonsplit_next_object(s, doc + at, len - at) == rec) {
+            jsonsplit_took(s, (size_t)(rec - (doc + at)), rlen);
+            taken++;
+        } else {
+            const char *r2;
+            size_t u2, l2;
+            int rc2 = jsonsplit_next(s, doc + at, len - at, &u2, &r2, &l2);
+            check(rc2 == JSONSPLIT_RECORD && r2 == rec && l2 == rlen && u2 == used,
+                  "lane %.60s: record %zu read as without the lane", doc, n);
+        }
+        check(jsonsplit_records(s) == jsonsplit_records(ref) &&
+                  jsonsplit_offset(s) == jsonsplit_offset(ref),
+              "lane %.60s: after record %zu, %llu records at %llu; want %llu at %llu", doc, n,
+              (unsigned long long)jsonsplit_records(s), (unsigned long long)jsonsplit_offset(s),
+              (unsigned long long)jsonsplit_records(ref),
+              (unsigned long long)jsonsplit_offset(ref));
+    }
+    check(taken == n / 2, "lane %.60s: %zu records taken through the lane of %zu", doc, taken, n);
+    rc = jsonsplit_next(s, doc + pos, len - pos, &used, &rec, &rlen);
+    check(rc == JSONSPLIT_NEED_MORE && jsonsplit_finish(s) == jsonsplit_finish(ref),
+          "lane %.60s: the end as without the lane (%d)", doc, rc);
+    jsonsplit_free(ref);
+    jsonsplit_free(s);
+}
+
+static void test_lane(void)
+{
+    const char *rec;
+    size_t used, rlen;
+    jsonsplit *s;
+    lane_case("{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n{\"d\":4}\n");
+    lane_case("\xEF\xBB\xBF{}\r\n  {}\r\n\t{\"x\":\"}\"}\n\n{}  {}{}");
+    lane_case("{\"a\":[1,{\"b\":\"]\"}]}\n{\"a\":null}\n{\"a\":\"\\\"\"}\n{}\n");
+    /* Not in the lane: before the first record, in an array, inside a
+     * record begun in an earlier chunk, after an error, nor at a byte that
+     * is not a record's '{' after whitespace. */
+    s = jsonsplit_new(0);
+    check(jsonsplit_next_object(s, "{}", 2) == NULL, "lane: not before the first record");
+    check(jsonsplit_next(s, "{}\n", 3, &used, &rec, &rlen) == JSONSPLIT_RECORD, "lane: a record");
+    check(jsonsplit_next_object(s, "\n \r\t{}", 6) != NULL &&
+              *jsonsplit_next_object(s, "\n \r\t{}", 6) == '{',
+          "lane: past whitespace");
+    check(jsonsplit_next_object(s, "  ", 2) == NULL, "lane: nothing but whitespace");
+    check(jsonsplit_next_object(s, " x{}", 4) == NULL, "lane: not a '{'");
+    check(jsonsplit_next(s, "{\"a\":", 5, &used, &rec, &rlen) == JSONSPLIT_NEED_MORE,
+          "lane: a record cut");
+    check(jsonsplit_next_object(s, "{}", 2) == NULL, "lane: not inside a record");
+    check(jsonsplit_next(s, "1}\nx", 4, &used, &rec, &rlen) == JSONSPLIT_RECORD &&
+              jsonsplit_next(s, "\nx", 2, &used, &rec, &rlen) == JSONSPLIT_ERR_SYNTAX,
+          "lane: an error");
+    check(jsonsplit_next_object(s, "{}", 2) == NULL, "lane: not after an error");
+    jsonsplit_free(s);
+    s = jsonsplit_new(0);
+    check(jsonsplit_next(s, "[{},", 4, &used, &rec, &rlen) == JSONSPLIT_RECORD &&
+              jsonsplit_next_object(s, "{}]", 3) == NULL,
+          "lane: not in an array");
+    jsonsplit_free(s);
+}
+
 int main(void)
 {
     test_layouts();
@@ -394,6 +469,7 @@ int main(void)
     test_sticky_and_counters();
     test_long_record();
     test_alloc_cap();
+    test_lane();
     if (g_failed == 0 && g_passed == 0)
         fail_case("no tests ran");
     printf("jsonsplit: %lu parses over all split points\n", g_feeds);
