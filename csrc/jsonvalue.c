@@ -555,6 +555,19 @@ static int object_fields(jctx *c, const char *p, const char **stop, int depth, i
     return JSONDECODE_OK;
 }
 
+/* Top-level fields only (no path into an object), each indexed: the
+ * tape's key k is then field k (l_fields orders them so). */
+static int flat(const bx_fields *f)
+{
+    return f->ntop == f->nfields && f->nnodes - 1 == f->nfields;
+}
+
+/* A found key k's value that is a plain string: its bytes, quotes off. */
+static void push_plain(lua_State *L, const char *p, const bx_tape_record *rec, int k)
+{
+    lua_pushlstring(L, p + rec->value_off[k] + 1, rec->value_len[k] - 2u);
+}
+
 /* A record the tape indexed for the projection's top-level keys (tape.h):
  * the pump's thread checked every member and found where each key's value
  * is, so only those values are looked at, from their places; a plain
@@ -583,7 +596,7 @@ static int taped_fields(jctx *c, const char *p, const char **stop, int *kept)
         }
         if (!c->base)
             push_key(c, c->nkey++, n->key, n->len, 1);
-        lua_pushlstring(c->L, v + 1, rec->value_len[k] - 2u);
+        push_plain(c->L, p, rec, k);
         keep_value(c, f->top[k], kept);
     }
     *stop = p + rec->len;
@@ -598,12 +611,11 @@ static void clear_slots(jctx *c)
         lua_pushnil(c->L);
 }
 
-/* Values of top-level fields only (no path into an object): the tape's key
- * k is then field k (l_fields orders them so), and the values are pushed in
- * order, a nil for a key not found: no slot is pushed, then replaced. */
+/* Values of flat fields are pushed in order, a nil for a key not found:
+ * no slot is pushed, then replaced. */
 static int flat_values(const jctx *c)
 {
-    return c->base && c->f->ntop == c->f->nfields && c->f->nnodes - 1 == c->f->nfields;
+    return c->base && flat(c->f);
 }
 
 static int taped_values(jctx *c, const char *p, const char **stop)
@@ -615,7 +627,7 @@ static int taped_values(jctx *c, const char *p, const char **stop)
         if (!(rec->found & (1u << k)))
             lua_pushnil(c->L);
         else if (rec->kind[k] == BX_TAPE_STRING)
-            lua_pushlstring(c->L, p + rec->value_off[k] + 1, rec->value_len[k] - 2u);
+            push_plain(c->L, p, rec, k);
         else if ((rc = item_value(c, p + rec->value_off[k], &q, 1)) != JSONDECODE_OK)
             return rc;
     }
@@ -727,7 +739,7 @@ int bx_json_push_indexed(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int 
      * from their places, as values (at most BX_TAPE_KEYS of them, within
      * the LUA_MINSTACK slots a C function is given) or in a table, keyed
      * with the projection's own key strings (l_fields). */
-    if (f->ntop == f->nfields && f->nnodes - 1 == f->nfields && plain_strings(f, rec)) {
+    if (flat(f) && plain_strings(f, rec)) {
         if (!values) {
             lua_createtable(L, 0, f->nfields);
             lua_getuservalue(L, fields_at);
@@ -740,7 +752,7 @@ int bx_json_push_indexed(lua_State *L, bx_jsonbuild *b, const bx_fields *f, int 
             }
             if (!values)
                 lua_rawgeti(L, -1, k + 1);
-            lua_pushlstring(L, p + rec->value_off[k] + 1, rec->value_len[k] - 2u);
+            push_plain(L, p, rec, k);
             if (!values)
                 lua_rawset(L, -4); /* the record, below the keys, key and value */
         }
